@@ -1,0 +1,1 @@
+"""The pipeline steps as plain Python: each step package exposes one `run(...)`."""

@@ -1,0 +1,112 @@
+"""Feast definitions for the flights use case.
+
+`feast apply` in a working copy of this folder (sluice writes one to
+`.sluice/feature_repo/`, with its data in `data/`) registers these objects; the featurize
+step applies the same objects programmatically through `build()`.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from feast import Entity, FeatureService, FeatureView, Field, FileSource
+from feast.types import Float64, Int64
+
+FEATURE_SERVICE = "flight_delay_v1"
+SOURCE_FILES = {
+    "weather_hourly": "weather_hourly.parquet",
+    "plane_attributes": "plane_attributes.parquet",
+    "origin_congestion": "origin_congestion.parquet",
+    "carrier_delay_7d": "carrier_delay_7d.parquet",
+}
+
+
+def build(data_dir: Path) -> dict[str, object]:
+    """Every Feast object of the repo, with sources under `data_dir`."""
+    origin = Entity(name="origin", join_keys=["origin"], description="departure airport")
+    tailnum = Entity(name="tailnum", join_keys=["tailnum"], description="aircraft tail number")
+    carrier = Entity(name="carrier", join_keys=["carrier"], description="airline code")
+
+    def source(view: str) -> FileSource:
+        return FileSource(
+            name=f"{view}_source",
+            path=str(Path(data_dir) / SOURCE_FILES[view]),
+            timestamp_field="event_timestamp",
+        )
+
+    weather = FeatureView(
+        name="weather_hourly",
+        entities=[origin],
+        ttl=timedelta(hours=3),
+        schema=[
+            Field(name=n, dtype=Float64)
+            for n in [
+                "temp",
+                "dewp",
+                "humid",
+                "wind_dir",
+                "wind_speed",
+                "wind_gust",
+                "precip",
+                "pressure",
+                "visib",
+            ]
+        ],
+        source=source("weather_hourly"),
+        description="Hourly weather at the origin, the last full hour before departure.",
+    )
+    planes = FeatureView(
+        name="plane_attributes",
+        entities=[tailnum],
+        ttl=timedelta(0),
+        schema=[
+            Field(name="plane_year", dtype=Float64),
+            Field(name="plane_seats", dtype=Float64),
+            Field(name="plane_engines", dtype=Float64),
+        ],
+        source=source("plane_attributes"),
+        description="Static aircraft attributes.",
+    )
+    congestion = FeatureView(
+        name="origin_congestion",
+        entities=[origin],
+        ttl=timedelta(hours=1),
+        schema=[
+            Field(name="origin_mean_dep_delay", dtype=Float64),
+            Field(name="origin_delayed_share", dtype=Float64),
+            Field(name="origin_flights", dtype=Int64),
+        ],
+        source=source("origin_congestion"),
+        description="Departures scheduled at the origin in the hour two hours earlier.",
+    )
+    carrier_rate = FeatureView(
+        name="carrier_delay_7d",
+        entities=[carrier],
+        ttl=timedelta(days=1),
+        schema=[
+            Field(name="carrier_delay_rate_7d", dtype=Float64),
+            Field(name="carrier_flights_7d", dtype=Int64),
+        ],
+        source=source("carrier_delay_7d"),
+        description="Carrier delayed share over 7 days, ending the day before yesterday.",
+    )
+    service = FeatureService(
+        name=FEATURE_SERVICE,
+        features=[weather, planes, congestion, carrier_rate],
+        description="Online and offline features of the flight delay model.",
+    )
+    return {
+        "origin": origin,
+        "tailnum": tailnum,
+        "carrier": carrier,
+        "weather_hourly": weather,
+        "plane_attributes": planes,
+        "origin_congestion": congestion,
+        "carrier_delay_7d": carrier_rate,
+        FEATURE_SERVICE: service,
+    }
+
+
+# Module-level objects for `feast apply` run in a working copy of this folder.
+globals().update(build(Path(__file__).resolve().parent / "data"))

@@ -1,0 +1,152 @@
+"""Feature source tables for the flights Feast repo, computed from validated tables.
+
+Every temporal table carries `event_timestamp`: the moment its value becomes known. Feast's
+point-in-time join takes the latest row at or before a flight's event time, so the
+timestamps below are what keeps training free of leakage. Each view's `LAGS` entry states
+the guarantee: every source row behind a value is strictly earlier than event time - lag.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pandas as pd
+
+from components.flights.schema import EVENT_TIME, LABEL
+
+ENTITY_TIMESTAMP = "event_timestamp"
+WEATHER_COLUMNS = [
+    "temp",
+    "dewp",
+    "humid",
+    "wind_dir",
+    "wind_speed",
+    "wind_gust",
+    "precip",
+    "pressure",
+    "visib",
+]
+PLANE_COLUMNS = {"year": "plane_year", "seats": "plane_seats", "engines": "plane_engines"}
+CONGESTION_COLUMNS = ["origin_mean_dep_delay", "origin_delayed_share", "origin_flights"]
+CARRIER_COLUMNS = ["carrier_delay_rate_7d", "carrier_flights_7d"]
+# Known at request time: sent by the caller, never looked up.
+REQUEST_FEATURES = ["hour", "day_of_week", "month", "distance", "dest"]
+CATEGORICAL_FEATURES = ["carrier", "origin", "dest"]
+
+WEATHER_AVAILABLE_AFTER = timedelta(hours=1)  # an hour's observation is published at its end
+CONGESTION_OFFSET = timedelta(hours=2)  # congestion for hour h is used at hour h + 2
+CARRIER_WINDOW_DAYS = 7
+CARRIER_OFFSET = timedelta(days=2)  # the window ending on day d is used from day d + 2
+
+LAGS = {
+    "weather_hourly": timedelta(0),
+    "origin_congestion": timedelta(hours=1),
+    "carrier_delay_7d": timedelta(days=1),
+    "plane_attributes": None,  # static
+}
+
+
+def _utc(values: pd.Series) -> pd.Series:
+    return pd.to_datetime(values, utc=True)
+
+
+def weather_source(weather: pd.DataFrame) -> pd.DataFrame:
+    out = weather[["origin", *WEATHER_COLUMNS]].copy()
+    out[ENTITY_TIMESTAMP] = _utc(weather[EVENT_TIME]) + WEATHER_AVAILABLE_AFTER
+    return out.dropna(subset=[ENTITY_TIMESTAMP]).reset_index(drop=True)
+
+
+def plane_source(planes: pd.DataFrame, since: pd.Timestamp) -> pd.DataFrame:
+    """Static attributes, stamped once at `since` (the start of the data) with no TTL."""
+    out = planes[["tailnum", *PLANE_COLUMNS]].rename(columns=PLANE_COLUMNS)
+    out[ENTITY_TIMESTAMP] = since
+    return out.dropna(subset=["tailnum"]).drop_duplicates("tailnum").reset_index(drop=True)
+
+
+def _dep_delay_stats(flights: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    return flights.groupby(keys, observed=True).agg(
+        delay_sum=("dep_delay", "sum"),
+        delay_count=("dep_delay", "count"),
+        delayed=(LABEL, "sum"),
+        flights=(LABEL, "size"),
+    )
+
+
+def congestion_source(flights: pd.DataFrame) -> pd.DataFrame:
+    """Mean departure delay and delayed share at each origin, per scheduled hour, on a full
+    hourly grid (an hour without flights has 0 flights, not the previous hour's value)."""
+    frame = flights.assign(hour_utc=_utc(flights[EVENT_TIME]))
+    stats = _dep_delay_stats(frame, ["origin", "hour_utc"])
+    hours = pd.date_range(frame["hour_utc"].min(), frame["hour_utc"].max(), freq="h")
+    grid = pd.MultiIndex.from_product(
+        [sorted(frame["origin"].unique()), hours], names=["origin", "hour_utc"]
+    )
+    stats = stats.reindex(grid, fill_value=0).reset_index()
+    out = pd.DataFrame(
+        {
+            "origin": stats["origin"],
+            "origin_mean_dep_delay": (stats["delay_sum"] / stats["delay_count"]).astype("float64"),
+            "origin_delayed_share": (stats["delayed"] / stats["flights"]).astype("float64"),
+            "origin_flights": stats["flights"].astype("int64"),
+            ENTITY_TIMESTAMP: stats["hour_utc"] + CONGESTION_OFFSET,
+        }
+    )
+    return out
+
+
+def carrier_rate_source(flights: pd.DataFrame) -> pd.DataFrame:
+    """Each carrier's delayed share over a trailing 7-day window of local calendar days."""
+    local_day = flights[EVENT_TIME].dt.tz_localize(None).dt.normalize()
+    frame = flights.assign(day=local_day)
+    daily = frame.groupby(["carrier", "day"], observed=True)[LABEL].agg(["sum", "size"])
+    days = pd.date_range(local_day.min(), local_day.max(), freq="D")
+    grid = pd.MultiIndex.from_product(
+        [sorted(frame["carrier"].unique()), days], names=["carrier", "day"]
+    )
+    daily = daily.reindex(grid, fill_value=0)
+    rolled = (
+        daily.groupby(level="carrier")
+        .rolling(CARRIER_WINDOW_DAYS, min_periods=1)
+        .sum()
+        .droplevel(0)
+        .reset_index()
+    )
+    available = (rolled["day"] + CARRIER_OFFSET).dt.tz_localize(
+        flights[EVENT_TIME].dt.tz, nonexistent="shift_forward", ambiguous=False
+    )
+    return pd.DataFrame(
+        {
+            "carrier": rolled["carrier"],
+            "carrier_delay_rate_7d": (rolled["sum"] / rolled["size"]).astype("float64"),
+            "carrier_flights_7d": rolled["size"].astype("int64"),
+            ENTITY_TIMESTAMP: available.dt.tz_convert("UTC"),
+        }
+    )
+
+
+def entity_frame(flights: pd.DataFrame) -> pd.DataFrame:
+    """One row per flight: join keys, event time, label and request-time features."""
+    return pd.DataFrame(
+        {
+            "year": flights["year"].astype("int64"),
+            "month": flights["month"].astype("int64"),
+            "day": flights["day"].astype("int64"),
+            "flight": flights["flight"].astype("int64"),
+            "sched_dep_time": flights["sched_dep_time"].astype("int64"),
+            "carrier": flights["carrier"],
+            "origin": flights["origin"],
+            "tailnum": flights["tailnum"],
+            "dest": flights["dest"],
+            "hour": flights["hour"].astype("int64"),
+            "day_of_week": flights[EVENT_TIME].dt.dayofweek.astype("int64"),
+            "distance": flights["distance"].astype("float64"),
+            ENTITY_TIMESTAMP: _utc(flights[EVENT_TIME]),
+            LABEL: flights[LABEL].astype("int64"),
+        }
+    )
+
+
+def model_features(feast_features: list[str]) -> list[str]:
+    """The model's input columns: categoricals, request-time numerics, then Feast's."""
+    request_numeric = [f for f in REQUEST_FEATURES if f not in CATEGORICAL_FEATURES]
+    return [*CATEGORICAL_FEATURES, *request_numeric, *feast_features]

@@ -1,0 +1,101 @@
+"""Tables, column types and the label of the flights use case."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+TIMEZONE = "America/New_York"
+
+# Column kinds: "int" and "float" are numeric, "str" categorical, "time" an ISO timestamp.
+TABLES: dict[str, dict[str, str]] = {
+    "flights": {
+        "year": "int",
+        "month": "int",
+        "day": "int",
+        "dep_time": "float",
+        "sched_dep_time": "int",
+        "dep_delay": "float",
+        "arr_time": "float",
+        "sched_arr_time": "int",
+        "arr_delay": "float",
+        "carrier": "str",
+        "flight": "int",
+        "tailnum": "str",
+        "origin": "str",
+        "dest": "str",
+        "air_time": "float",
+        "distance": "float",
+        "hour": "int",
+        "minute": "int",
+        "time_hour": "time",
+    },
+    "weather": {
+        "origin": "str",
+        "year": "int",
+        "month": "int",
+        "day": "int",
+        "hour": "int",
+        "temp": "float",
+        "dewp": "float",
+        "humid": "float",
+        "wind_dir": "float",
+        "wind_speed": "float",
+        "wind_gust": "float",
+        "precip": "float",
+        "pressure": "float",
+        "visib": "float",
+        "time_hour": "time",
+    },
+    "planes": {
+        "tailnum": "str",
+        "year": "float",
+        "type": "str",
+        "manufacturer": "str",
+        "model": "str",
+        "engines": "int",
+        "seats": "int",
+        "speed": "float",
+        "engine": "str",
+    },
+    "airports": {
+        "faa": "str",
+        "name": "str",
+        "lat": "float",
+        "lon": "float",
+        "alt": "float",
+        "tz": "float",
+        "dst": "str",
+        "tzone": "str",
+    },
+    "airlines": {"carrier": "str", "name": "str"},
+}
+
+# Tables a user source must provide; the others fall back to the packaged reference data.
+REQUIRED_TABLES = ("flights", "weather", "planes")
+
+FLIGHT_KEY = ["year", "month", "day", "carrier", "flight", "origin", "sched_dep_time"]
+LABEL = "delayed"
+EVENT_TIME = "time_hour"
+DELAY_THRESHOLD_MINUTES = 15
+
+
+def event_time(values: pd.Series) -> pd.Series:
+    """Parse timestamps (UTC strings in the source) into tz-aware New York time."""
+    parsed = pd.to_datetime(values, utc=True, errors="coerce")
+    return parsed.dt.tz_convert(TIMEZONE)
+
+
+def add_derived_columns(flights: pd.DataFrame) -> pd.DataFrame:
+    """Add the label and the event time.
+
+    `delayed` is dep_delay >= 15 minutes, or a cancellation (no dep_time). Values that do
+    not parse as numbers are treated as missing here; validation reports them by row.
+    """
+    out = flights.copy()
+    if {"dep_delay", "dep_time"} <= set(out.columns):
+        delay = pd.to_numeric(out["dep_delay"], errors="coerce")
+        cancelled = pd.to_numeric(out["dep_time"], errors="coerce").isna()
+        out[LABEL] = ((delay >= DELAY_THRESHOLD_MINUTES) | cancelled).astype("int8")
+    if EVENT_TIME in out.columns:
+        out[EVENT_TIME] = event_time(out[EVENT_TIME])
+    return out

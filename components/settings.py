@@ -1,0 +1,66 @@
+"""One settings object for every path, URI and endpoint.
+
+Values come from the environment (`SLUICE_*`, plus the names the upstream tools already
+use, `MLFLOW_TRACKING_URI` and `KF_PIPELINES_ENDPOINT`); local defaults live under
+`./.sluice/`. Paths are made absolute at load time so that KFP's subprocesses, which may
+run from another working directory, resolve them the same way.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SLUICE_", extra="ignore")
+
+    home: Path = Path(".sluice")
+    """Root of everything sluice writes locally."""
+
+    image: str = "ghcr.io/sluice-ml/sluice:0.1.0"
+    """The project image every KFP component runs in on a cluster."""
+
+    online_store: str = "sqlite"
+    """Feast online store: `sqlite` locally, `redis` on a cluster."""
+    redis_connection: str = "localhost:6379"
+    offline_store: str = "duckdb"
+    """Feast offline store: `duckdb` (measured faster, see `make bench`) or `file`."""
+
+    mlflow_tracking_uri: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("SLUICE_MLFLOW_TRACKING_URI", "MLFLOW_TRACKING_URI"),
+    )
+    kfp_endpoint: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("SLUICE_KFP_ENDPOINT", "KF_PIPELINES_ENDPOINT"),
+    )
+
+    @field_validator("home")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+    @property
+    def snapshots_dir(self) -> Path:
+        return self.home / "snapshots"
+
+    @property
+    def feature_repo_dir(self) -> Path:
+        return self.home / "feature_repo"
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.home / "runs"
+
+    @property
+    def tracking_uri(self) -> str:
+        return self.mlflow_tracking_uri or f"sqlite:///{self.home / 'mlflow.db'}"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,180 @@
+"""Run the training pipeline on this machine with `kfp.local` and summarise the run.
+
+Each task's results come from the `executor_output.json` kfp.local writes beside its
+outputs: the metadata of each step's artifacts. Wall time per task is observed by a
+watcher thread (task directory appears → executor output written).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import threading
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from components.settings import Settings
+
+TASKS = ("ingest", "validate", "featurize")
+OUTPUT_FILE = "executor_output.json"
+
+
+@dataclass
+class StepRecord:
+    name: str
+    status: str = "pending"  # pending, running, succeeded, failed, skipped
+    seconds: float | None = None
+    compute_seconds: float | None = None
+    started: float | None = field(default=None, repr=False)
+
+
+@dataclass
+class RunSummary:
+    run_id: str
+    status: str  # succeeded, stopped (a gate closed), failed
+    message: str
+    run_dir: str
+    wall_seconds: float
+    data_version: str | None = None
+    steps: dict[str, dict] = field(default_factory=dict)
+    ingest: dict = field(default_factory=dict)
+    validation: dict = field(default_factory=dict)
+    features: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def new_run_id() -> str:
+    return f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
+
+
+def _task_dirs(pipeline_root: Path) -> dict[str, Path]:
+    found: dict[str, Path] = {}
+    for run_dir in pipeline_root.glob("*"):
+        for task_dir in run_dir.iterdir() if run_dir.is_dir() else []:
+            found[task_dir.name] = task_dir
+    return found
+
+
+class _Watcher(threading.Thread):
+    """Polls the pipeline root and times each task from its directory to its output."""
+
+    def __init__(self, pipeline_root: Path, steps: dict[str, StepRecord], on_change: Callable):
+        super().__init__(daemon=True)
+        self.pipeline_root, self.steps, self.on_change = pipeline_root, steps, on_change
+        self.done = threading.Event()
+
+    def poll(self) -> None:
+        now = time.perf_counter()
+        for name, task_dir in _task_dirs(self.pipeline_root).items():
+            step = self.steps.get(name)
+            if step is None or step.status in ("succeeded", "failed"):
+                continue
+            if step.started is None:
+                step.started, step.status = now, "running"
+                self.on_change()
+            if (task_dir / OUTPUT_FILE).is_file():
+                step.status, step.seconds = "succeeded", round(now - step.started, 2)
+                self.on_change()
+
+    def run(self) -> None:
+        while not self.done.wait(0.2):
+            self.poll()
+        self.poll()
+
+
+def _artifact_metadata(task_dir: Path) -> tuple[dict[str, dict], dict]:
+    data = json.loads((task_dir / OUTPUT_FILE).read_text())
+    artifacts = {
+        name: (entry.get("artifacts") or [{}])[0].get("metadata", {})
+        for name, entry in data.get("artifacts", {}).items()
+    }
+    return artifacts, data.get("parameterValues", {})
+
+
+def run_pipeline(
+    settings: Settings,
+    arguments: dict,
+    log_path: Path | None = None,
+    on_change: Callable[[dict[str, StepRecord]], None] = lambda steps: None,
+    run_id: str | None = None,
+) -> RunSummary:
+    from kfp import local
+
+    from pipelines.training import training_pipeline
+
+    run_id = run_id or new_run_id()
+    run_dir = settings.runs_dir / run_id
+    pipeline_root = run_dir / "artifacts"
+    pipeline_root.mkdir(parents=True, exist_ok=True)
+    log_path = log_path or run_dir / "pipeline.log"
+    os.environ["SLUICE_HOME"] = str(settings.home)  # the task subprocesses read settings too
+
+    steps = {name: StepRecord(name) for name in TASKS}
+    watcher = _Watcher(pipeline_root, steps, lambda: on_change(steps))
+    local.init(
+        runner=local.SubprocessRunner(use_venv=False),
+        pipeline_root=str(pipeline_root),
+        raise_on_error=False,
+    )
+    # kfp.local warns that the project image is not a "python" image; it runs in this venv.
+    warnings.filterwarnings("ignore", message="You may be attemping", category=RuntimeWarning)
+    started = time.perf_counter()
+    watcher.start()
+    with open(log_path, "w") as log, contextlib.redirect_stdout(log):
+        training_pipeline(**arguments)
+    watcher.done.set()
+    watcher.join()
+    wall = round(time.perf_counter() - started, 2)
+
+    summary = RunSummary(
+        run_id=run_id, status="succeeded", message="", run_dir=str(run_dir), wall_seconds=wall
+    )
+    dirs = _task_dirs(pipeline_root)
+    for name, step in steps.items():
+        if step.status == "running":
+            step.status = "failed"
+            step.seconds = round(time.perf_counter() - step.started, 2)
+        if name not in dirs:
+            step.status = "skipped"
+            continue
+        if step.status != "succeeded":
+            continue
+        artifacts, _ = _artifact_metadata(dirs[name])
+        main = next(iter(artifacts.values()), {})
+        step.compute_seconds = main.get("seconds")
+        if name == "ingest":
+            summary.ingest = artifacts.get("snapshot", {})
+            summary.data_version = summary.ingest.get("version")
+        elif name == "validate":
+            summary.validation = artifacts.get("validated", {})
+            summary.validation["quarantine"] = str(dirs[name] / "quarantine")
+            summary.validation["report"] = str(dirs[name] / "report")
+        elif name == "featurize":
+            summary.features = {
+                **artifacts.get("training_frame", {}),
+                "training_frame": str(dirs[name] / "training_frame"),
+            }
+    on_change(steps)
+    summary.steps = {
+        n: {"status": s.status, "seconds": s.seconds, "compute_seconds": s.compute_seconds}
+        for n, s in steps.items()
+    }
+    failed = [n for n, s in steps.items() if s.status == "failed"]
+    if failed:
+        summary.status = "failed"
+        summary.message = f"task {failed[0]} failed; see {log_path}"
+    elif summary.validation and not summary.validation.get("passed", False):
+        summary.status = "stopped"
+        summary.message = "validation failed: " + "; ".join(
+            f["message"] for f in summary.validation.get("failures", [])
+        )
+    (run_dir / "summary.json").write_text(json.dumps(summary.to_dict(), indent=2, default=str))
+    return summary

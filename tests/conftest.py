@@ -1,0 +1,40 @@
+"""Shared fixtures: small slices of the real NYC flights data and an isolated sluice home."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from components.ingest import packaged_data_dir
+from components.settings import Settings, get_settings
+
+
+def write_slice(directory: Path, months: set[int], fmt: str = "parquet", days: int = 31) -> Path:
+    """Flights and weather of `months` (first `days` days), all planes: a user source."""
+    directory.mkdir(parents=True, exist_ok=True)
+    data = packaged_data_dir()
+    for table in ("flights", "weather"):
+        name = "flights.csv.zip" if table == "flights" else "weather.csv"
+        frame = pd.read_csv(data / name)
+        frame = frame[frame["month"].isin(months) & (frame["day"] <= days)].reset_index(drop=True)
+        if fmt == "parquet":
+            frame.to_parquet(directory / f"{table}.parquet", index=False)
+        else:
+            frame.to_csv(directory / f"{table}.csv", index=False)
+    pd.read_csv(data / "planes.csv").to_parquet(directory / "planes.parquet", index=False)
+    return directory
+
+
+@pytest.fixture
+def sluice_home(tmp_path, monkeypatch) -> Settings:
+    monkeypatch.setenv("SLUICE_HOME", str(tmp_path / "home"))
+    get_settings.cache_clear()
+    yield get_settings()
+    get_settings.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def week_source(tmp_path_factory) -> Path:
+    return write_slice(tmp_path_factory.mktemp("week"), {1}, days=7)
