@@ -5,9 +5,7 @@ from components.flights.schema import add_derived_columns
 
 
 def _flights(rows):
-    frame = pd.DataFrame(
-        rows, columns=["time_hour", "origin", "carrier", "dep_delay", "dep_time"]
-    )
+    frame = pd.DataFrame(rows, columns=["time_hour", "origin", "carrier", "dep_delay", "dep_time"])
     return add_derived_columns(frame)
 
 
@@ -31,8 +29,9 @@ def test_congestion_covers_every_hour_and_is_used_two_hours_later():
 
 
 def test_carrier_rate_window_ends_two_days_before_use():
-    rows = [(f"2013-01-0{d}T15:00:00Z", "JFK", "AA", 60.0 if d == 1 else 0.0, 1.0)
-            for d in range(1, 6)]
+    rows = [
+        (f"2013-01-0{d}T15:00:00Z", "JFK", "AA", 60.0 if d == 1 else 0.0, 1.0) for d in range(1, 6)
+    ]
     source = F.carrier_rate_source(_flights(rows))
     by_time = source.set_index(F.ENTITY_TIMESTAMP)["carrier_delay_rate_7d"]
     # Window ending Jan 1 (one delayed flight of one) is usable from Jan 3, local midnight.

@@ -1,0 +1,132 @@
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tests.conftest import write_slice
+from tests.e2e.conftest import JANUARY_REFERENCE
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.mark.timeout(180)
+def test_january_slice_runs_end_to_end(january_run):
+    summary, source = january_run
+    assert summary.status == "succeeded", summary.message
+    january = len(pd.read_parquet(source / "flights.parquet"))
+    assert summary.validation["passed"] is True
+    assert summary.validation["rows"]["flights"] == january
+    assert summary.features["rows"] == january
+    assert summary.features["offline_store"] == "duckdb"
+    frame = pd.read_parquet(summary.features["training_frame"])
+    assert len(frame) == january and "origin_delayed_share" in frame
+    saved = json.loads((Path(summary.run_dir) / "summary.json").read_text())
+    assert saved["data_version"] == summary.data_version
+    assert set(saved["steps"]) == {"ingest", "validate", "featurize"}
+    assert all(step["status"] == "succeeded" for step in saved["steps"].values())
+    # A one-month slice shifts the seasonal distributions: they warn, they do not block.
+    assert any(
+        w["expectation"] == "expect_column_mean_to_be_between"
+        for w in summary.validation["warnings"]
+    )
+    assert (Path(summary.validation["report"])).read_text().startswith("<!doctype html>")
+
+
+def _corrupt(source: Path) -> dict[str, list[int]]:
+    flights = pd.read_parquet(source / "flights.parquet")
+    flights["dep_delay"] = flights["dep_delay"].astype(object)
+    corrupted = {
+        "dep_delay": [5, 6],  # wrong type
+        "origin": [10, 11, 12],  # unknown airport code
+        "dest": [30],  # unknown airport code
+        "distance": [20],  # out of range
+        "carrier": [40],  # unknown carrier
+    }
+    flights.loc[corrupted["dep_delay"], "dep_delay"] = "late"
+    flights.loc[corrupted["origin"], "origin"] = "XXX"
+    flights.loc[corrupted["dest"], "dest"] = "ZZZ"
+    flights.loc[corrupted["distance"], "distance"] = -5
+    flights.loc[corrupted["carrier"], "carrier"] = "Q9"
+    flights.to_csv(source / "flights.csv", index=False)
+    (source / "flights.parquet").unlink()
+    return corrupted
+
+
+@pytest.mark.timeout(180)
+def test_corrupted_data_stops_at_validation_and_quarantines_exactly_the_bad_rows(tmp_path):
+    source = write_slice(tmp_path / "source", {1}, days=10)
+    corrupted = _corrupt(source)
+    env = {**os.environ, "SLUICE_HOME": str(tmp_path / "home")}
+    cli = [
+        sys.executable,
+        "-m",
+        "pipelines.cli",
+        "run",
+        "--source",
+        str(source),
+        "--reference-time",
+        "2013-01-11T00:00:00-05:00",
+        "--max-staleness-days",
+        "3",
+    ]
+    done = subprocess.run(cli, env=env, capture_output=True, text=True, timeout=170)
+    assert done.returncode == 1, done.stdout + done.stderr
+    printed = "".join(done.stdout.split())
+    for column in corrupted:
+        assert f"flights.{column}:" in printed
+    summaries = list((tmp_path / "home" / "runs").glob("*/summary.json"))
+    summary = json.loads(summaries[0].read_text())
+    assert summary["status"] == "stopped"
+    assert summary["steps"]["featurize"]["status"] == "skipped"
+    failing = {(f["column"], f["expectation"]) for f in summary["validation"]["failures"]}
+    assert ("dep_delay", "expect_column_values_to_be_of_type") in failing
+    assert ("origin", "expect_column_values_to_be_in_set") in failing
+    assert ("distance", "expect_column_values_to_be_between") in failing
+    quarantine = pd.read_parquet(Path(summary["validation"]["quarantine"]) / "flights.parquet")
+    expected = sorted(row for rows in corrupted.values() for row in rows)
+    assert sorted(quarantine["_row"]) == expected
+    assert quarantine.set_index("_row").loc[20, "_reasons"] == (
+        "distance: expect_column_values_to_be_between"
+    )
+    assert summary["validation"]["quarantined"]["flights"] == len(expected)
+
+
+def test_missing_source_is_a_clear_error_not_a_traceback(tmp_path):
+    env = {**os.environ, "SLUICE_HOME": str(tmp_path / "home")}
+    done = subprocess.run(
+        [sys.executable, "-m", "pipelines.cli", "run", "--source", str(tmp_path / "nope")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert (
+        "does not exist" in " ".join(done.stdout.split())
+        and "Traceback" not in done.stdout + done.stderr
+    )
+
+
+def test_stale_data_blocks_on_freshness(tmp_path):
+    from components.ingest import run as ingest
+    from components.validate import run as validate
+
+    source = write_slice(tmp_path / "source", {1}, days=3)
+    snapshot = ingest(str(source), tmp_path / "snapshots")
+    result = validate(
+        snapshot_dir=Path(snapshot.snapshot_dir),
+        validated_dir=tmp_path / "v",
+        quarantine_dir=tmp_path / "q",
+        report_json=tmp_path / "r.json",
+        report_html=tmp_path / "r.html",
+        reference_time=JANUARY_REFERENCE,
+        max_staleness_days=7,
+    )
+    assert not result.passed
+    stale = [f for f in result.failures if f["expectation"] == "expect_column_max_to_be_between"]
+    assert {f["table"] for f in stale} == {"flights", "weather"}
+    assert all(f["column"] == "time_hour" for f in stale)
