@@ -53,6 +53,11 @@ class Settings(BaseSettings):
         return self.home / "feature_repo"
 
     @property
+    def ray_storage(self) -> Path:
+        """Ray Train run storage: checkpoints, so a retried train task resumes."""
+        return self.home / "ray_results"
+
+    @property
     def runs_dir(self) -> Path:
         return self.home / "runs"
 

@@ -70,6 +70,27 @@ def _result_table(summary) -> Table:
         table.add_row("feature service", str(f.get("feature_service")))
         table.add_row("offline store", str(f.get("offline_store")))
         table.add_row("online store", str(f.get("online_store")))
+    if summary.training:
+        t = summary.training
+        table.add_row(
+            "training",
+            f"{t.get('epochs_run')} epochs on {t.get('workers')} workers ({t.get('backend')}), "
+            f"{t.get('samples_per_second', 0):,.0f} samples/s, val AUC {t.get('val_auc', 0):.4f}",
+        )
+    if summary.holdout_auc is not None:
+        baselines = ", ".join(f"{k} {v:.4f}" for k, v in summary.baselines.items())
+        champion = summary.evaluation.get("champion")
+        versus = f"; champion v{champion['version']} {champion['roc_auc']:.4f}" if champion else ""
+        table.add_row("holdout AUC", f"{summary.holdout_auc:.4f} (baselines: {baselines}{versus})")
+        for check in summary.gate:
+            mark = "[green]pass[/]" if check["passed"] else "[bold red]FAIL[/]"
+            table.add_row(f"gate {check['name']}", f"{mark} {check['detail']}")
+    if summary.model_version:
+        r = summary.registration
+        reused = " (existing version reused)" if r.get("reused") else ""
+        table.add_row(
+            "registered", f"{r.get('model_name')} v{r.get('version')} @{r.get('alias')}{reused}"
+        )
     table.add_row("wall time", f"{summary.wall_seconds:.1f} s")
     table.add_row("summary", str(Path(summary.run_dir) / "summary.json"))
     return table
@@ -130,6 +151,28 @@ def run(
     if summary.status != "succeeded":
         console.print(f"[bold red]{summary.status}:[/] {summary.message}")
         raise typer.Exit(1)
+
+
+@app.command()
+def promote(
+    version: Annotated[str, typer.Argument(help="Model version to promote.")],
+    alias: Annotated[str, typer.Option(help="Alias to set.")] = "champion",
+) -> None:
+    """Point an alias (default `champion`) at a registered model version."""
+    from components.registry import MODEL_NAME, RegistryUnavailable, client
+
+    uri = get_settings().tracking_uri
+    try:
+        mlflow_client = client(uri)
+        mlflow_client.get_model_version(MODEL_NAME, version)
+    except RegistryUnavailable as exc:
+        console.print(f"[bold red]error:[/] {exc}")
+        raise typer.Exit(2) from None
+    except Exception as exc:  # MlflowException: no such version
+        console.print(f"[bold red]error:[/] {MODEL_NAME} version {version}: {exc}")
+        raise typer.Exit(2) from None
+    mlflow_client.set_registered_model_alias(MODEL_NAME, alias, version)
+    console.print(f"{MODEL_NAME} v{version} is now @{alias} ({uri})")
 
 
 @app.command()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import secrets
 import threading
 import time
@@ -21,7 +22,15 @@ from pathlib import Path
 
 from components.settings import Settings
 
-TASKS = ("ingest", "validate", "featurize")
+# step → (summary field, the artifact whose metadata holds the step's result)
+STEP_OUTPUTS = {
+    "ingest": ("ingest", "snapshot"),
+    "validate": ("validation", "validated"),
+    "featurize": ("features", "training_frame"),
+    "train": ("training", "model"),
+    "evaluate": ("evaluation", "evaluation"),
+    "register": ("registration", "registration"),
+}
 OUTPUT_FILE = "executor_output.json"
 
 
@@ -43,9 +52,16 @@ class RunSummary:
     wall_seconds: float
     data_version: str | None = None
     steps: dict[str, dict] = field(default_factory=dict)
+    holdout_auc: float | None = None
+    baselines: dict = field(default_factory=dict)
+    gate: list[dict] = field(default_factory=list)
+    model_version: str | None = None
     ingest: dict = field(default_factory=dict)
     validation: dict = field(default_factory=dict)
     features: dict = field(default_factory=dict)
+    training: dict = field(default_factory=dict)
+    evaluation: dict = field(default_factory=dict)
+    registration: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -56,10 +72,12 @@ def new_run_id() -> str:
 
 
 def _task_dirs(pipeline_root: Path) -> dict[str, Path]:
+    """Step name → task directory. kfp.local names a second task of the same component
+    `train-2` (the GPU and CPU branches); only one of them runs."""
     found: dict[str, Path] = {}
     for run_dir in pipeline_root.glob("*"):
         for task_dir in run_dir.iterdir() if run_dir.is_dir() else []:
-            found[task_dir.name] = task_dir
+            found[re.sub(r"-\d+$", "", task_dir.name)] = task_dir
     return found
 
 
@@ -99,6 +117,15 @@ def _artifact_metadata(task_dir: Path) -> tuple[dict[str, dict], dict]:
     return artifacts, data.get("parameterValues", {})
 
 
+def _step_error(log_path: Path, step: str) -> str:
+    """The step's own error line (wrappers exit with "<step>: <reason>"), else the log."""
+    pattern = re.compile(rf"^\s+{re.escape(step)}: (.+)$")
+    matches = [
+        m.group(1) for line in log_path.read_text().splitlines() if (m := pattern.match(line))
+    ]
+    return matches[-1] if matches else f"see {log_path}"
+
+
 def run_pipeline(
     settings: Settings,
     arguments: dict,
@@ -117,15 +144,17 @@ def run_pipeline(
     log_path = log_path or run_dir / "pipeline.log"
     os.environ["SLUICE_HOME"] = str(settings.home)  # the task subprocesses read settings too
 
-    steps = {name: StepRecord(name) for name in TASKS}
+    steps = {name: StepRecord(name) for name in STEP_OUTPUTS}
     watcher = _Watcher(pipeline_root, steps, lambda: on_change(steps))
     local.init(
         runner=local.SubprocessRunner(use_venv=False),
         pipeline_root=str(pipeline_root),
         raise_on_error=False,
     )
-    # kfp.local warns that the project image is not a "python" image; it runs in this venv.
+    # kfp.local warns that the project image is not a "python" image (it runs in this venv)
+    # and that cluster settings (resources, accelerators) do nothing locally.
     warnings.filterwarnings("ignore", message="You may be attemping", category=RuntimeWarning)
+    warnings.filterwarnings("ignore", message="Task '.*': settings", category=UserWarning)
     started = time.perf_counter()
     watcher.start()
     with open(log_path, "w") as log, contextlib.redirect_stdout(log):
@@ -148,20 +177,18 @@ def run_pipeline(
         if step.status != "succeeded":
             continue
         artifacts, _ = _artifact_metadata(dirs[name])
-        main = next(iter(artifacts.values()), {})
-        step.compute_seconds = main.get("seconds")
-        if name == "ingest":
-            summary.ingest = artifacts.get("snapshot", {})
-            summary.data_version = summary.ingest.get("version")
-        elif name == "validate":
-            summary.validation = artifacts.get("validated", {})
-            summary.validation["quarantine"] = str(dirs[name] / "quarantine")
-            summary.validation["report"] = str(dirs[name] / "report")
-        elif name == "featurize":
-            summary.features = {
-                **artifacts.get("training_frame", {}),
-                "training_frame": str(dirs[name] / "training_frame"),
-            }
+        field_name, artifact = STEP_OUTPUTS[name]
+        result = dict(artifacts.get(artifact, {}))
+        step.compute_seconds = result.get("seconds")
+        result.update({f"{other}_path": str(dirs[name] / other) for other in artifacts})
+        setattr(summary, field_name, result)
+    summary.data_version = summary.ingest.get("version")
+    summary.holdout_auc = summary.evaluation.get("holdout_auc")
+    summary.baselines = {
+        k: v.get("roc_auc") for k, v in summary.evaluation.get("baselines", {}).items()
+    }
+    summary.gate = summary.evaluation.get("gate", [])
+    summary.model_version = summary.registration.get("version")
     on_change(steps)
     summary.steps = {
         n: {"status": s.status, "seconds": s.seconds, "compute_seconds": s.compute_seconds}
@@ -170,11 +197,16 @@ def run_pipeline(
     failed = [n for n, s in steps.items() if s.status == "failed"]
     if failed:
         summary.status = "failed"
-        summary.message = f"task {failed[0]} failed; see {log_path}"
+        summary.message = f"task {failed[0]} failed: {_step_error(log_path, failed[0])}"
     elif summary.validation and not summary.validation.get("passed", False):
         summary.status = "stopped"
         summary.message = "validation failed: " + "; ".join(
             f["message"] for f in summary.validation.get("failures", [])
+        )
+    elif summary.evaluation and not summary.evaluation.get("passed", False):
+        summary.status = "stopped"
+        summary.message = "evaluation gate failed: " + "; ".join(
+            c["detail"] for c in summary.gate if not c["passed"]
         )
     (run_dir / "summary.json").write_text(json.dumps(summary.to_dict(), indent=2, default=str))
     return summary

@@ -8,7 +8,7 @@ annotations as real types.)
 """
 
 from kfp import dsl
-from kfp.dsl import HTML, Dataset, Input, Output
+from kfp.dsl import HTML, Artifact, ClassificationMetrics, Dataset, Input, Metrics, Model, Output
 
 from components.settings import get_settings
 
@@ -83,3 +83,143 @@ def featurize(validated: Input[Dataset], data_version: str, training_frame: Outp
     )
     training_frame.metadata.update({"data_version": data_version, **result.to_dict()})
     return result.rows
+
+
+@dsl.component(base_image=IMAGE, install_kfp_package=False)
+def train(
+    training_frame: Input[Dataset],
+    data_version: str,
+    pipeline_run: str,
+    num_workers: int,
+    gpus: int,
+    epochs: int,
+    train_end: str,
+    valid_end: str,
+    model: Output[Model],
+) -> float:
+    """Ray Train DDP (gloo on CPU, NCCL when gpus > 0), exported to ONNX; returns val AUC."""
+    from pathlib import Path
+
+    from components.settings import get_settings
+    from components.splits import TimeSplit
+    from components.train import TrainingDataError, TrainParams, run
+
+    params = TrainParams(
+        epochs=epochs,
+        num_workers=num_workers,
+        use_gpu=gpus > 0,
+        split=TimeSplit(train_end=train_end, valid_end=valid_end),
+    )
+    try:
+        result = run(
+            training_frame=Path(training_frame.path),
+            features=list(training_frame.metadata["features"]),
+            model_dir=Path(model.path),
+            storage_dir=get_settings().ray_storage,
+            run_name=f"train-{pipeline_run}",
+            params=params,
+            lineage={
+                "data_version": data_version,
+                "feature_service": training_frame.metadata["feature_service"],
+                "pipeline_run_id": pipeline_run,
+            },
+        )
+    except TrainingDataError as exc:
+        raise SystemExit(f"train: {exc}") from None
+    model.framework = "onnx"
+    model.metadata.update({"data_version": data_version, **result.to_dict()})
+    return result.val_auc
+
+
+@dsl.component(base_image=IMAGE, install_kfp_package=False)
+def evaluate(
+    training_frame: Input[Dataset],
+    model: Input[Model],
+    data_version: str,
+    min_auc: float,
+    champion_tolerance: float,
+    max_slice_gap: float,
+    metrics: Output[Metrics],
+    classification: Output[ClassificationMetrics],
+    report: Output[HTML],
+    evaluation: Output[Artifact],
+) -> bool:
+    """Holdout metrics, baselines and the champion; returns whether the gate passed."""
+    import tempfile
+    from pathlib import Path
+
+    from components.evaluate import GateConfig, run, write_json
+    from components.registry import RegistryUnavailable, alias_version, client, download_version
+    from components.settings import get_settings
+
+    uri = get_settings().tracking_uri
+    with tempfile.TemporaryDirectory() as scratch:
+        try:
+            champion = alias_version(client(uri), "champion")
+        except RegistryUnavailable as exc:
+            raise SystemExit(f"evaluate: {exc}") from None
+        result = run(
+            training_frame=Path(training_frame.path),
+            model_dir=Path(model.path),
+            report_html=Path(report.path),
+            gate_config=GateConfig(min_auc, champion_tolerance, max_slice_gap),
+            champion_dir=None if champion is None else download_version(champion, Path(scratch)),
+            champion_version=None if champion is None else str(champion.version),
+        )
+    for name, value in result.metrics.items():
+        metrics.log_metric(name, value)
+    for baseline, values in result.baselines.items():
+        metrics.log_metric(f"{baseline}_roc_auc", values["roc_auc"])
+    metrics.log_metric("slice_gap", result.slice_gap)
+    curve = result.roc_curve
+    classification.log_roc_curve(curve["fpr"], curve["tpr"], curve["thresholds"])
+    classification.log_confusion_matrix(["on time", "delayed"], result.confusion_matrix)
+    write_json(result, Path(evaluation.path))
+    summary = result.to_dict()
+    for bulky in ("roc_curve", "slices"):
+        summary.pop(bulky)
+    evaluation.metadata.update({"data_version": data_version, **summary})
+    for check in result.gate:
+        print(f"gate {check['name']}: {'pass' if check['passed'] else 'FAIL'} {check['detail']}")
+    return result.passed
+
+
+@dsl.component(base_image=IMAGE, install_kfp_package=False)
+def register(
+    model: Input[Model],
+    evaluation: Input[Artifact],
+    validation_report: Input[HTML],
+    evaluation_report: Input[HTML],
+    data_version: str,
+    pipeline_run: str,
+    registration: Output[Artifact],
+) -> str:
+    """A new MLflow model version aliased `challenger` (idempotent per pipeline run)."""
+    import json
+    from pathlib import Path
+
+    from components.register import run
+    from components.registry import RegistryUnavailable
+    from components.settings import get_settings
+
+    try:
+        result = run(
+            model_dir=Path(model.path),
+            evaluation=json.loads(Path(evaluation.path).read_text()),
+            tracking_uri=get_settings().tracking_uri,
+            pipeline_run_id=pipeline_run,
+            lineage={
+                "data_version": data_version,
+                "feature_service": model.metadata.get("feature_service", ""),
+            },
+            params={k: v for k, v in model.metadata.items() if not isinstance(v, dict)},
+            reports={
+                "validation": Path(validation_report.path),
+                "evaluation": Path(evaluation_report.path),
+            },
+        )
+    except RegistryUnavailable as exc:
+        raise SystemExit(f"register: {exc}") from None
+    Path(registration.path).write_text(json.dumps(result.to_dict(), indent=2))
+    registration.metadata.update(result.to_dict())
+    return result.version

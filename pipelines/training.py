@@ -1,6 +1,6 @@
 """The training pipeline: one `@dsl.pipeline` for the local runner and for Kubeflow."""
 
-from kfp import dsl
+from kfp import dsl, kubernetes
 
 from pipelines import ops
 
@@ -9,30 +9,80 @@ DEFAULT_REFERENCE_TIME = "2014-01-01T00:00:00-05:00"
 
 @dsl.pipeline(
     name="sluice-training",
-    description="Ingest, validate (Great Expectations gate) and featurize (Feast) the NYC "
-    "flights data.",
+    description="NYC flights delay model: ingest, validate (Great Expectations gate), "
+    "featurize (Feast), train (Ray Train DDP), evaluate (gate), register (MLflow).",
 )
 def training_pipeline(
     source: str = "",
     reference_time: str = DEFAULT_REFERENCE_TIME,
     max_staleness_days: int = 31,
+    num_workers: int = 2,
+    gpus: int = 0,
+    epochs: int = 8,
+    train_end: str = "2013-09-01",
+    valid_end: str = "2013-10-01",
+    min_auc: float = 0.74,
+    champion_tolerance: float = 0.005,
+    max_slice_gap: float = 0.15,
 ):
     ingest = ops.ingest(source=source).set_display_name("ingest")
     ingest.set_retry(num_retries=2, backoff_duration="30s")
+    version = ingest.outputs["Output"]
 
     validate = ops.validate(
         snapshot=ingest.outputs["snapshot"],
-        data_version=ingest.outputs["Output"],
+        data_version=version,
         reference_time=reference_time,
         max_staleness_days=max_staleness_days,
     ).set_display_name("validate")
 
     with dsl.If(validate.outputs["Output"] == True, name="data-valid"):  # noqa: E712
         featurize = ops.featurize(
-            validated=validate.outputs["validated"],
-            data_version=ingest.outputs["Output"],
+            validated=validate.outputs["validated"], data_version=version
         ).set_display_name("featurize")
         featurize.set_retry(num_retries=2, backoff_duration="30s")
+
+        # The GPU count is a run parameter: 0 asks for no GPU (gloo on CPU), n > 0 for n
+        # GPUs (NCCL). kfp.local cannot run dsl.OneOf over artifacts, so one task serves
+        # both rather than an If/Else pair.
+        train = ops.train(
+            training_frame=featurize.outputs["training_frame"],
+            data_version=version,
+            pipeline_run=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
+            num_workers=num_workers,
+            gpus=gpus,
+            epochs=epochs,
+            train_end=train_end,
+            valid_end=valid_end,
+        ).set_display_name("train")
+        train.set_accelerator_type("nvidia.com/gpu").set_accelerator_limit(gpus)
+        train.set_cpu_request("2").set_memory_request("8G").set_memory_limit("16G")
+        train.set_retry(num_retries=1, backoff_duration="60s")  # resumes from a checkpoint
+        kubernetes.empty_dir_mount(  # /dev/shm for NCCL and the DataLoader
+            train, volume_name="dshm", mount_path="/dev/shm", medium="Memory", size_limit="8Gi"
+        )
+        model = train.outputs["model"]
+
+        evaluate = ops.evaluate(
+            training_frame=featurize.outputs["training_frame"],
+            model=model,
+            data_version=version,
+            min_auc=min_auc,
+            champion_tolerance=champion_tolerance,
+            max_slice_gap=max_slice_gap,
+        ).set_display_name("evaluate")
+        evaluate.set_retry(num_retries=1, backoff_duration="30s")
+
+        with dsl.If(evaluate.outputs["Output"] == True, name="model-good"):  # noqa: E712
+            register = ops.register(
+                model=model,
+                evaluation=evaluate.outputs["evaluation"],
+                validation_report=validate.outputs["report"],
+                evaluation_report=evaluate.outputs["report"],
+                data_version=version,
+                pipeline_run=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
+            ).set_display_name("register")
+            register.set_retry(num_retries=2, backoff_duration="30s")
 
 
 PIPELINES = {"training": training_pipeline}

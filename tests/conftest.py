@@ -38,3 +38,31 @@ def sluice_home(tmp_path, monkeypatch) -> Settings:
 @pytest.fixture(scope="session")
 def week_source(tmp_path_factory) -> Path:
     return write_slice(tmp_path_factory.mktemp("week"), {1}, days=7)
+
+
+@pytest.fixture(scope="session")
+def slice_training_frame(tmp_path_factory) -> Path:
+    """A real training frame (ingest → validate → featurize, in process) for January."""
+    from components.featurize import run as featurize
+    from components.ingest import run as ingest
+    from components.validate import run as validate
+
+    root = tmp_path_factory.mktemp("frame")
+    source = write_slice(root / "source", {1})
+    snapshot = ingest(str(source), root / "snapshots")
+    validate(
+        snapshot_dir=Path(snapshot.snapshot_dir),
+        validated_dir=root / "validated",
+        quarantine_dir=root / "quarantine",
+        report_json=root / "validation.json",
+        report_html=root / "validation.html",
+        reference_time="2013-02-01",
+        max_staleness_days=31,
+    )
+    result = featurize(root / "validated", root / "repo", root / "frame.parquet", materialize=False)
+    (root / "features.txt").write_text("\n".join(result.features))
+    return root / "frame.parquet"
+
+
+def frame_features(frame_path: Path) -> list[str]:
+    return (frame_path.parent / "features.txt").read_text().split("\n")

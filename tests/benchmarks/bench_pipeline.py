@@ -120,7 +120,7 @@ def main() -> None:
             steps,
             {"data_version": summary.data_version, "rows": summary.features.get("rows")},
         )
-        validated = Path(summary.validation["quarantine"]).with_name("validated")
+        validated = Path(summary.validation["validated_path"])
         stores = compare_offline_stores(validated, "full year")
         with tempfile.TemporaryDirectory() as work:
             stores += compare_offline_stores(month_slice(validated, Path(work)), "January")

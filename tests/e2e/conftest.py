@@ -9,6 +9,15 @@ from pipelines.local import run_pipeline
 from tests.conftest import write_slice
 
 JANUARY_REFERENCE = "2013-02-01T00:00:00-05:00"
+# A month split by time: train to the 20th, validate to the 25th, hold out the rest.
+JANUARY_ARGUMENTS = {
+    "reference_time": JANUARY_REFERENCE,
+    "max_staleness_days": 31,
+    "train_end": "2013-01-20",
+    "valid_end": "2013-01-25",
+    "epochs": 4,
+    "min_auc": 0.65,
+}
 
 
 @pytest.fixture(scope="session")
@@ -18,6 +27,6 @@ def january_run(tmp_path_factory):
     settings = Settings(home=root / "home")
     summary = run_pipeline(
         settings,
-        {"source": str(source), "reference_time": JANUARY_REFERENCE, "max_staleness_days": 31},
+        {"source": str(source), **JANUARY_ARGUMENTS},
     )
     return summary, source

@@ -17,14 +17,14 @@ SAMPLE = 300
 @pytest.fixture(scope="module")
 def frames(january_run):
     summary, source = january_run
-    validated = summary.validation["quarantine"].replace("quarantine", "validated")
+    validated = summary.validation["validated_path"]
     flights = pd.read_parquet(f"{validated}/flights.parquet")
     flights["sched"] = pd.to_datetime(flights["time_hour"], utc=True) + pd.to_timedelta(
         flights["minute"], unit="min"
     )
     weather = pd.read_parquet(f"{validated}/weather.parquet")
     weather["observed"] = pd.to_datetime(weather["time_hour"], utc=True)
-    training = pd.read_parquet(summary.features["training_frame"])
+    training = pd.read_parquet(summary.features["training_frame_path"])
     sample = training.sample(SAMPLE, random_state=7)
     return sample, flights, weather
 

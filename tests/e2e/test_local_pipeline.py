@@ -7,8 +7,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from components.settings import Settings
+from pipelines.local import run_pipeline
 from tests.conftest import write_slice
-from tests.e2e.conftest import JANUARY_REFERENCE
+from tests.e2e.conftest import JANUARY_ARGUMENTS, JANUARY_REFERENCE
 
 pytestmark = pytest.mark.e2e
 
@@ -22,18 +24,35 @@ def test_january_slice_runs_end_to_end(january_run):
     assert summary.validation["rows"]["flights"] == january
     assert summary.features["rows"] == january
     assert summary.features["offline_store"] == "duckdb"
-    frame = pd.read_parquet(summary.features["training_frame"])
+    frame = pd.read_parquet(summary.features["training_frame_path"])
     assert len(frame) == january and "origin_delayed_share" in frame
     saved = json.loads((Path(summary.run_dir) / "summary.json").read_text())
     assert saved["data_version"] == summary.data_version
-    assert set(saved["steps"]) == {"ingest", "validate", "featurize"}
+    assert list(saved["steps"]) == [
+        "ingest",
+        "validate",
+        "featurize",
+        "train",
+        "evaluate",
+        "register",
+    ]
     assert all(step["status"] == "succeeded" for step in saved["steps"].values())
+    assert saved["holdout_auc"] > saved["baselines"]["logistic"] > saved["baselines"]["base_rate"]
+    assert {check["name"] for check in saved["gate"]} == {
+        "min_auc",
+        "beats_logistic",
+        "slice_gap",
+        "vs_champion",
+    }
+    assert saved["model_version"] == "1"
+    assert saved["registration"]["alias"] == "challenger"
+    assert saved["training"]["workers"] == 2 and saved["training"]["backend"] == "ray/gloo"
     # A one-month slice shifts the seasonal distributions: they warn, they do not block.
     assert any(
         w["expectation"] == "expect_column_mean_to_be_between"
         for w in summary.validation["warnings"]
     )
-    assert (Path(summary.validation["report"])).read_text().startswith("<!doctype html>")
+    assert (Path(summary.validation["report_path"])).read_text().startswith("<!doctype html>")
 
 
 def _corrupt(source: Path) -> dict[str, list[int]]:
@@ -86,7 +105,7 @@ def test_corrupted_data_stops_at_validation_and_quarantines_exactly_the_bad_rows
     assert ("dep_delay", "expect_column_values_to_be_of_type") in failing
     assert ("origin", "expect_column_values_to_be_in_set") in failing
     assert ("distance", "expect_column_values_to_be_between") in failing
-    quarantine = pd.read_parquet(Path(summary["validation"]["quarantine"]) / "flights.parquet")
+    quarantine = pd.read_parquet(Path(summary["validation"]["quarantine_path"]) / "flights.parquet")
     expected = sorted(row for rows in corrupted.values() for row in rows)
     assert sorted(quarantine["_row"]) == expected
     assert quarantine.set_index("_row").loc[20, "_reasons"] == (
@@ -130,3 +149,26 @@ def test_stale_data_blocks_on_freshness(tmp_path):
     stale = [f for f in result.failures if f["expectation"] == "expect_column_max_to_be_between"]
     assert {f["table"] for f in stale} == {"flights", "weather"}
     assert all(f["column"] == "time_hour" for f in stale)
+
+
+@pytest.mark.timeout(240)
+def test_after_promotion_the_next_run_is_compared_with_the_champion(january_run):
+    first, source = january_run
+    home = Path(first.run_dir).parents[1]
+    env = {**os.environ, "SLUICE_HOME": str(home)}
+    promoted = subprocess.run(
+        [sys.executable, "-m", "pipelines.cli", "promote", first.model_version],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert promoted.returncode == 0, promoted.stdout + promoted.stderr
+    second = run_pipeline(Settings(home=home), {"source": str(source), **JANUARY_ARGUMENTS})
+    assert second.status == "succeeded", second.message
+    assert second.ingest["reused"] is True  # the same snapshot
+    champion = second.evaluation["champion"]
+    assert champion["version"] == first.model_version
+    vs_champion = next(c for c in second.gate if c["name"] == "vs_champion")
+    assert vs_champion["limit"] == pytest.approx(champion["roc_auc"] - 0.005)
+    assert second.model_version == str(int(first.model_version) + 1)

@@ -1,0 +1,131 @@
+"""Evaluate: holdout metrics against baselines and the champion, a report, and the gate."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from components.evaluate.gate import GateConfig, evaluate_gate
+from components.evaluate.metrics import (
+    classification_metrics,
+    confusion,
+    largest_slice_gap,
+    logistic_baseline,
+    slice_metrics,
+)
+from components.evaluate.report import write_report
+from components.flights.features import ENTITY_TIMESTAMP
+from components.splits import TimeSplit
+from serving.artifact import ModelArtifact
+
+SLICE_COLUMNS = ["origin", "carrier"]
+
+
+@dataclass
+class EvaluateResult:
+    passed: bool
+    holdout_auc: float
+    metrics: dict
+    baselines: dict
+    champion: dict | None
+    slices: list[dict]
+    slice_gap: float
+    gate: list[dict]
+    roc_curve: dict
+    confusion_matrix: list[list[int]]
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _roc_points(labels: np.ndarray, scores: np.ndarray, points: int = 100) -> dict:
+    from sklearn.metrics import roc_curve
+
+    fpr, tpr, thresholds = roc_curve(labels, scores)
+    keep = np.unique(np.linspace(0, len(fpr) - 1, points).astype(int))
+    return {
+        "fpr": fpr[keep].tolist(),
+        "tpr": tpr[keep].tolist(),
+        "thresholds": np.clip(thresholds[keep], 0.0, 1.0).tolist(),
+    }
+
+
+def run(
+    training_frame: Path,
+    model_dir: Path,
+    report_html: Path,
+    gate_config: GateConfig,
+    champion_dir: Path | None = None,
+    champion_version: str | None = None,
+    min_slice_rows: int = 1000,
+) -> EvaluateResult:
+    started = time.perf_counter()
+    model = ModelArtifact(model_dir)
+    frame = pd.read_parquet(training_frame)
+    split = TimeSplit(**model.metadata["time_split"])
+    parts = split.split(frame, ENTITY_TIMESTAMP)
+    holdout = parts["holdout"]
+    if holdout.empty:
+        raise ValueError(f"evaluate: the holdout split is empty ({split})")
+    label = model.metadata["label"]
+    labels = holdout[label].to_numpy()
+
+    scores, _ = model.predict_frame(holdout)
+    threshold = model.threshold
+    base_rate = float(parts["train"][label].mean())
+    layout = model.layout
+    logistic = logistic_baseline(parts["train"], holdout, layout.categorical, layout.numeric, label)
+    scored = {"model": scores, "logistic": logistic}
+    metrics = {
+        "model": classification_metrics(labels, scores, threshold),
+        "logistic": classification_metrics(labels, logistic, threshold),
+        "base_rate": classification_metrics(labels, np.full(len(labels), base_rate), threshold),
+    }
+    metrics["base_rate"]["roc_auc"] = 0.5  # a constant score ranks nothing
+
+    champion = None
+    if champion_dir is not None:
+        champion_model = ModelArtifact(champion_dir)
+        champion_scores, _ = champion_model.predict_frame(holdout)
+        scored["champion"] = champion_scores
+        metrics["champion"] = classification_metrics(
+            labels, champion_scores, champion_model.threshold
+        )
+        champion = {"version": champion_version, **metrics["champion"]}
+
+    slices = slice_metrics(holdout, labels, scores, SLICE_COLUMNS, min_slice_rows)
+    gap = largest_slice_gap(slices)
+    gate = [
+        c.to_dict()
+        for c in evaluate_gate(
+            gate_config,
+            auc=metrics["model"]["roc_auc"],
+            logistic_auc=metrics["logistic"]["roc_auc"],
+            slice_gap=gap,
+            champion_auc=None if champion is None else champion["roc_auc"],
+        )
+    ]
+    write_report(report_html, labels, scored, metrics, slices, gate)
+    return EvaluateResult(
+        passed=all(c["passed"] for c in gate),
+        holdout_auc=metrics["model"]["roc_auc"],
+        metrics=metrics["model"],
+        baselines={"base_rate": metrics["base_rate"], "logistic": metrics["logistic"]},
+        champion=champion,
+        slices=slices.to_dict("records"),
+        slice_gap=gap,
+        gate=gate,
+        roc_curve=_roc_points(labels, scores),
+        confusion_matrix=confusion(labels, scores, threshold),
+        seconds=round(time.perf_counter() - started, 3),
+    )
+
+
+def write_json(result: EvaluateResult, path: Path) -> None:
+    Path(path).write_text(json.dumps(result.to_dict(), indent=2))

@@ -1,0 +1,115 @@
+"""The evaluation report: ROC, PR, calibration and slice plots in one HTML page."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from sklearn.calibration import calibration_curve  # noqa: E402
+from sklearn.metrics import precision_recall_curve, roc_curve  # noqa: E402
+
+_STYLE = """
+body{font-family:system-ui,sans-serif;margin:2rem;color:#222;max-width:1200px}
+table{border-collapse:collapse;margin:1rem 0;font-size:.9rem}
+td,th{border-bottom:1px solid #ddd;padding:.3rem .6rem;text-align:right}
+td:first-child,th:first-child{text-align:left}
+.pass{color:#1a7f37;font-weight:600}.fail{color:#cf222e;font-weight:600}
+.plots{display:grid;grid-template-columns:1fr 1fr;gap:1rem}img{width:100%}
+"""
+
+
+def _png(fig) -> str:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+def _curves(labels: np.ndarray, scored: dict[str, np.ndarray]) -> list[str]:
+    roc, ax_roc = plt.subplots(figsize=(5.5, 4.5))
+    pr, ax_pr = plt.subplots(figsize=(5.5, 4.5))
+    cal, ax_cal = plt.subplots(figsize=(5.5, 4.5))
+    for name, scores in scored.items():
+        fpr, tpr, _ = roc_curve(labels, scores)
+        ax_roc.plot(fpr, tpr, label=name)
+        precision, recall, _ = precision_recall_curve(labels, scores)
+        ax_pr.plot(recall, precision, label=name)
+        observed, predicted = calibration_curve(labels, scores, n_bins=15, strategy="quantile")
+        ax_cal.plot(predicted, observed, marker="o", ms=3, label=name)
+    ax_roc.plot([0, 1], [0, 1], ls="--", c="grey", lw=0.8)
+    ax_roc.set(title="ROC (holdout)", xlabel="false positive rate", ylabel="true positive rate")
+    ax_pr.axhline(labels.mean(), ls="--", c="grey", lw=0.8, label="base rate")
+    ax_pr.set(title="Precision-recall (holdout)", xlabel="recall", ylabel="precision")
+    ax_cal.plot([0, 1], [0, 1], ls="--", c="grey", lw=0.8)
+    ax_cal.set(title="Calibration", xlabel="predicted probability", ylabel="observed rate")
+    for ax in (ax_roc, ax_pr, ax_cal):
+        ax.legend(loc="best", fontsize=8)
+        ax.grid(alpha=0.3)
+    return [_png(roc), _png(pr), _png(cal)]
+
+
+def _slices_plot(slices: pd.DataFrame, overall_auc: float) -> str:
+    fig, ax = plt.subplots(figsize=(5.5, 0.25 * max(len(slices), 8) + 1))
+    labels = [f"{s}={v}" for s, v in zip(slices["slice"], slices["value"], strict=True)]
+    colors = ["#4c72b0" if s == "origin" else "#55a868" for s in slices["slice"]]
+    ax.barh(labels, slices["roc_auc"], color=colors)
+    ax.axvline(overall_auc, c="#cf222e", ls="--", lw=1, label=f"overall {overall_auc:.3f}")
+    low = max(0.0, float(slices["roc_auc"].min()) - 0.05) if len(slices) else 0.5
+    ax.set(title="ROC-AUC by slice", xlim=(low, 1.0))
+    ax.legend(fontsize=8)
+    return _png(fig)
+
+
+def _table(rows: list[dict]) -> str:
+    if not rows:
+        return "<p>none</p>"
+    head = "".join(f"<th>{html.escape(str(k))}</th>" for k in rows[0])
+    body = "".join(
+        "<tr>"
+        + "".join(
+            f"<td>{v:.4f}</td>" if isinstance(v, float) else f"<td>{html.escape(str(v))}</td>"
+            for v in row.values()
+        )
+        + "</tr>"
+        for row in rows
+    )
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def write_report(
+    path: Path,
+    labels: np.ndarray,
+    scored: dict[str, np.ndarray],
+    metrics: dict[str, dict],
+    slices: pd.DataFrame,
+    gate: list[dict],
+) -> None:
+    passed = all(check["passed"] for check in gate)
+    images = [*_curves(labels, scored), _slices_plot(slices, metrics["model"]["roc_auc"])]
+    gate_rows = [
+        {
+            "check": c["name"],
+            "result": "pass" if c["passed"] else "FAIL",
+            "detail": c["detail"],
+        }
+        for c in gate
+    ]
+    metric_rows = [{"model": name, **values} for name, values in metrics.items()]
+    verdict = '<span class="pass">PASSED</span>' if passed else '<span class="fail">FAILED</span>'
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(
+        "<!doctype html><html><head><meta charset=utf-8><title>sluice evaluation</title>"
+        f"<style>{_STYLE}</style></head><body><h1>Evaluation gate {verdict}</h1>"
+        f"<h2>Gate</h2>{_table(gate_rows)}<h2>Holdout metrics</h2>{_table(metric_rows)}"
+        '<div class="plots">'
+        + "".join(f'<img src="data:image/png;base64,{image}">' for image in images)
+        + f"</div><h2>Slices</h2>{_table(slices.to_dict('records'))}</body></html>"
+    )

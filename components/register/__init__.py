@@ -1,0 +1,154 @@
+"""Register: log the run to MLflow and register the model as a new version, aliased
+`challenger`. Idempotent per pipeline run: a retried task finds its version by tag."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from components.registry import MODEL_NAME, RUN_ID_TAG, client
+from serving.artifact import METADATA_FILE, ModelArtifact
+
+CHALLENGER = "challenger"
+EXPERIMENT = "sluice-flights"
+
+
+@dataclass
+class RegisterResult:
+    model_name: str
+    version: str
+    alias: str
+    reused: bool
+    mlflow_run_id: str
+    model_uri: str
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def git_commit() -> str:
+    """The commit the code came from: SLUICE_GIT_COMMIT (set in images), else git."""
+    if os.environ.get("SLUICE_GIT_COMMIT"):
+        return os.environ["SLUICE_GIT_COMMIT"]
+    try:
+        done = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            cwd=Path(__file__).resolve().parent,
+        )
+        return done.stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def existing_version(mlflow_client, pipeline_run_id: str):
+    versions = mlflow_client.search_model_versions(
+        f"name = '{MODEL_NAME}' and tags.`{RUN_ID_TAG}` = '{pipeline_run_id}'"
+    )
+    return versions[0] if versions else None
+
+
+def _input_example(model: ModelArtifact) -> dict[str, np.ndarray]:
+    sample = model.metadata["reference_sample"]
+    import pandas as pd
+
+    frame = pd.DataFrame(sample).head(200)
+    complete = frame[frame[model.layout.numeric].notna().all(axis=1)]
+    frame = (complete if len(complete) >= 3 else frame).head(3)
+    categorical, _ = model.layout.encode_categorical(frame)
+    numeric = np.nan_to_num(model.layout.numeric_matrix(frame))
+    return {"categorical": categorical, "numeric": numeric}
+
+
+def _flat_metrics(evaluation: dict) -> dict[str, float]:
+    metrics = {f"holdout_{k}": v for k, v in evaluation["metrics"].items()}
+    for name, values in evaluation["baselines"].items():
+        metrics.update({f"{name}_{k}": v for k, v in values.items()})
+    metrics["slice_gap"] = evaluation["slice_gap"]
+    return {k: float(v) for k, v in metrics.items() if isinstance(v, int | float) and v == v}
+
+
+def run(
+    model_dir: Path,
+    evaluation: dict,
+    tracking_uri: str,
+    pipeline_run_id: str,
+    lineage: dict,
+    params: dict,
+    reports: dict[str, Path],
+) -> RegisterResult:
+    import mlflow
+    import onnx
+    from mlflow.models import infer_signature
+
+    started = time.perf_counter()
+    mlflow_client = client(tracking_uri)
+    found = existing_version(mlflow_client, pipeline_run_id)
+    if found is not None:
+        mlflow_client.set_registered_model_alias(MODEL_NAME, CHALLENGER, found.version)
+        return RegisterResult(
+            MODEL_NAME,
+            str(found.version),
+            CHALLENGER,
+            True,
+            found.run_id or "",
+            f"models:/{MODEL_NAME}/{found.version}",
+            round(time.perf_counter() - started, 3),
+        )
+
+    model = ModelArtifact(model_dir)
+    example = _input_example(model)
+    signature = infer_signature(example, model.predict_arrays(**example))
+    mlflow.set_experiment(EXPERIMENT)
+    tags = {
+        RUN_ID_TAG: pipeline_run_id,
+        "sluice.git_commit": git_commit(),
+        **{f"sluice.{k}": str(v) for k, v in lineage.items()},
+    }
+    with mlflow.start_run(run_name=f"train-{pipeline_run_id}", tags=tags) as active:
+        mlflow.log_params({k: str(v)[:500] for k, v in params.items()})
+        mlflow.log_metrics(_flat_metrics(evaluation))
+        for name, path in reports.items():
+            if Path(path).is_file():
+                mlflow.log_artifact(str(path), artifact_path=f"reports/{name}")
+        mlflow.log_dict(evaluation, "evaluation.json")
+        logged = mlflow.onnx.log_model(
+            onnx.load(str(Path(model_dir) / model.metadata["model_file"])),
+            name="model",
+            signature=signature,
+            input_example=example,
+            extra_files=[str(Path(model_dir) / METADATA_FILE)],
+            save_as_external_data=False,
+            registered_model_name=MODEL_NAME,
+            tags={RUN_ID_TAG: pipeline_run_id},
+        )
+        run_id = active.info.run_id
+    version = str(logged.registered_model_version)
+    for key, value in tags.items():
+        mlflow_client.set_model_version_tag(MODEL_NAME, version, key, value)
+    mlflow_client.set_model_version_tag(
+        MODEL_NAME, version, "sluice.holdout_auc", f"{evaluation['holdout_auc']:.5f}"
+    )
+    mlflow_client.set_registered_model_alias(MODEL_NAME, CHALLENGER, version)
+    return RegisterResult(
+        MODEL_NAME,
+        version,
+        CHALLENGER,
+        False,
+        run_id,
+        f"models:/{MODEL_NAME}/{version}",
+        round(time.perf_counter() - started, 3),
+    )
+
+
+def load_evaluation(path: Path) -> dict:
+    return json.loads(Path(path).read_text())

@@ -1,0 +1,195 @@
+"""Train: a DDP tabular model through Ray Train, exported to ONNX with its metadata."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from components.flights.features import CATEGORICAL_FEATURES, ENTITY_TIMESTAMP
+from components.flights.schema import LABEL
+from components.splits import TimeSplit
+from components.train.export import MODEL_FILE, export_onnx, parity, write_metadata
+from components.train.preprocess import Preprocessing, TrainingDataError, check_training_frame
+
+MODEL_NAME = "sluice-flights"
+__all__ = ["TrainParams", "TrainResult", "TrainingDataError", "run"]
+
+
+@dataclass
+class TrainParams:
+    epochs: int = 8
+    batch_size: int = 512
+    lr: float = 2e-3
+    patience: int = 2
+    min_delta: float = 1e-4
+    seed: int = 13
+    embedding_dim: int = 8
+    hidden: tuple[int, ...] = (128, 64)
+    dropout: float = 0.1
+    num_workers: int = 2
+    use_gpu: bool = False
+    launcher: str = "ray"
+    """`ray` (Ray Train DDP) or `single-process` (the plain PyTorch baseline)."""
+    max_failures: int = 1
+    split: TimeSplit = field(default_factory=TimeSplit)
+    reference_rows: int = 5000
+
+
+@dataclass
+class TrainResult:
+    model_dir: str
+    rows: dict[str, int]
+    epochs_run: int
+    best_val_loss: float
+    val_auc: float
+    threshold: float
+    samples_per_second: float
+    workers: int
+    backend: str
+    export_max_abs_diff: float
+    resumed_from_epoch: int | None
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def best_f1_threshold(labels: np.ndarray, scores: np.ndarray) -> float:
+    from sklearn.metrics import precision_recall_curve
+
+    precision, recall, thresholds = precision_recall_curve(labels, scores)
+    f1 = 2 * precision * recall / np.maximum(precision + recall, 1e-12)
+    return float(thresholds[int(np.argmax(f1[:-1]))])
+
+
+def _arrays(prep: Preprocessing, splits: dict[str, pd.DataFrame]) -> dict[str, np.ndarray]:
+    arrays = {}
+    for name in ("train", "valid"):
+        arrays[f"{name}_categorical"], arrays[f"{name}_numeric"] = prep.arrays(splits[name])
+        arrays[f"{name}_label"] = splits[name][LABEL].to_numpy(dtype=np.int64)
+    return arrays
+
+
+def run(
+    training_frame: Path,
+    features: list[str],
+    model_dir: Path,
+    storage_dir: Path,
+    run_name: str,
+    params: TrainParams,
+    lineage: dict | None = None,
+) -> TrainResult:
+    """`features` is the model's input order (from the feature service); `lineage` (data
+    version, feature service …) is copied into the metadata."""
+    import torch
+
+    from components.train.launch import fit_single_process, fit_with_ray
+    from components.train.model import FlightDelayNet
+
+    started = time.perf_counter()
+    frame = pd.read_parquet(training_frame)
+    check_training_frame(frame, features, LABEL)
+    splits = params.split.split(frame, ENTITY_TIMESTAMP)
+    for name, part in splits.items():
+        if part.empty:
+            raise TrainingDataError(f"time split: the {name} split is empty ({params.split})")
+        if name != "holdout":
+            check_training_frame(part, features, LABEL)
+    categorical = [f for f in features if f in CATEGORICAL_FEATURES]
+    numeric = [f for f in features if f not in CATEGORICAL_FEATURES]
+    prep = Preprocessing.fit(splits["train"], categorical, numeric)
+    arrays = _arrays(prep, splits)
+    model_config = {
+        "vocab_sizes": [len(prep.layout.vocabularies[c]) for c in categorical],
+        "means": prep.means,
+        "stds": prep.stds,
+        "embedding_dim": params.embedding_dim,
+        "hidden": tuple(params.hidden),
+        "dropout": params.dropout,
+    }
+    config = {
+        "model": model_config,
+        **{k: getattr(params, k) for k in ("epochs", "batch_size", "lr", "patience", "seed")},
+        "min_delta": params.min_delta,
+    }
+    if params.launcher == "single-process":
+        outcome = fit_single_process(config, arrays, "cuda" if params.use_gpu else "cpu")
+    else:
+        outcome = fit_with_ray(
+            config,
+            arrays,
+            num_workers=params.num_workers,
+            use_gpu=params.use_gpu,
+            storage_dir=storage_dir,
+            name=run_name,
+            max_failures=params.max_failures,
+        )
+    net = FlightDelayNet(**model_config)
+    net.load_state_dict(outcome.state["best_weights"] or outcome.state["weights"])
+    net.eval()
+
+    from sklearn.metrics import roc_auc_score
+
+    from components.train.export import eager_probability
+
+    valid_scores = eager_probability(net, arrays["valid_categorical"], arrays["valid_numeric"])
+    threshold = best_f1_threshold(arrays["valid_label"], valid_scores)
+    model_dir = Path(model_dir)
+    model_dir.mkdir(parents=True, exist_ok=True)
+    sample = splits["train"].sample(
+        min(params.reference_rows, len(splits["train"])), random_state=params.seed
+    )
+    export_onnx(net, prep.arrays(sample.head(64)), model_dir / MODEL_FILE)
+    cat, num = prep.arrays(sample)
+    max_diff = parity(net, model_dir / MODEL_FILE, cat, num)
+    if max_diff > 1e-5:
+        raise RuntimeError(f"ONNX export differs from eager by {max_diff:.2e} (limit 1e-5)")
+    last = outcome.state["metrics"]
+    resumed = [m.get("resumed_from_epoch") for m in outcome.history]
+    resumed_from = next((int(r) for r in resumed if r is not None and r == r), None)
+    result = TrainResult(
+        model_dir=str(model_dir),
+        rows={name: len(part) for name, part in splits.items()},
+        epochs_run=int(last["epoch"]) + 1,
+        best_val_loss=float(outcome.state["best_loss"]),
+        val_auc=float(roc_auc_score(arrays["valid_label"], valid_scores)),
+        threshold=threshold,
+        samples_per_second=float(np.mean([m["samples_per_second"] for m in outcome.history])),
+        workers=outcome.workers,
+        backend=outcome.backend,
+        export_max_abs_diff=max_diff,
+        resumed_from_epoch=resumed_from,
+        seconds=round(time.perf_counter() - started, 3),
+    )
+    write_metadata(
+        model_dir,
+        {
+            "model_name": MODEL_NAME,
+            "format": "onnx",
+            "model_file": MODEL_FILE,
+            "inputs": {
+                "categorical": "int64[batch, categorical]",
+                "numeric": "float32[batch, numeric]",
+            },
+            "output": "probability",
+            "features": features,
+            **prep.metadata(),
+            "threshold": threshold,
+            "label": LABEL,
+            "time_split": asdict(params.split),
+            "trained_at": datetime.now(UTC).isoformat(),
+            "training": {k: v for k, v in result.to_dict().items() if k != "model_dir"},
+            "torch_version": torch.__version__,
+            **(lineage or {}),
+            "reference_sample": {
+                c: sample[c].astype(object).where(sample[c].notna(), None).tolist()
+                for c in features
+            },
+        },
+    )
+    return result

@@ -1,0 +1,97 @@
+"""Launch the training loop: Ray Train `TorchTrainer` (DDP) or a single plain process."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from components.train.loop import train_loop
+from components.train.session import STATE_FILE, LocalSession
+
+
+@dataclass
+class FitOutcome:
+    state: dict  # the last checkpoint: weights, best_weights, metrics …
+    history: list[dict]
+    seconds: float
+    workers: int
+    backend: str
+
+
+def fit_single_process(config: dict, arrays: dict, device: str = "cpu") -> FitOutcome:
+    """The plain PyTorch baseline: the same loop, no Ray, no process group."""
+    session = LocalSession(torch.device(device))
+    started = time.perf_counter()
+    train_loop(config, arrays, session)
+    return FitOutcome(
+        session.state, session.history, time.perf_counter() - started, 1, "single-process"
+    )
+
+
+def _ray_worker(config: dict) -> None:
+    import ray
+
+    from components.train.session import RaySession
+
+    train_loop(config, ray.get(config["arrays_ref"]), RaySession())
+
+
+def fit_with_ray(
+    config: dict,
+    arrays: dict,
+    num_workers: int,
+    use_gpu: bool,
+    storage_dir: Path,
+    name: str,
+    max_failures: int = 1,
+) -> FitOutcome:
+    """DDP across `num_workers` Ray Train workers: gloo on CPU, NCCL on GPU. Rerunning with
+    the same `storage_dir` and `name` resumes from the last checkpoint, and a lost worker
+    is replaced and resumes the same way (up to `max_failures` times)."""
+    import ray
+    from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
+    from ray.train.torch import TorchConfig, TorchTrainer
+
+    os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+    if not ray.is_initialized():
+        ray.init(
+            include_dashboard=False,
+            log_to_driver=bool(os.environ.get("SLUICE_RAY_LOGS")),
+            configure_logging=False,
+        )
+    threads = max(1, int(ray.cluster_resources().get("CPU", 1)) // num_workers)
+    trainer = TorchTrainer(
+        train_loop_per_worker=_ray_worker,
+        train_loop_config={**config, "threads": threads, "arrays_ref": ray.put(arrays)},
+        scaling_config=ScalingConfig(
+            num_workers=num_workers, use_gpu=use_gpu, resources_per_worker={"CPU": 1}
+        ),
+        torch_config=TorchConfig(backend="nccl" if use_gpu else "gloo"),
+        run_config=RunConfig(
+            name=name,
+            storage_path=str(Path(storage_dir).resolve()),
+            failure_config=FailureConfig(max_failures=max_failures),
+            checkpoint_config=CheckpointConfig(num_to_keep=2),
+        ),
+    )
+    started = time.perf_counter()
+    result = trainer.fit()
+    seconds = time.perf_counter() - started
+    if result.error:
+        raise RuntimeError(f"training failed: {result.error}") from result.error
+    with result.checkpoint.as_directory() as directory:
+        state = torch.load(Path(directory) / STATE_FILE, weights_only=False)
+    history = [
+        m
+        for m in (
+            result.metrics_dataframe.to_dict("records")
+            if result.metrics_dataframe is not None
+            else []
+        )
+    ]
+    backend = f"ray/{'nccl' if use_gpu else 'gloo'}"
+    return FitOutcome(state, history or [state["metrics"]], seconds, num_workers, backend)

@@ -1,0 +1,138 @@
+"""Real Ray Train DDP, real ONNX export, real MLflow (SQLite) on a January training frame."""
+
+import threading
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import psutil
+import pytest
+
+from components.evaluate import GateConfig
+from components.evaluate import run as evaluate
+from components.register import run as register
+from components.registry import RegistryUnavailable, client
+from components.splits import TimeSplit
+from components.train import TrainParams
+from components.train import run as train
+from tests.conftest import frame_features
+
+pytestmark = pytest.mark.integration
+JANUARY = TimeSplit(train_end="2013-01-20", valid_end="2013-01-25")
+PARAMS = TrainParams(epochs=3, split=JANUARY, patience=5)
+
+
+def _train(frame, tmp_path, name, **changes):
+    return train(
+        frame,
+        frame_features(frame),
+        tmp_path / name,
+        tmp_path / "ray",
+        name,
+        replace(PARAMS, **changes),
+        lineage={"data_version": "test"},
+    )
+
+
+@pytest.mark.timeout(300)
+def test_ddp_on_two_workers_exports_a_model_that_matches_eager(slice_training_frame, tmp_path):
+    result = _train(slice_training_frame, tmp_path, "ddp")
+    assert result.workers == 2 and result.backend == "ray/gloo"
+    assert result.epochs_run == 3
+    assert result.export_max_abs_diff <= 1e-5
+    assert (tmp_path / "ddp" / "model.onnx").is_file()
+    assert 0.6 < result.val_auc < 1.0
+
+
+def _kill_a_worker_after_first_checkpoint(storage: Path, killed: list) -> None:
+    """SIGKILL a Ray Train worker once the controller has registered a checkpoint (its
+    snapshot file exists): the replacement group must resume from it."""
+    deadline = time.time() + 240
+    while time.time() < deadline and not killed:
+        if any(storage.rglob("checkpoint_manager_snapshot.json")):
+            for process in psutil.process_iter(["cmdline"]):
+                if "RayTrainWorker" in " ".join(process.info["cmdline"] or []):
+                    process.kill()
+                    killed.append(process.pid)
+                    return
+        time.sleep(0.2)
+
+
+@pytest.mark.timeout(400)
+def test_training_resumes_from_the_last_checkpoint_after_a_worker_is_killed(
+    slice_training_frame, tmp_path
+):
+    killed: list[int] = []
+    watcher = threading.Thread(
+        target=_kill_a_worker_after_first_checkpoint, args=(tmp_path / "ray", killed)
+    )
+    watcher.start()
+    result = _train(slice_training_frame, tmp_path, "resume", epochs=20, patience=100)
+    watcher.join()
+    assert killed, "no worker was killed"
+    assert result.resumed_from_epoch is not None and result.resumed_from_epoch >= 0
+    assert result.epochs_run == 20
+    assert (tmp_path / "resume" / "metadata.json").is_file()
+
+
+@pytest.fixture(scope="module")
+def two_models(slice_training_frame, tmp_path_factory):
+    """A real model and a weaker one (one epoch on a sliver of the data)."""
+    root = tmp_path_factory.mktemp("models")
+    strong = _train(slice_training_frame, root, "strong", launcher="single-process", epochs=4)
+    weak = _train(
+        slice_training_frame,
+        root,
+        "weak",
+        launcher="single-process",
+        epochs=1,
+        lr=1e-5,
+        split=TimeSplit(train_end="2013-01-05", valid_end="2013-01-25"),
+    )
+    return Path(strong.model_dir), Path(weak.model_dir)
+
+
+def test_gate_rejects_a_weaker_challenger_against_the_champion(
+    slice_training_frame, two_models, tmp_path
+):
+    strong, weak = two_models
+    gate = GateConfig(min_auc=0.5, champion_tolerance=0.005, max_slice_gap=1.0)
+    weaker = evaluate(slice_training_frame, weak, tmp_path / "a.html", gate, strong, "1")
+    checks = {c["name"]: c for c in weaker.gate}
+    assert weaker.champion["roc_auc"] > weaker.holdout_auc + 0.005
+    assert not checks["vs_champion"].get("passed") and not weaker.passed
+    stronger = evaluate(slice_training_frame, strong, tmp_path / "b.html", gate, weak, "2")
+    assert {c["name"]: c for c in stronger.gate}["vs_champion"]["passed"]
+    assert '<img src="data:image/png;base64,' in (tmp_path / "b.html").read_text()
+
+
+def test_registration_is_idempotent_per_pipeline_run(slice_training_frame, two_models, tmp_path):
+    strong, _ = two_models
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    evaluation = evaluate(
+        slice_training_frame, strong, tmp_path / "e.html", GateConfig(min_auc=0.5)
+    ).to_dict()
+    args = dict(
+        model_dir=strong,
+        evaluation=evaluation,
+        tracking_uri=uri,
+        lineage={"data_version": "v"},
+        params={"epochs": 4},
+        reports={},
+    )
+    first = register(pipeline_run_id="run-a", **args)
+    retried = register(pipeline_run_id="run-a", **args)
+    other = register(pipeline_run_id="run-b", **args)
+    assert (first.version, first.reused) == ("1", False)
+    assert (retried.version, retried.reused) == ("1", True)
+    assert (other.version, other.reused) == ("2", False)
+    versions = client(uri).search_model_versions("name = 'sluice-flights'")
+    assert len(versions) == 2
+
+
+def test_unreachable_tracking_server_fails_with_the_uri():
+    uri = "http://127.0.0.1:9"
+    started = time.perf_counter()
+    with pytest.raises(RegistryUnavailable, match="http://127.0.0.1:9 unreachable after 2"):
+        client(uri, attempts=2, max_wait_s=0.5)
+    assert time.perf_counter() - started < 30
