@@ -40,3 +40,6 @@ lint: venv
 
 clean:
 	rm -rf .sluice
+
+gpu-check: venv
+	$(BIN)/python -m components.train.gpu_check

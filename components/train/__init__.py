@@ -75,6 +75,43 @@ def _arrays(prep: Preprocessing, splits: dict[str, pd.DataFrame]) -> dict[str, n
     return arrays
 
 
+@dataclass
+class Prepared:
+    prep: Preprocessing
+    splits: dict[str, pd.DataFrame]
+    arrays: dict[str, np.ndarray]
+    config: dict
+    """The training loop's config: model shape and optimisation settings."""
+
+
+def prepare(frame: pd.DataFrame, features: list[str], params: TrainParams) -> Prepared:
+    """Check the frame, split it by time, fit preprocessing on the train split and encode
+    the train and validation arrays. Fails before any training starts."""
+    check_training_frame(frame, features, LABEL)
+    splits = params.split.split(frame, ENTITY_TIMESTAMP)
+    for name, part in splits.items():
+        if part.empty:
+            raise TrainingDataError(f"time split: the {name} split is empty ({params.split})")
+        if name != "holdout":
+            check_training_frame(part, features, LABEL)
+    categorical = [f for f in features if f in CATEGORICAL_FEATURES]
+    numeric = [f for f in features if f not in CATEGORICAL_FEATURES]
+    prep = Preprocessing.fit(splits["train"], categorical, numeric)
+    config = {
+        "model": {
+            "vocab_sizes": [len(prep.layout.vocabularies[c]) for c in categorical],
+            "means": prep.means,
+            "stds": prep.stds,
+            "embedding_dim": params.embedding_dim,
+            "hidden": tuple(params.hidden),
+            "dropout": params.dropout,
+        },
+        **{k: getattr(params, k) for k in ("epochs", "batch_size", "lr", "patience", "seed")},
+        "min_delta": params.min_delta,
+    }
+    return Prepared(prep, splits, _arrays(prep, splits), config)
+
+
 def run(
     training_frame: Path,
     features: list[str],
@@ -92,31 +129,9 @@ def run(
     from components.train.model import FlightDelayNet
 
     started = time.perf_counter()
-    frame = pd.read_parquet(training_frame)
-    check_training_frame(frame, features, LABEL)
-    splits = params.split.split(frame, ENTITY_TIMESTAMP)
-    for name, part in splits.items():
-        if part.empty:
-            raise TrainingDataError(f"time split: the {name} split is empty ({params.split})")
-        if name != "holdout":
-            check_training_frame(part, features, LABEL)
-    categorical = [f for f in features if f in CATEGORICAL_FEATURES]
-    numeric = [f for f in features if f not in CATEGORICAL_FEATURES]
-    prep = Preprocessing.fit(splits["train"], categorical, numeric)
-    arrays = _arrays(prep, splits)
-    model_config = {
-        "vocab_sizes": [len(prep.layout.vocabularies[c]) for c in categorical],
-        "means": prep.means,
-        "stds": prep.stds,
-        "embedding_dim": params.embedding_dim,
-        "hidden": tuple(params.hidden),
-        "dropout": params.dropout,
-    }
-    config = {
-        "model": model_config,
-        **{k: getattr(params, k) for k in ("epochs", "batch_size", "lr", "patience", "seed")},
-        "min_delta": params.min_delta,
-    }
+    prepared = prepare(pd.read_parquet(training_frame), features, params)
+    prep, arrays, splits, config = prepared.prep, prepared.arrays, prepared.splits, prepared.config
+    model_config = config["model"]
     if params.launcher == "single-process":
         outcome = fit_single_process(config, arrays, "cuda" if params.use_gpu else "cpu")
     else:

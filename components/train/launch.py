@@ -32,6 +32,57 @@ def fit_single_process(config: dict, arrays: dict, device: str = "cpu") -> FitOu
     )
 
 
+def _spawned_worker(rank: int, world: int, config: dict, arrays: dict, out: str, port: int):
+    import torch.distributed as dist
+
+    backend = "nccl" if config["device_type"] == "cuda" else "gloo"
+    dist.init_process_group(
+        backend, init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world
+    )
+    device = torch.device(f"cuda:{rank}") if backend == "nccl" else torch.device("cpu")
+    if backend == "nccl":
+        torch.cuda.set_device(device)
+    session = LocalSession(device)
+    try:
+        train_loop(config, arrays, session)
+    finally:
+        dist.destroy_process_group()
+    if rank == 0:
+        torch.save({"state": session.state, "history": session.history}, out)
+
+
+def fit_torch_distributed(config: dict, arrays: dict, world: int, device_type: str) -> FitOutcome:
+    """The same loop under plain torch.distributed (NCCL on GPUs, gloo on CPU), for
+    machines without Ray: one process per GPU, spawned here."""
+    import socket
+    import tempfile
+
+    import torch.multiprocessing as mp
+
+    threads = max(1, (os.cpu_count() or 1) // world) if device_type == "cpu" else None
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with tempfile.TemporaryDirectory() as scratch:
+        out = str(Path(scratch) / "result.pt")
+        started = time.perf_counter()
+        mp.spawn(
+            _spawned_worker,
+            args=(
+                world,
+                {**config, "device_type": device_type, "threads": threads},
+                arrays,
+                out,
+                port,
+            ),
+            nprocs=world,
+        )
+        seconds = time.perf_counter() - started
+        result = torch.load(out, weights_only=False)
+    backend = f"torch.distributed/{'nccl' if device_type == 'cuda' else 'gloo'}"
+    return FitOutcome(result["state"], result["history"], seconds, world, backend)
+
+
 def _ray_worker(config: dict) -> None:
     import ray
 

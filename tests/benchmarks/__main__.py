@@ -1,6 +1,13 @@
 """`make bench`: every benchmark, each printed as a table and written as JSON."""
 
-from tests.benchmarks import bench_pipeline
+import tempfile
+from pathlib import Path
+
+from tests.benchmarks import bench_pipeline, bench_training
 
 if __name__ == "__main__":
-    bench_pipeline.main()
+    with tempfile.TemporaryDirectory() as home:
+        summary = bench_pipeline.main(Path(home))
+        bench_training.main(
+            Path(summary["features"]["training_frame_path"]), summary["features"]["features"]
+        )
