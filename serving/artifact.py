@@ -49,8 +49,8 @@ class ModelArtifact:
             [self.metadata["output"]], {"categorical": categorical, "numeric": numeric}
         )[0]
 
-    def predict_frame(self, frame: pd.DataFrame) -> tuple[np.ndarray, int]:
-        """Probabilities for a frame of features, and how many categories were unseen."""
+    def predict_frame(self, frame: pd.DataFrame) -> tuple[np.ndarray, dict[str, int]]:
+        """Probabilities for a frame of features, and per feature the unseen categories."""
         missing = self.layout.missing(frame.columns)
         if missing:
             raise KeyError(f"missing feature column(s) {missing}")

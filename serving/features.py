@@ -8,6 +8,7 @@ vocabulary is the out-of-vocabulary bucket.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -35,16 +36,21 @@ class FeatureLayout:
         present = set(columns)
         return [f for f in self.features if f not in present]
 
-    def encode_categorical(self, frame: pd.DataFrame) -> tuple[np.ndarray, int]:
-        """Category indices, int64 [rows, categorical]; also how many values were unseen."""
+    def encode_categorical(self, frame: pd.DataFrame) -> tuple[np.ndarray, dict[str, int]]:
+        """Category indices, int64 [rows, categorical], and per feature how many values
+        were unseen in training (they go to bucket 0)."""
         out = np.zeros((len(frame), len(self.categorical)), dtype=np.int64)
-        unseen = 0
+        unseen: dict[str, int] = {}
         for j, name in enumerate(self.categorical):
-            index = pd.Index(self.vocabularies[name])
+            index = self._indexes[name]
             codes = index.get_indexer(frame[name].astype("string").fillna("")) + 1
-            unseen += int((codes == 0).sum())
+            unseen[name] = int((codes == 0).sum())
             out[:, j] = codes
         return out, unseen
+
+    @cached_property
+    def _indexes(self) -> dict[str, pd.Index]:
+        return {name: pd.Index(values) for name, values in self.vocabularies.items()}
 
     def numeric_matrix(self, frame: pd.DataFrame) -> np.ndarray:
         """Raw numeric values, float32 [rows, numeric]; NaN marks a missing value (the

@@ -42,7 +42,8 @@ def week_source(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def slice_training_frame(tmp_path_factory) -> Path:
-    """A real training frame (ingest → validate → featurize, in process) for January."""
+    """A real training frame (ingest → validate → featurize, in process) for January; the
+    Feast repo beside it (`repo/`) has its SQLite online store materialized."""
     from components.featurize import run as featurize
     from components.ingest import run as ingest
     from components.validate import run as validate
@@ -59,7 +60,7 @@ def slice_training_frame(tmp_path_factory) -> Path:
         reference_time="2013-02-01",
         max_staleness_days=31,
     )
-    result = featurize(root / "validated", root / "repo", root / "frame.parquet", materialize=False)
+    result = featurize(root / "validated", root / "repo", root / "frame.parquet")
     (root / "features.txt").write_text("\n".join(result.features))
     return root / "frame.parquet"
 

@@ -12,7 +12,7 @@ from datetime import timedelta
 
 import pandas as pd
 
-from components.flights.schema import EVENT_TIME, LABEL
+from components.flights.schema import EVENT_TIME, LABEL, RANGES, SOFT_RANGES
 
 ENTITY_TIMESTAMP = "event_timestamp"
 WEATHER_COLUMNS = [
@@ -150,3 +150,22 @@ def model_features(feast_features: list[str]) -> list[str]:
     """The model's input columns: categoricals, request-time numerics, then Feast's."""
     request_numeric = [f for f in REQUEST_FEATURES if f not in CATEGORICAL_FEATURES]
     return [*CATEGORICAL_FEATURES, *request_numeric, *feast_features]
+
+
+def feature_ranges() -> dict[str, tuple[float, float]]:
+    """The values a served feature may take: the validation ranges of the columns the
+    features come from, plus the derived ones. Serving rejects anything outside."""
+    weather = {**RANGES["weather"], **{c: r[:2] for c, r in SOFT_RANGES["weather"].items()}}
+    return {
+        "hour": RANGES["flights"]["hour"],
+        "month": RANGES["flights"]["month"],
+        "distance": RANGES["flights"]["distance"],
+        "day_of_week": (0, 6),
+        **{c: weather[c] for c in WEATHER_COLUMNS},
+        **{new: RANGES["planes"][old] for old, new in PLANE_COLUMNS.items()},
+        "origin_mean_dep_delay": RANGES["flights"]["dep_delay"],
+        "origin_delayed_share": (0, 1),
+        "origin_flights": (0, 100_000),
+        "carrier_delay_rate_7d": (0, 1),
+        "carrier_flights_7d": (0, 1_000_000),
+    }

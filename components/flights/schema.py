@@ -70,6 +70,41 @@ TABLES: dict[str, dict[str, str]] = {
     "airlines": {"carrier": "str", "name": "str"},
 }
 
+# (min, max) that no real row can fall outside of.
+RANGES: dict[str, dict[str, tuple[float, float]]] = {
+    "flights": {
+        "year": (2000, 2100),
+        "month": (1, 12),
+        "day": (1, 31),
+        "dep_time": (1, 2400),
+        "sched_dep_time": (0, 2359),
+        "dep_delay": (-120, 1800),
+        "arr_time": (1, 2400),
+        "sched_arr_time": (0, 2359),
+        "arr_delay": (-180, 1800),
+        "flight": (1, 9999),
+        "air_time": (1, 900),
+        "distance": (1, 6000),
+        "hour": (0, 23),
+        "minute": (0, 59),
+    },
+    "weather": {
+        "month": (1, 12),
+        "day": (1, 31),
+        "hour": (0, 23),
+        "temp": (-40, 130),
+        "dewp": (-60, 100),
+        "humid": (0, 100),
+        "wind_dir": (0, 360),
+        "wind_gust": (0, 250),
+        "precip": (0, 10),
+        "pressure": (900, 1100),
+        "visib": (0, 10),
+    },
+    "planes": {"year": (1900, 2100), "engines": (1, 8), "seats": (1, 1000), "speed": (0, 1000)},
+}
+# Ranges known to have rare real outliers (the 1048 mph wind reading): warn, never block.
+SOFT_RANGES = {"weather": {"wind_speed": (0, 250, 0.9999)}}
 # Tables a user source must provide; the others fall back to the packaged reference data.
 REQUIRED_TABLES = ("flights", "weather", "planes")
 

@@ -10,7 +10,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from components.flights.features import CATEGORICAL_FEATURES, ENTITY_TIMESTAMP
+from components.flights.features import (
+    CATEGORICAL_FEATURES,
+    ENTITY_TIMESTAMP,
+    REQUEST_FEATURES,
+    feature_ranges,
+)
 from components.flights.schema import LABEL
 from components.splits import TimeSplit
 from components.train.export import MODEL_FILE, export_onnx, parity, write_metadata
@@ -29,7 +34,7 @@ class TrainParams:
     min_delta: float = 1e-4
     seed: int = 13
     embedding_dim: int = 8
-    hidden: tuple[int, ...] = (128, 64)
+    hidden: tuple[int, ...] = (64,)
     dropout: float = 0.1
     num_workers: int = 2
     use_gpu: bool = False
@@ -195,6 +200,9 @@ def run(
             "features": features,
             **prep.metadata(),
             "threshold": threshold,
+            # What a server accepts: every feature must be sent; these may not be null.
+            "required": [f for f in features if f in (*CATEGORICAL_FEATURES, *REQUEST_FEATURES)],
+            "valid_ranges": {f: list(r) for f, r in feature_ranges().items() if f in features},
             "label": LABEL,
             "time_split": asdict(params.split),
             "trained_at": datetime.now(UTC).isoformat(),

@@ -9,29 +9,42 @@ import numpy as np
 import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
 
 from components.train.model import FlightDelayNet
 from components.train.session import Session
 
 
-def _tensors(arrays: dict, split: str) -> TensorDataset:
-    return TensorDataset(
-        torch.from_numpy(arrays[f"{split}_categorical"]),
-        torch.from_numpy(arrays[f"{split}_numeric"]),
-        torch.from_numpy(arrays[f"{split}_label"].astype(np.float32)),
+def _tensors(arrays: dict, split: str, device) -> tuple[torch.Tensor, ...]:
+    """The split as three tensors already on the device: batches are index slices, with
+    no per-sample collation (which would bound a GPU by the CPU)."""
+    return (
+        torch.from_numpy(arrays[f"{split}_categorical"]).to(device),
+        torch.from_numpy(arrays[f"{split}_numeric"]).to(device),
+        torch.from_numpy(arrays[f"{split}_label"].astype(np.float32)).to(device),
     )
 
 
-def _evaluate(model, data: TensorDataset, device, batch_size: int) -> float:
+def _shard(rows: int, epoch: int, seed: int, rank: int, world: int, batch_size: int):
+    """This rank's batches of a seeded per-epoch permutation; every rank gets the same
+    number of full batches (as DistributedSampler with drop_last), so DDP never waits."""
+    generator = torch.Generator().manual_seed(seed + epoch)
+    order = torch.randperm(rows, generator=generator)
+    per_rank = rows // world // batch_size * batch_size
+    mine = order[rank * per_rank : (rank + 1) * per_rank]
+    return mine.split(batch_size)
+
+
+def _evaluate(model, data: tuple[torch.Tensor, ...], batch_size: int) -> float:
     loss_fn = torch.nn.BCEWithLogitsLoss(reduction="sum")
+    cat, num, y = data
     total = 0.0
     model.eval()
     with torch.no_grad():
-        for cat, num, y in DataLoader(data, batch_size=batch_size * 8):
-            total += loss_fn(model(cat.to(device), num.to(device)), y.to(device)).item()
+        for start in range(0, len(y), batch_size * 8):
+            part = slice(start, start + batch_size * 8)
+            total += loss_fn(model(cat[part], num[part]), y[part]).item()
     model.train()
-    return total / len(data)
+    return total / len(y)
 
 
 def train_loop(config: dict, arrays: dict, session: Session) -> None:
@@ -50,12 +63,11 @@ def train_loop(config: dict, arrays: dict, session: Session) -> None:
     net = FlightDelayNet(**config["model"]).to(device)
     model = DistributedDataParallel(net) if distributed else net
     optimizer = torch.optim.AdamW(model.parameters(), lr=config["lr"], weight_decay=1e-5)
-    train, valid = _tensors(arrays, "train"), _tensors(arrays, "valid")
-    sampler = DistributedSampler(
-        train, num_replicas=world, rank=rank, shuffle=True, seed=config["seed"]
-    )
-    loader = DataLoader(train, batch_size=config["batch_size"], sampler=sampler, drop_last=True)
+    train, valid = _tensors(arrays, "train", device), _tensors(arrays, "valid", device)
     loss_fn = torch.nn.BCEWithLogitsLoss()
+    # `batch_size` is global: each of `world` ranks takes its share, so the optimisation
+    # (and the model) does not change with the number of workers.
+    local_batch = max(1, config["batch_size"] // world)
 
     state = session.restored_state()
     start_epoch, best_loss, best_weights, stale = 0, float("inf"), None, 0
@@ -68,18 +80,22 @@ def train_loop(config: dict, arrays: dict, session: Session) -> None:
         resumed_from = state["epoch"]
 
     for epoch in range(start_epoch, config["epochs"]):
-        sampler.set_epoch(epoch)
-        started, seen, running = time.perf_counter(), 0, 0.0
-        for cat, num, y in loader:
-            cat, num, y = cat.to(device), num.to(device), y.to(device)
+        started, seen = time.perf_counter(), 0
+        running = torch.zeros((), device=device)
+        batches = _shard(len(train[2]), epoch, config["seed"], rank, world, local_batch)
+        for index in batches:
+            index = index.to(device)
+            cat, num, y = (t.index_select(0, index) for t in train)
             optimizer.zero_grad(set_to_none=True)
             loss = loss_fn(model(cat, num), y)
             loss.backward()
             optimizer.step()
-            seen += len(y)
-            running += loss.item() * len(y)
+            seen += len(index)
+            running += loss.detach() * len(index)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
         seconds = time.perf_counter() - started
-        val_loss = _evaluate(net, valid, device, config["batch_size"])
+        val_loss = _evaluate(net, valid, config["batch_size"])
         if val_loss < best_loss - config["min_delta"]:
             best_loss, best_weights, stale = val_loss, copy.deepcopy(net.state_dict()), 0
         else:
@@ -87,7 +103,7 @@ def train_loop(config: dict, arrays: dict, session: Session) -> None:
         stop = stale >= config["patience"] or epoch == config["epochs"] - 1
         metrics = {
             "epoch": epoch,
-            "train_loss": running / max(seen, 1),
+            "train_loss": running.item() / max(seen, 1),
             "val_loss": val_loss,
             "best_val_loss": best_loss,
             "epoch_seconds": seconds,

@@ -1,0 +1,39 @@
+"""sluice's own Prometheus metrics, beside KServe's latency histograms on `/metrics`.
+
+Labels are low-cardinality by construction: a model version, a fixed set of reasons,
+the model's feature names.
+"""
+
+from prometheus_client import Counter, Histogram
+
+PREDICTIONS = Counter(
+    "sluice_predictions_total", "Rows scored, by model version.", ["model_version"]
+)
+SCORES = Histogram(
+    "sluice_prediction_score",
+    "Predicted delay probability.",
+    buckets=[0.05 * i for i in range(1, 20)],
+)
+INVALID_REQUESTS = Counter(
+    "sluice_invalid_requests_total", "Requests refused as client errors, by reason.", ["reason"]
+)
+UNSEEN_CATEGORIES = Counter(
+    "sluice_unseen_categories_total",
+    "Categorical values not seen in training, sent to the out-of-vocabulary bucket.",
+    ["feature"],
+)
+FEATURE_DEFAULTS = Counter(
+    "sluice_feature_defaults_total",
+    "Online features missing for an entity, replaced by the documented default.",
+    ["feature"],
+)
+ONLINE_FETCH_SECONDS = Histogram(
+    "sluice_online_feature_fetch_seconds",
+    "Latency of one Feast online-store lookup (a whole request's entities).",
+    buckets=[0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1.0],
+)
+BATCH_ROWS = Histogram(
+    "sluice_model_batch_rows",
+    "Rows per model call (micro-batching merges concurrent requests).",
+    buckets=[1, 2, 4, 8, 16, 32, 64, 128, 256, 1024, 4096],
+)

@@ -1,0 +1,82 @@
+"""`python -m serving.server`: the model server, as a KServe container runs it.
+
+It takes KServe's own flags (`--http_port`, `--grpc_port`, `--workers`, `--predictor_host`,
+`--predictor_protocol`, …) plus sluice's. Modes: `predictor` (the ONNX model), `transformer`
+(Feast features, forwarding to `--predictor_host`), `combined` (both in one process).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from kserve import ModelServer, model_server
+from kserve.predictor_config import PredictorConfig
+
+from components.settings import get_settings
+from serving.predictor import FlightDelayPredictor, ServingOptions
+
+MODES = ("predictor", "transformer", "combined")
+FEATURE_SERVICE = "flight_delay_v1"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(parents=[model_server.parser], conflict_handler="resolve")
+    parser.set_defaults(model_name="sluice-flights")
+    parser.add_argument("--mode", choices=MODES, default="predictor")
+    parser.add_argument(
+        "--model_uri",
+        default="/mnt/models",
+        help="model directory (KServe's storage initializer: /mnt/models) or models:/NAME@ALIAS",
+    )
+    parser.add_argument("--model_version", default=None, help="version to report")
+    parser.add_argument("--feature_repo", default=None, help="Feast repo (transformer)")
+    parser.add_argument("--feature_service", default=FEATURE_SERVICE)
+    parser.add_argument("--batching", action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument("--max_batch_rows", type=int, default=256)
+    parser.add_argument("--max_wait_ms", type=float, default=2.0)
+    parser.add_argument("--max_request_rows", type=int, default=10_000)
+    return parser
+
+
+def build_model(args: argparse.Namespace):
+    settings = get_settings()
+    options = ServingOptions(
+        batching=args.batching,
+        max_batch_rows=args.max_batch_rows,
+        max_wait_ms=args.max_wait_ms,
+        max_request_rows=args.max_request_rows,
+        model_version=args.model_version,
+    )
+    predictor = None
+    if args.mode in ("predictor", "combined"):
+        predictor = FlightDelayPredictor(
+            args.model_name,
+            args.model_uri,
+            options,
+            settings.tracking_uri,
+            settings.home / "served_models",
+        )
+    if args.mode == "predictor":
+        return predictor
+    from serving.transformer import FeastTransformer
+
+    return FeastTransformer(
+        args.model_name,
+        str(Path(args.feature_repo or settings.feature_repo_dir)),
+        args.feature_service,
+        predictor=predictor,
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    model = build_model(args)
+    model.load()
+    ModelServer(http_port=args.http_port, grpc_port=args.grpc_port, workers=args.workers).start(
+        [model]
+    )
+
+
+if __name__ == "__main__":
+    main()
