@@ -126,7 +126,7 @@ class FlightDelayPredictor(Model):
                 InferOutput("delayed", [rows], "BOOL", delayed.tolist()),
             ],
             from_grpc=request.from_grpc,
-            parameters={"threshold": self.artifact.threshold},
+            parameters={"threshold": str(self.artifact.threshold)},  # gRPC: no floats
         )
 
     def get_input_types(self) -> list[dict]:

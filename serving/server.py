@@ -11,7 +11,6 @@ import argparse
 from pathlib import Path
 
 from kserve import ModelServer, model_server
-from kserve.predictor_config import PredictorConfig
 
 from components.settings import get_settings
 from serving.predictor import FlightDelayPredictor, ServingOptions

@@ -6,9 +6,11 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 
@@ -24,6 +26,7 @@ class Server:
     http: str
     grpc: str
     process: subprocess.Popen
+    log: str
 
     @property
     def alive(self) -> bool:
@@ -44,15 +47,15 @@ def model_server(*args: str, env: dict | None = None, timeout: float = 90):
         str(grpc_port),
         *args,
     ]
-    process = subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
-    )
-    server = Server(f"http://127.0.0.1:{http_port}", f"127.0.0.1:{grpc_port}", process)
+    log = tempfile.NamedTemporaryFile("w+", suffix=".log", delete=False)  # noqa: SIM115
+    # A file, not a pipe: a pipe nobody drains fills up and blocks the server.
+    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, text=True, env=env)
+    server = Server(f"http://127.0.0.1:{http_port}", f"127.0.0.1:{grpc_port}", process, log.name)
     deadline = time.time() + timeout
     try:
         while True:
             if process.poll() is not None:
-                raise RuntimeError(f"server exited: {process.stdout.read()[-3000:]}")
+                raise RuntimeError(f"server exited: {Path(log.name).read_text()[-3000:]}")
             try:
                 if httpx.get(f"{server.http}/v2/health/ready", timeout=1).status_code == 200:
                     break
@@ -68,6 +71,8 @@ def model_server(*args: str, env: dict | None = None, timeout: float = 90):
             process.wait(10)
         except subprocess.TimeoutExpired:
             process.kill()
+        log.close()
+        Path(log.name).unlink(missing_ok=True)
 
 
 @contextmanager

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from feast import Entity, FeatureService, FeatureView, Field, FileSource
+from feast import Entity, FeatureService, FeatureView, Field, FileSource, ValueType
 from feast.types import Float64, Int64
 
 FEATURE_SERVICE = "flight_delay_v1"
@@ -24,9 +24,24 @@ SOURCE_FILES = {
 
 def build(data_dir: Path) -> dict[str, object]:
     """Every Feast object of the repo, with sources under `data_dir`."""
-    origin = Entity(name="origin", join_keys=["origin"], description="departure airport")
-    tailnum = Entity(name="tailnum", join_keys=["tailnum"], description="aircraft tail number")
-    carrier = Entity(name="carrier", join_keys=["carrier"], description="airline code")
+    origin = Entity(
+        name="origin",
+        join_keys=["origin"],
+        value_type=ValueType.STRING,
+        description="departure airport",
+    )
+    tailnum = Entity(
+        name="tailnum",
+        join_keys=["tailnum"],
+        value_type=ValueType.STRING,
+        description="aircraft tail number",
+    )
+    carrier = Entity(
+        name="carrier",
+        join_keys=["carrier"],
+        value_type=ValueType.STRING,
+        description="airline code",
+    )
 
     def source(view: str) -> FileSource:
         return FileSource(

@@ -1,0 +1,241 @@
+"""The model server as a real process on loopback, driven by KServe's own clients."""
+
+import asyncio
+import json
+
+import grpc
+import httpx
+import numpy as np
+import pandas as pd
+import pytest
+from kserve import InferenceGRPCClient, InferenceRESTClient, RESTConfig
+from kserve.protocol.infer_type import InferInput, InferRequest
+
+from components.splits import TimeSplit
+from components.train import TrainParams
+from components.train import run as train
+from serving.artifact import ModelArtifact
+from tests.conftest import frame_features
+from tests.integration.servers import model_server
+
+pytestmark = pytest.mark.integration
+NAME = "sluice-flights"
+
+
+@pytest.fixture(scope="module")
+def model_dir(slice_training_frame, tmp_path_factory):
+    root = tmp_path_factory.mktemp("served")
+    params = TrainParams(
+        epochs=3, launcher="single-process", split=TimeSplit("2013-01-20", "2013-01-25")
+    )
+    train(
+        slice_training_frame,
+        frame_features(slice_training_frame),
+        root / "model",
+        root / "ray",
+        "served",
+        params,
+        lineage={"model_version": "7"},
+    )
+    return root / "model"
+
+
+@pytest.fixture(scope="module")
+def rows(slice_training_frame, model_dir) -> pd.DataFrame:
+    features = ModelArtifact(model_dir).layout.features
+    return pd.read_parquet(slice_training_frame).tail(64)[features].reset_index(drop=True)
+
+
+@pytest.fixture(scope="module")
+def server(model_dir):
+    with model_server("--model_uri", str(model_dir), "--max_request_rows", "100") as running:
+        yield running
+
+
+def _records(rows: pd.DataFrame) -> list[dict]:
+    return rows.astype(object).where(rows.notna(), None).to_dict("records")
+
+
+def _v2_inputs(rows: pd.DataFrame, layout) -> list[InferInput]:
+    inputs = []
+    for name in layout.features:
+        if name in layout.categorical:
+            inputs.append(InferInput(name, [len(rows)], "BYTES", rows[name].astype(str).tolist()))
+        else:
+            item = InferInput(name, [len(rows)], "FP32")
+            item.set_data_from_numpy(rows[name].to_numpy(np.float32), binary_data=False)
+            inputs.append(item)
+    return inputs
+
+
+def _expected(model_dir, rows) -> np.ndarray:
+    return ModelArtifact(model_dir).predict_frame(rows)[0]
+
+
+def test_health_and_metadata(server):
+    assert httpx.get(f"{server.http}/v2/health/live").status_code == 200
+    assert httpx.get(f"{server.http}/v2/models/{NAME}/ready").status_code == 200
+    metadata = httpx.get(f"{server.http}/v2/models/{NAME}").json()
+    assert [o["name"] for o in metadata["outputs"]] == ["probability", "delayed"]
+    assert {"carrier", "temp"} <= {i["name"] for i in metadata["inputs"]}
+
+
+def test_v1_rest_v2_rest_and_v2_grpc_agree_with_the_model(server, model_dir, rows):
+    layout = ModelArtifact(model_dir).layout
+    expected = _expected(model_dir, rows)
+
+    async def call():
+        async with InferenceRESTClient(RESTConfig(protocol="v1")) as v1:
+            first = await v1.infer(server.http, {"instances": _records(rows)}, model_name=NAME)
+        async with InferenceRESTClient(RESTConfig(protocol="v2")) as v2:
+            second = await v2.infer(
+                server.http, InferRequest(NAME, _v2_inputs(rows, layout)), model_name=NAME
+            )
+        async with InferenceGRPCClient(server.grpc) as client:
+            third = await client.infer(InferRequest(NAME, _v2_inputs(rows, layout)))
+        return first, second, third
+
+    v1, v2, grpc_response = asyncio.run(call())
+    assert v1["model_version"] == "7"
+    np.testing.assert_allclose(v1["predictions"], expected, atol=1e-6)
+    np.testing.assert_allclose(v2.outputs[0].as_numpy(), expected, atol=1e-6)
+    np.testing.assert_allclose(grpc_response.outputs[0].as_numpy(), expected, atol=1e-6)
+    assert grpc_response.model_version == "7"
+    # KServe's REST client drops model_version when it parses a response: read the JSON.
+    raw = httpx.post(
+        f"{server.http}/v2/models/{NAME}/infer",
+        json=InferRequest(NAME, _v2_inputs(rows.head(2), layout)).to_rest()[0],
+    ).json()
+    assert raw["model_version"] == "7" and raw["outputs"][0]["name"] == "probability"
+
+
+def test_single_tensor_in_metadata_order_matches_named_inputs(server, model_dir, rows):
+    artifact = ModelArtifact(model_dir)
+    categorical, _ = artifact.layout.encode_categorical(rows)
+    tensor = np.hstack([categorical, artifact.layout.numeric_matrix(rows)]).astype(np.float32)
+    item = InferInput("features", list(tensor.shape), "FP32")
+    item.set_data_from_numpy(tensor, binary_data=False)
+
+    async def call():
+        async with InferenceGRPCClient(server.grpc) as client:
+            return await client.infer(InferRequest(NAME, [item]))
+
+    response = asyncio.run(call())
+    np.testing.assert_allclose(
+        response.outputs[0].as_numpy(), _expected(model_dir, rows), atol=1e-6
+    )
+
+
+def test_a_batch_equals_single_requests(server, model_dir, rows):
+    batch = httpx.post(
+        f"{server.http}/v1/models/{NAME}:predict", json={"instances": _records(rows)}
+    ).json()["predictions"]
+    singles = [
+        httpx.post(f"{server.http}/v1/models/{NAME}:predict", json={"instances": [record]}).json()[
+            "predictions"
+        ][0]
+        for record in _records(rows.head(16))
+    ]
+    np.testing.assert_allclose(batch[:16], singles, atol=1e-6)
+
+
+def _bad_v1(rows, **change):
+    record = _records(rows.head(1))[0]
+    for key, value in change.items():
+        if value is KeyError:
+            record.pop(key)
+        else:
+            record[key] = value
+    return {"instances": [record]}
+
+
+BAD_REST = [
+    ("malformed json", lambda r: b"{not json", "request format"),  # refused by KServe itself
+    ("no instances", lambda r: {"rows": []}, "instances"),
+    ("instances not a list", lambda r: {"instances": {"a": 1}}, "instances"),
+    ("missing feature", lambda r: _bad_v1(r, temp=KeyError), "temp"),
+    ("unknown feature", lambda r: _bad_v1(r, colour="red"), "colour"),
+    ("wrong type number", lambda r: _bad_v1(r, hour="nine"), "hour"),
+    ("wrong type category", lambda r: _bad_v1(r, carrier=7), "carrier"),
+    ("null where required", lambda r: _bad_v1(r, distance=None), "distance"),
+    ("out of range", lambda r: _bad_v1(r, hour=31), "hour"),
+    ("negative distance", lambda r: _bad_v1(r, distance=-10), "distance"),
+    ("batch over limit", lambda r: {"instances": _records(r.head(1)) * 101}, "limit of 100"),
+    ("empty batch", lambda r: {"instances": []}, "empty"),
+]
+
+
+@pytest.mark.parametrize(("case", "body", "names"), BAD_REST, ids=[c[0] for c in BAD_REST])
+def test_bad_rest_inputs_are_400_naming_the_field(server, rows, case, body, names):
+    payload = body(rows)
+    content = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+    response = httpx.post(
+        f"{server.http}/v1/models/{NAME}:predict",
+        content=content,
+        headers={"content-type": "application/json"},
+    )
+    assert response.status_code == 400, response.text
+    assert names in response.json()["error"]
+
+
+def _grpc_bad(rows, layout, case):
+    inputs = _v2_inputs(rows.head(2), layout)
+    if case == "missing input":
+        inputs = inputs[1:]
+    elif case == "wrong datatype":
+        inputs[-1] = InferInput(inputs[-1].name, [2], "BYTES", ["a", "b"])
+    elif case == "nan where required":
+        index = layout.features.index("distance")
+        item = InferInput("distance", [2], "FP32")
+        item.set_data_from_numpy(np.array([np.nan, 1.0], np.float32), binary_data=False)
+        inputs[index] = item
+    elif case == "inf":
+        index = layout.features.index("temp")
+        item = InferInput("temp", [2], "FP32")
+        item.set_data_from_numpy(np.array([np.inf, 1.0], np.float32), binary_data=False)
+        inputs[index] = item
+    elif case == "mismatched rows":
+        inputs[0] = InferInput(inputs[0].name, [3], "BYTES", ["UA", "UA", "UA"])
+    return InferRequest(NAME, inputs)
+
+
+GRPC_CASES = [
+    ("missing input", "missing"),
+    ("wrong datatype", "datatype"),
+    ("nan where required", "distance"),
+    ("inf", "temp"),
+    ("mismatched rows", "rows"),
+]
+
+
+@pytest.mark.parametrize(("case", "names"), GRPC_CASES, ids=[c[0] for c in GRPC_CASES])
+def test_bad_grpc_inputs_are_invalid_argument(server, model_dir, rows, case, names):
+    layout = ModelArtifact(model_dir).layout
+
+    async def call():
+        async with InferenceGRPCClient(server.grpc, retries=0) as client:
+            return await client.infer(_grpc_bad(rows, layout, case))
+
+    with pytest.raises(grpc.aio.AioRpcError) as error:
+        asyncio.run(call())
+    assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert names in error.value.details()
+
+
+def test_after_bad_inputs_the_server_still_answers_and_counts_them(server, model_dir, rows):
+    assert server.alive
+    response = httpx.post(
+        f"{server.http}/v1/models/{NAME}:predict", json={"instances": _records(rows.head(4))}
+    )
+    assert response.status_code == 200
+    np.testing.assert_allclose(
+        response.json()["predictions"], _expected(model_dir, rows.head(4)), atol=1e-6
+    )
+    unseen = _bad_v1(rows, carrier="ZZ")  # an unknown category is served, and counted
+    assert httpx.post(f"{server.http}/v1/models/{NAME}:predict", json=unseen).status_code == 200
+    metrics = httpx.get(f"{server.http}/metrics").text
+    assert 'sluice_invalid_requests_total{reason="out_of_range"}' in metrics
+    assert 'sluice_invalid_requests_total{reason="missing_feature"}' in metrics
+    assert 'sluice_unseen_categories_total{feature="carrier"} 1.0' in metrics
+    assert 'sluice_predictions_total{model_version="7"}' in metrics
+    assert "request_predict_seconds_bucket" in metrics
