@@ -157,9 +157,9 @@ class FeastTransformer(Model):
         loop = asyncio.get_running_loop()
         online = await loop.run_in_executor(self.executor, self._fetch, flights)
         for name in self.online_features:
-            column = pd.array(online[name], dtype="Float64").astype("float64")
+            column = pd.array(online[name], dtype="Float64").to_numpy(np.float64, na_value=np.nan)
             features[name] = column
-            missing = int(np.isnan(column.to_numpy()).sum())
+            missing = int(np.isnan(column).sum())
             if missing:
                 FEATURE_DEFAULTS.labels(name).inc(missing)
         if isinstance(payload, InferRequest):
