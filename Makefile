@@ -16,6 +16,7 @@ venv: $(STAMP)
 
 run: venv
 	$(BIN)/sluice run
+	$(BIN)/sluice smoke
 
 test: venv
 	$(BIN)/ruff check .

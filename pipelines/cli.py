@@ -175,6 +175,163 @@ def promote(
     console.print(f"{MODEL_NAME} v{version} is now @{alias} ({uri})")
 
 
+def _model_uri(model: str | None) -> str:
+    """An alias (`champion`, `challenger`), a registry URI or a path; by default the
+    champion, else the challenger."""
+    from components.registry import MODEL_NAME, alias_version, client
+
+    if model and (model.startswith("models:/") or Path(model).exists()):
+        return model
+    if model:
+        return f"models:/{MODEL_NAME}@{model}"
+    mlflow_client = client(get_settings().tracking_uri)
+    for alias in ("champion", "challenger"):
+        if alias_version(mlflow_client, alias) is not None:
+            return f"models:/{MODEL_NAME}@{alias}"
+    console.print("[bold red]error:[/] no model registered yet: run `sluice run` first")
+    raise typer.Exit(2)
+
+
+@app.command()
+def serve(
+    model: Annotated[
+        str | None, typer.Option(help="Alias, models:/ URI or directory; default champion.")
+    ] = None,
+    mode: Annotated[str, typer.Option(help="predictor, transformer or combined.")] = "combined",
+    http_port: Annotated[int, typer.Option(help="REST port.")] = 8080,
+    grpc_port: Annotated[int, typer.Option(help="gRPC port.")] = 8081,
+    batching: Annotated[bool, typer.Option(help="Adaptive micro-batching.")] = True,
+    predictor_host: Annotated[
+        str | None, typer.Option(help="Transformer mode: host:port of the predictor.")
+    ] = None,
+    predictor_protocol: Annotated[str, typer.Option(help="v1, v2 or grpc-v2.")] = "v1",
+) -> None:
+    """Serve a model locally (KServe ModelServer: REST and gRPC)."""
+    from serving.server import main as serve_main
+
+    argv = [
+        "--mode",
+        mode,
+        "--http_port",
+        str(http_port),
+        "--grpc_port",
+        str(grpc_port),
+        "--batching" if batching else "--no-batching",
+    ]
+    if mode != "transformer":
+        argv += ["--model_uri", _model_uri(model)]
+    if predictor_host:
+        argv += ["--predictor_host", predictor_host, "--predictor_protocol", predictor_protocol]
+    serve_main(argv)
+
+
+@app.command()
+def predict(
+    source: Annotated[Path, typer.Argument(help="Parquet file of feature rows.")],
+    destination: Annotated[Path, typer.Argument(help="Parquet file to write.")],
+    model: Annotated[
+        str | None, typer.Option(help="Alias, models:/ URI or directory; default champion.")
+    ] = None,
+) -> None:
+    """Batch inference: adds probability and delayed to every row."""
+    from serving.artifact import ModelArtifact
+    from serving.batch import predict_file
+    from serving.locate import resolve_model
+    from serving.requests import RequestError
+
+    settings = get_settings()
+    if not source.is_file():
+        console.print(f"[bold red]error:[/] {source} does not exist")
+        raise typer.Exit(2)
+    directory, version = resolve_model(
+        _model_uri(model), settings.tracking_uri, settings.home / "served_models"
+    )
+    try:
+        result = predict_file(ModelArtifact(directory), source, destination)
+    except (KeyError, RequestError) as exc:
+        console.print(f"[bold red]error:[/] {exc}")
+        raise typer.Exit(2) from None
+    console.print(
+        f"scored {result.rows:,} rows with model {version or directory} in "
+        f"{result.seconds:.2f} s ({result.rows_per_second:,.0f} rows/s) → {destination}"
+    )
+
+
+EXAMPLE_FLIGHT = {
+    "carrier": "UA",
+    "origin": "EWR",
+    "dest": "IAH",
+    "tailnum": "N14228",
+    "sched_dep_time": "2013-12-31T08:15:00",
+    "distance": 1400,
+}
+
+
+@app.command()
+def smoke(
+    model: Annotated[
+        str | None, typer.Option(help="Alias, models:/ URI or directory; default champion.")
+    ] = None,
+) -> None:
+    """Start the local server, send one REST and one gRPC request, print both, stop."""
+    import asyncio
+
+    import httpx
+    from kserve import InferenceGRPCClient
+    from kserve.protocol.infer_type import InferInput, InferRequest
+
+    from components.registry import MODEL_NAME
+    from serving.process import free_port, model_server
+
+    uri = _model_uri(model)
+    ports = (8080, 8081)
+    if any(not _port_free(p) for p in ports):
+        ports = (free_port(), free_port())
+    console.print(
+        f"serving {uri} (Feast transformer + predictor) on REST {ports[0]}, gRPC {ports[1]}"
+    )
+    with model_server("--mode", "combined", "--model_uri", uri, ports=ports) as server:
+        rest = httpx.post(
+            f"{server.http}/v1/models/{MODEL_NAME}:predict", json={"instances": [EXAMPLE_FLIGHT]}
+        ).json()
+        inputs = [
+            InferInput(k, [1], "BYTES", [v]) for k, v in EXAMPLE_FLIGHT.items() if k != "distance"
+        ]
+        inputs.append(InferInput("distance", [1], "FP32", [float(EXAMPLE_FLIGHT["distance"])]))
+
+        async def grpc_call():
+            async with InferenceGRPCClient(server.grpc) as client:
+                return await client.infer(InferRequest(MODEL_NAME, inputs))
+
+        answer = asyncio.run(grpc_call())
+    table = Table(
+        title=f"{EXAMPLE_FLIGHT['carrier']} {EXAMPLE_FLIGHT['origin']}→"
+        f"{EXAMPLE_FLIGHT['dest']} {EXAMPLE_FLIGHT['sched_dep_time']}"
+    )
+    for column in ("protocol", "model version", "delay probability", "delayed"):
+        table.add_column(column)
+    table.add_row(
+        "REST v1",
+        str(rest["model_version"]),
+        f"{rest['predictions'][0]:.4f}",
+        str(rest["delayed"][0]),
+    )
+    table.add_row(
+        "gRPC v2",
+        str(answer.model_version),
+        f"{float(answer.outputs[0].as_numpy()[0]):.4f}",
+        str(bool(answer.outputs[1].as_numpy()[0])),
+    )
+    console.print(table)
+
+
+def _port_free(port: int) -> bool:
+    import socket
+
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) != 0
+
+
 @app.command()
 def show(
     run_id: Annotated[str | None, typer.Argument(help="Run id; the latest when omitted.")] = None,

@@ -12,7 +12,7 @@ from kserve import InferenceGRPCClient, InferenceRESTClient, RESTConfig
 from kserve.protocol.infer_type import InferInput, InferRequest
 
 from serving.artifact import ModelArtifact
-from tests.integration.servers import model_server
+from serving.process import model_server
 
 pytestmark = pytest.mark.integration
 NAME = "sluice-flights"

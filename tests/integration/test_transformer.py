@@ -13,8 +13,9 @@ from kserve.protocol.infer_type import InferInput, InferRequest
 
 from components.featurize import run as featurize
 from serving.artifact import ModelArtifact
+from serving.process import model_server
 from serving.transformer import request_features
-from tests.integration.servers import model_server, redis_server
+from tests.integration.redis_fixture import redis_server
 
 pytestmark = pytest.mark.integration
 NAME = "sluice-flights"

@@ -1,8 +1,8 @@
-"""Real servers on loopback for the tests: the sluice model server and redis-server."""
+"""Run the model server as a child process on loopback: `sluice smoke`, the serving
+benchmark and the tests use it."""
 
 from __future__ import annotations
 
-import shutil
 import socket
 import subprocess
 import sys
@@ -34,9 +34,12 @@ class Server:
 
 
 @contextmanager
-def model_server(*args: str, env: dict | None = None, timeout: float = 90):
-    """`python -m serving.server ARGS` on free loopback ports, ready before it yields."""
-    http_port, grpc_port = free_port(), free_port()
+def model_server(
+    *args: str, env: dict | None = None, timeout: float = 90, ports: tuple[int, int] | None = None
+):
+    """`python -m serving.server ARGS` on loopback (free ports unless given), ready before it
+    yields."""
+    http_port, grpc_port = ports or (free_port(), free_port())
     command = [
         sys.executable,
         "-m",
@@ -73,29 +76,3 @@ def model_server(*args: str, env: dict | None = None, timeout: float = 90):
             process.kill()
         log.close()
         Path(log.name).unlink(missing_ok=True)
-
-
-@contextmanager
-def redis_server():
-    binary = shutil.which("redis-server")
-    if binary is None:
-        import pytest
-
-        pytest.skip("redis-server not installed (CI installs the Debian package)")
-    port = free_port()
-    process = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.time() + 20
-        while time.time() < deadline:
-            with socket.socket() as probe:
-                if probe.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            time.sleep(0.1)
-        yield f"127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        process.wait(10)
