@@ -60,6 +60,7 @@ class FlightDelayPredictor(Model):
         directory, registered = resolve_model(self.model_uri, self.tracking_uri, self.cache_dir)
         self.artifact = ModelArtifact(directory)
         self.version = self.options.model_version or registered or self.artifact.version
+        self._predictions = PREDICTIONS.labels(self.version)
         self.rules = RequestRules.from_metadata(
             self.artifact.metadata, self.options.max_request_rows
         )
@@ -98,9 +99,9 @@ class FlightDelayPredictor(Model):
         return self.respond(payload, probabilities)
 
     def respond(self, payload: Decoded, probabilities: np.ndarray):
-        PREDICTIONS.labels(self.version).inc(len(probabilities))
-        for value in probabilities[:64]:  # a bounded sample keeps big batches cheap
-            SCORES.observe(float(value))
+        self._predictions.inc(len(probabilities))
+        for value in probabilities[:16].tolist():  # a bounded sample keeps big batches cheap
+            SCORES.observe(value)
         for feature, count in payload.inputs.unseen.items():
             if count:
                 UNSEEN_CATEGORIES.labels(feature).inc(count)

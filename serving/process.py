@@ -35,15 +35,21 @@ class Server:
 
 @contextmanager
 def model_server(
-    *args: str, env: dict | None = None, timeout: float = 90, ports: tuple[int, int] | None = None
+    *args: str,
+    env: dict | None = None,
+    timeout: float = 90,
+    ports: tuple[int, int] | None = None,
+    module: str = "serving.server",
+    prefix: tuple[str, ...] = (),
 ):
-    """`python -m serving.server ARGS` on loopback (free ports unless given), ready before it
-    yields."""
+    """`python -m MODULE ARGS` on loopback (free ports unless given), ready before it
+    yields. `prefix` wraps the command (`taskset -c 0` pins it to a core)."""
     http_port, grpc_port = ports or (free_port(), free_port())
     command = [
+        *prefix,
         sys.executable,
         "-m",
-        "serving.server",
+        module,
         "--http_port",
         str(http_port),
         "--grpc_port",

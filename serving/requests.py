@@ -7,11 +7,10 @@ fixed, low-cardinality label for `sluice_invalid_requests_total`.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
-import pandas as pd
 from kserve.errors import InvalidInput
 from kserve.protocol.infer_type import InferRequest
 
@@ -31,6 +30,10 @@ NUMERIC_DATATYPES = {
     "UINT64",
 }
 TENSOR_DATATYPES = {"FP32", "FP64"}
+
+
+def _flat(data) -> bool:
+    return isinstance(data, list) and (not data or not isinstance(data[0], list))
 
 
 class RequestError(InvalidInput):
@@ -89,31 +92,35 @@ class RequestRules:
         if missing:
             raise RequestError("missing_feature", f"{where}: missing feature(s) {missing}")
 
-    def check_numeric(self, numeric: np.ndarray) -> None:
-        """Vectorised: infinities never, NaN only for nullable features, ranges always."""
-        for j, name in enumerate(self.layout.numeric):
-            column = numeric[:, j]
-            nan = np.isnan(column)
-            if np.isinf(column).any():
-                row = int(np.flatnonzero(np.isinf(column))[0])
-                raise RequestError("non_finite", f"feature {name!r} row {row}: inf is not allowed")
-            if name in self.required and nan.any():
-                row = int(np.flatnonzero(nan)[0])
-                raise RequestError(
-                    "non_finite", f"feature {name!r} row {row}: a value is required (got NaN/null)"
-                )
-            low, high = self.ranges.get(name, (-math.inf, math.inf))
-            bad = ~nan & ((column < low) | (column > high))
-            if bad.any():
-                row = int(np.flatnonzero(bad)[0])
-                raise RequestError(
-                    "out_of_range",
-                    f"feature {name!r} row {row}: {column[row]:g} is outside [{low:g}, {high:g}]",
-                )
+    @cached_property
+    def _bounds(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        names = self.layout.numeric
+        low = np.array([self.ranges.get(n, (-np.inf, np.inf))[0] for n in names], np.float32)
+        high = np.array([self.ranges.get(n, (-np.inf, np.inf))[1] for n in names], np.float32)
+        required = np.array([n in self.required for n in names])
+        return low, high, required
 
-    def _encode(self, frame: pd.DataFrame, numeric: np.ndarray) -> ModelInputs:
+    def check_numeric(self, numeric: np.ndarray) -> None:
+        """Vectorised over the whole matrix: infinities never, NaN only for nullable
+        features, ranges always. The message names the first offending feature and row."""
+        low, high, required = self._bounds
+        nan = np.isnan(numeric)
+        checks = (
+            ("non_finite", np.isinf(numeric), "inf is not allowed"),
+            ("non_finite", nan & required, "a value is required (got NaN/null)"),
+            ("out_of_range", ~nan & ((numeric < low) | (numeric > high)), None),
+        )
+        for reason, bad, rule in checks:
+            if bad.any():
+                row, column = (int(i[0]) for i in np.nonzero(bad))
+                name = self.layout.numeric[column]
+                value = numeric[row, column]
+                rule = rule or f"{value:g} is outside [{low[column]:g}, {high[column]:g}]"
+                raise RequestError(reason, f"feature {name!r} row {row}: {rule}")
+
+    def _encode(self, columns, numeric: np.ndarray) -> ModelInputs:
         self.check_numeric(numeric)
-        categorical, unseen = self.layout.encode_categorical(frame)
+        categorical, unseen = self.layout.encode_categorical(columns)
         return ModelInputs(categorical, numeric, unseen)
 
     # --- v1: {"instances": [{feature: value, ...}, ...]} -----------------------------------
@@ -132,31 +139,26 @@ class RequestRules:
                 self.layout.features
             ):
                 self._check_names(list(instance), f"instances[{i}]")
-        frame = pd.DataFrame.from_records(instances, columns=self.layout.features)
+        columns = {name: [item[name] for item in instances] for name in self.layout.features}
         for name in self.layout.categorical:
-            values = frame[name]
-            wrong = ~values.map(lambda v: isinstance(v, str))
-            if wrong.any():
-                row = int(np.flatnonzero(wrong.to_numpy())[0])
-                raise RequestError(
-                    "datatype",
-                    f"instances[{row}].{name}: expected a string, got {values.iloc[row]!r}",
-                )
-        numeric_frame = frame[self.layout.numeric]
-        if not all(pd.api.types.is_numeric_dtype(t) for t in numeric_frame.dtypes):
-            for name in self.layout.numeric:
-                wrong = ~frame[name].map(
-                    lambda v: v is None or (isinstance(v, int | float) and not isinstance(v, bool))
-                )
-                if wrong.any():
-                    row = int(np.flatnonzero(wrong.to_numpy())[0])
+            for row, value in enumerate(columns[name]):
+                if not isinstance(value, str):
+                    raise RequestError(
+                        "datatype", f"instances[{row}].{name}: expected a string, got {value!r}"
+                    )
+        for name in self.layout.numeric:
+            for row, value in enumerate(columns[name]):
+                if value is not None and (
+                    isinstance(value, bool) or not isinstance(value, int | float)
+                ):
                     raise RequestError(
                         "datatype",
-                        f"instances[{row}].{name}: expected a number or null, "
-                        f"got {frame[name].iloc[row]!r}",
+                        f"instances[{row}].{name}: expected a number or null, got {value!r}",
                     )
-        numeric = numeric_frame.to_numpy(dtype=np.float32, na_value=np.nan)
-        return self._encode(frame, numeric)
+        numeric = np.array(
+            [columns[name] for name in self.layout.numeric], dtype=np.float32
+        ).T.reshape(len(instances), len(self.layout.numeric))
+        return self._encode(columns, np.ascontiguousarray(numeric))
 
     # --- v2 (REST and gRPC): one input per feature, or one FP32 [rows, features] tensor ----
 
@@ -193,7 +195,9 @@ class RequestRules:
                     "datatype", f"input {item.name!r}: datatype {item.datatype} must be {kind}"
                 )
             try:
-                values = item.as_numpy().reshape(-1)
+                data = item.data
+                # A flat JSON list needs no numpy round trip (the common REST case).
+                values = data if _flat(data) else item.as_numpy().reshape(-1)
             except (ValueError, TypeError) as exc:
                 raise RequestError(
                     "shape", f"input {item.name!r}: data does not match shape {shape}: {exc}"
@@ -203,15 +207,12 @@ class RequestRules:
                     "shape", f"input {item.name!r}: {len(values)} values for shape {shape}"
                 )
             if categorical:
-                values = np.array(
-                    [v.decode() if isinstance(v, bytes) else str(v) for v in values], dtype=object
-                )
+                values = [v.decode() if isinstance(v, bytes) else str(v) for v in values]
             columns[item.name] = values
-        frame = pd.DataFrame({name: columns[name] for name in self.layout.categorical})
         numeric = np.stack(
-            [columns[name].astype(np.float32) for name in self.layout.numeric], axis=1
+            [np.asarray(columns[name], dtype=np.float32) for name in self.layout.numeric], axis=1
         )
-        return self._encode(frame, numeric)
+        return self._encode(columns, numeric)
 
     def _from_tensor(self, item) -> ModelInputs:
         """Columns in metadata order; categorical columns carry vocabulary indices."""

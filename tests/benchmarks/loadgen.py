@@ -1,0 +1,92 @@
+"""A closed-loop load generator: `concurrency` callers, each sending its next request as
+soon as the last one answers, for a fixed duration. It runs in its own process (its own
+core), with the request body built once, so that it is not what limits the server."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+
+import numpy as np
+
+
+async def _rest(url: str, body: bytes, concurrency: int, seconds: float):
+    import aiohttp
+
+    latencies, errors = [], 0
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    headers = {"content-type": "application/json"}
+    async with aiohttp.ClientSession(connector=connector) as session:
+        deadline = time.perf_counter() + seconds
+
+        async def caller():
+            nonlocal errors
+            while time.perf_counter() < deadline:
+                started = time.perf_counter()
+                try:
+                    async with session.post(url, data=body, headers=headers) as response:
+                        await response.read()
+                        ok = response.status == 200
+                except aiohttp.ClientError:
+                    ok = False
+                if ok:
+                    latencies.append(time.perf_counter() - started)
+                else:
+                    errors += 1
+
+        await asyncio.gather(*(caller() for _ in range(concurrency)))
+    return latencies, errors
+
+
+async def _grpc(target: str, request_bytes: bytes, concurrency: int, seconds: float):
+    import grpc
+    from kserve.protocol.grpc import grpc_predict_v2_pb2 as pb
+    from kserve.protocol.grpc.grpc_predict_v2_pb2_grpc import GRPCInferenceServiceStub
+
+    request = pb.ModelInferRequest.FromString(request_bytes)
+    latencies, errors = [], 0
+    async with grpc.aio.insecure_channel(target) as channel:
+        stub = GRPCInferenceServiceStub(channel)
+        deadline = time.perf_counter() + seconds
+
+        async def caller():
+            nonlocal errors
+            while time.perf_counter() < deadline:
+                started = time.perf_counter()
+                try:
+                    await stub.ModelInfer(request, timeout=10)
+                    latencies.append(time.perf_counter() - started)
+                except grpc.aio.AioRpcError:
+                    errors += 1
+
+        await asyncio.gather(*(caller() for _ in range(concurrency)))
+    return latencies, errors
+
+
+def main() -> None:
+    spec = json.loads(sys.stdin.read())
+    body = bytes.fromhex(spec["body_hex"])
+    run = _rest if spec["protocol"] == "rest" else _grpc
+    started = time.perf_counter()
+    latencies, errors = asyncio.run(run(spec["target"], body, spec["concurrency"], spec["seconds"]))
+    wall = time.perf_counter() - started
+    ms = np.array(latencies) * 1000 if latencies else np.array([np.nan])
+    print(
+        json.dumps(
+            {
+                "requests": len(latencies),
+                "errors": errors,
+                "throughput": len(latencies) / wall,
+                "p50_ms": float(np.percentile(ms, 50)),
+                "p95_ms": float(np.percentile(ms, 95)),
+                "p99_ms": float(np.percentile(ms, 99)),
+                "seconds": wall,
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
