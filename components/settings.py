@@ -65,6 +65,12 @@ class Settings(BaseSettings):
     def tracking_uri(self) -> str:
         return self.mlflow_tracking_uri or f"sqlite:///{self.home / 'mlflow.db'}"
 
+    @property
+    def artifact_root(self) -> str | None:
+        """Where new MLflow experiments keep artifacts: under `home` for the local SQLite
+        store; a tracking server decides for itself (None)."""
+        return None if self.mlflow_tracking_uri else (self.home / "mlartifacts").as_uri()
+
 
 @lru_cache
 def get_settings() -> Settings:

@@ -202,11 +202,13 @@ def register(
     from components.registry import RegistryUnavailable
     from components.settings import get_settings
 
+    settings = get_settings()
     try:
         result = run(
             model_dir=Path(model.path),
             evaluation=json.loads(Path(evaluation.path).read_text()),
-            tracking_uri=get_settings().tracking_uri,
+            tracking_uri=settings.tracking_uri,
+            artifact_root=settings.artifact_root,
             pipeline_run_id=pipeline_run,
             lineage={
                 "data_version": data_version,

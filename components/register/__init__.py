@@ -85,6 +85,7 @@ def run(
     lineage: dict,
     params: dict,
     reports: dict[str, Path],
+    artifact_root: str | None = None,
 ) -> RegisterResult:
     import mlflow
     import onnx
@@ -108,6 +109,8 @@ def run(
     model = ModelArtifact(model_dir)
     example = _input_example(model)
     signature = infer_signature(example, model.predict_arrays(**example))
+    if mlflow_client.get_experiment_by_name(EXPERIMENT) is None:
+        mlflow_client.create_experiment(EXPERIMENT, artifact_location=artifact_root)
     mlflow.set_experiment(EXPERIMENT)
     tags = {
         RUN_ID_TAG: pipeline_run_id,

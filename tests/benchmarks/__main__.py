@@ -1,13 +1,14 @@
-"""`make bench`: every benchmark, each printed as a table and written as JSON."""
+"""`make bench`: every benchmark, each printed as a table and written as JSON under
+`.sluice/bench/`. The pipeline runs once; later benches use its training frame and model."""
 
 import tempfile
 from pathlib import Path
 
-from tests.benchmarks import bench_pipeline, bench_training
+from tests.benchmarks import bench_pipeline, bench_serving, bench_training
 
 if __name__ == "__main__":
     with tempfile.TemporaryDirectory() as home:
         summary = bench_pipeline.main(Path(home))
-        bench_training.main(
-            Path(summary["features"]["training_frame_path"]), summary["features"]["features"]
-        )
+        frame = Path(summary["features"]["training_frame_path"])
+        bench_training.main(frame, summary["features"]["features"])
+        bench_serving.main(Path(summary["training"]["model_path"]), frame)

@@ -172,3 +172,19 @@ def test_after_promotion_the_next_run_is_compared_with_the_champion(january_run)
     vs_champion = next(c for c in second.gate if c["name"] == "vs_champion")
     assert vs_champion["limit"] == pytest.approx(champion["roc_auc"] - 0.005)
     assert second.model_version == str(int(first.model_version) + 1)
+
+
+@pytest.mark.timeout(240)
+def test_a_failing_gate_registers_nothing(january_run, tmp_path):
+    _, source = january_run
+    settings = Settings(home=tmp_path / "home")
+    summary = run_pipeline(
+        settings, {"source": str(source), **{**JANUARY_ARGUMENTS, "min_auc": 0.99}}
+    )
+    assert summary.status == "stopped"
+    assert "holdout ROC-AUC" in summary.message and "0.9900" in summary.message
+    assert summary.steps["register"]["status"] == "skipped"
+    assert summary.model_version is None
+    from components.registry import client
+
+    assert client(settings.tracking_uri).search_model_versions("name = 'sluice-flights'") == []

@@ -217,3 +217,27 @@ def test_after_bad_inputs_the_server_still_answers_and_counts_them(server, model
     assert 'sluice_unseen_categories_total{feature="carrier"} 1.0' in metrics
     assert 'sluice_predictions_total{model_version="7"}' in metrics
     assert "request_predict_seconds_bucket" in metrics
+
+
+def test_batch_file_inference_matches_the_server(server, model_dir, rows, tmp_path):
+    from serving.batch import predict_file
+
+    rows.to_parquet(tmp_path / "in.parquet", index=False)
+    result = predict_file(
+        ModelArtifact(model_dir), tmp_path / "in.parquet", tmp_path / "out.parquet"
+    )
+    scored = pd.read_parquet(tmp_path / "out.parquet")
+    served = httpx.post(
+        f"{server.http}/v1/models/{NAME}:predict", json={"instances": _records(rows)}
+    ).json()
+    assert result.rows == len(rows) == len(scored)
+    np.testing.assert_allclose(scored["probability"], served["predictions"], atol=1e-6)
+    assert scored["delayed"].tolist() == served["delayed"]
+
+
+def test_batch_file_refuses_a_missing_column(model_dir, rows, tmp_path):
+    from serving.batch import predict_file
+
+    rows.drop(columns=["temp"]).to_parquet(tmp_path / "in.parquet", index=False)
+    with pytest.raises(KeyError, match="temp"):
+        predict_file(ModelArtifact(model_dir), tmp_path / "in.parquet", tmp_path / "out.parquet")

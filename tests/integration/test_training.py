@@ -113,6 +113,7 @@ def test_registration_is_idempotent_per_pipeline_run(slice_training_frame, two_m
         slice_training_frame, strong, tmp_path / "e.html", GateConfig(min_auc=0.5)
     ).to_dict()
     args = dict(
+        artifact_root=(tmp_path / "artifacts").as_uri(),
         model_dir=strong,
         evaluation=evaluation,
         tracking_uri=uri,
