@@ -8,6 +8,7 @@ It takes KServe's own flags (`--http_port`, `--grpc_port`, `--workers`, `--predi
 from __future__ import annotations
 
 import argparse
+import gc
 from pathlib import Path
 
 from kserve import ModelServer, model_server
@@ -72,6 +73,10 @@ def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     model = build_model(args)
     model.load()
+    # Everything loaded so far lives as long as the process: move it out of the garbage
+    # collector's reach, so that full collections stop pausing the event loop.
+    gc.collect()
+    gc.freeze()
     ModelServer(http_port=args.http_port, grpc_port=args.grpc_port, workers=args.workers).start(
         [model]
     )
