@@ -90,17 +90,17 @@ def _flights_from_v2(request: InferRequest) -> pd.DataFrame:
 
 def request_features(flights: pd.DataFrame) -> pd.DataFrame:
     """Request-time features, derived the way the training frame derived them."""
-    parsed = pd.to_datetime(flights["sched_dep_time"], errors="coerce", utc=False, format="ISO8601")
-    if parsed.isna().any():
-        row = int(np.flatnonzero(parsed.isna().to_numpy())[0])
-        raise RequestError(
-            "datatype",
-            f"row {row}: sched_dep_time {flights['sched_dep_time'].iloc[row]!r} is not ISO 8601",
-        )
-    local = pd.Series(
-        [t.tz_convert(TIMEZONE) if t.tzinfo else t.tz_localize(TIMEZONE) for t in parsed],
-        index=flights.index,
-    )
+    local = []
+    for row, value in enumerate(flights["sched_dep_time"]):
+        try:
+            stamp = pd.Timestamp(value)
+        except (ValueError, TypeError):
+            stamp = pd.NaT
+        if stamp is pd.NaT:
+            raise RequestError(
+                "datatype", f"row {row}: sched_dep_time {value!r} is not an ISO 8601 time"
+            )
+        local.append(stamp.tz_convert(TIMEZONE) if stamp.tzinfo else stamp.tz_localize(TIMEZONE))
     return pd.DataFrame(
         {
             "carrier": flights["carrier"],
