@@ -119,7 +119,7 @@ def main(home: Path) -> dict:
         steps,
         {
             "data_version": summary.data_version,
-            "rows": summary.features.get("rows"),
+            "feature_rows": summary.features.get("rows"),
             "holdout_auc": summary.holdout_auc,
             "baselines": summary.baselines,
             "goal_total_seconds": 360,

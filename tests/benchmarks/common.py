@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import platform
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,10 +30,13 @@ def report(name: str, title: str, rows: list[dict], extra: dict | None = None) -
         table.add_row(*(f"{v:,.2f}" if isinstance(v, float) else str(v) for v in row.values()))
     console.print(table)
     path = bench_dir() / f"{name}.json"
+    clash = {"name", "measured_at", "machine", "rows"} & set(extra or {})
+    if clash:
+        raise ValueError(f"benchmark extras may not replace {sorted(clash)}")
     payload = {
         "name": name,
         "measured_at": datetime.now(UTC).isoformat(),
-        "machine": {"cpus": __import__("os").cpu_count(), "python": platform.python_version()},
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
         "rows": rows,
         **(extra or {}),
     }
