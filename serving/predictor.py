@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import orjson
 from kserve import Model
 from kserve.protocol.infer_type import InferOutput, InferRequest, InferResponse
 
@@ -20,7 +19,7 @@ from serving.artifact import ModelArtifact
 from serving.batcher import DirectScorer, MicroBatcher
 from serving.locate import resolve_model
 from serving.metrics import INVALID_REQUESTS, PREDICTIONS, SCORES, UNSEEN_CATEGORIES
-from serving.requests import ModelInputs, RequestError, RequestRules
+from serving.requests import ModelInputs, RequestError, RequestRules, parse_json_body
 
 
 @dataclass(frozen=True)
@@ -77,12 +76,7 @@ class FlightDelayPredictor(Model):
         try:
             if isinstance(payload, InferRequest):
                 return Decoded(self.rules.from_v2(payload), payload)
-            if isinstance(payload, bytes | bytearray):
-                try:
-                    payload = orjson.loads(payload)
-                except orjson.JSONDecodeError as exc:
-                    raise RequestError("malformed", f"body: not valid JSON: {exc}") from None
-            return Decoded(self.rules.from_v1(payload), None)
+            return Decoded(self.rules.from_v1(parse_json_body(payload)), None)
         except RequestError as exc:
             INVALID_REQUESTS.labels(exc.label).inc()
             raise

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 import numpy as np
+import orjson
 from kserve.errors import InvalidInput
 from kserve.protocol.infer_type import InferRequest
 
@@ -40,6 +41,26 @@ class RequestError(InvalidInput):
     def __init__(self, reason: str, message: str):
         super().__init__(message)
         self.label = reason
+
+
+def parse_json_body(payload):
+    """A v1 body that reached the model as bytes (no JSON content type) is parsed here."""
+    if not isinstance(payload, bytes | bytearray):
+        return payload
+    try:
+        return orjson.loads(payload)
+    except orjson.JSONDecodeError as exc:
+        raise RequestError("malformed", f"body: not valid JSON: {exc}") from None
+
+
+def check_names(names, expected: list[str], where: str, noun: str = "feature") -> None:
+    """Every expected name present, nothing else."""
+    unknown = sorted(set(names) - set(expected))
+    if unknown:
+        raise RequestError("unknown_feature", f"{where}: unknown {noun}(s) {unknown}")
+    missing = [name for name in expected if name not in names]
+    if missing:
+        raise RequestError("missing_feature", f"{where}: missing {noun}(s) {missing}")
 
 
 @dataclass
@@ -82,15 +103,6 @@ class RequestRules:
                 "batch_too_large",
                 f"{where}: batch of {rows} rows exceeds the limit of {self.max_batch_rows}",
             )
-
-    def _check_names(self, names: list[str], where: str) -> None:
-        expected = self.layout.features
-        unknown = sorted(set(names) - set(expected))
-        if unknown:
-            raise RequestError("unknown_feature", f"{where}: unknown feature(s) {unknown}")
-        missing = [f for f in expected if f not in names]
-        if missing:
-            raise RequestError("missing_feature", f"{where}: missing feature(s) {missing}")
 
     @cached_property
     def _bounds(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -138,7 +150,7 @@ class RequestRules:
             if len(instance) != len(self.layout.features) or instance.keys() - set(
                 self.layout.features
             ):
-                self._check_names(list(instance), f"instances[{i}]")
+                check_names(list(instance), self.layout.features, f"instances[{i}]")
         columns = {name: [item[name] for item in instances] for name in self.layout.features}
         for name in self.layout.categorical:
             for row, value in enumerate(columns[name]):
@@ -171,7 +183,7 @@ class RequestRules:
         ):
             return self._from_tensor(inputs[0])
         names = [i.name for i in inputs]
-        self._check_names(names, "inputs")
+        check_names(names, self.layout.features, "inputs")
         columns: dict[str, np.ndarray] = {}
         rows = None
         for item in inputs:

@@ -15,13 +15,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
-import orjson
 import pandas as pd
 from kserve import Model
 from kserve.protocol.infer_type import InferInput, InferRequest
 
 from serving.metrics import FEATURE_DEFAULTS, INVALID_REQUESTS, ONLINE_FETCH_SECONDS
-from serving.requests import NUMERIC_DATATYPES, RequestError
+from serving.requests import NUMERIC_DATATYPES, RequestError, check_names, parse_json_body
 
 TIMEZONE = "America/New_York"
 FIELDS = ["carrier", "origin", "dest", "tailnum", "sched_dep_time", "distance"]
@@ -36,22 +35,13 @@ class FlightRequest:
 
 
 def _flights_from_v1(payload) -> pd.DataFrame:
-    if isinstance(payload, bytes | bytearray):
-        try:
-            payload = orjson.loads(payload)
-        except orjson.JSONDecodeError as exc:
-            raise RequestError("malformed", f"body: not valid JSON: {exc}") from None
+    payload = parse_json_body(payload)
     if not isinstance(payload, dict) or not isinstance(payload.get("instances"), list):
         raise RequestError("malformed", 'body: expected {"instances": [flight, ...]}')
     for i, item in enumerate(payload["instances"]):
         if not isinstance(item, dict):
             raise RequestError("shape", f"instances[{i}]: expected an object")
-        unknown = sorted(set(item) - set(FIELDS))
-        missing = [f for f in FIELDS if f not in item]
-        if unknown:
-            raise RequestError("unknown_feature", f"instances[{i}]: unknown field(s) {unknown}")
-        if missing:
-            raise RequestError("missing_feature", f"instances[{i}]: missing field(s) {missing}")
+        check_names(list(item), FIELDS, f"instances[{i}]", noun="field")
         for name in TEXT_FIELDS:
             if not isinstance(item[name], str) or not item[name]:
                 raise RequestError(
@@ -63,13 +53,7 @@ def _flights_from_v1(payload) -> pd.DataFrame:
 
 
 def _flights_from_v2(request: InferRequest) -> pd.DataFrame:
-    names = [i.name for i in request.inputs]
-    unknown = sorted(set(names) - set(FIELDS))
-    missing = [f for f in FIELDS if f not in names]
-    if unknown:
-        raise RequestError("unknown_feature", f"inputs: unknown field(s) {unknown}")
-    if missing:
-        raise RequestError("missing_feature", f"inputs: missing field(s) {missing}")
+    check_names([i.name for i in request.inputs], FIELDS, "inputs", noun="field")
     columns = {}
     for item in request.inputs:
         expected = NUMERIC_DATATYPES if item.name == "distance" else {"BYTES"}
