@@ -14,6 +14,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from serving.metrics import BATCH_ROWS
+
 Score = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
@@ -49,6 +51,7 @@ class MicroBatcher:
         self._in_flight = True
         categorical = np.concatenate([b[0] for b in batch]) if len(batch) > 1 else batch[0][0]
         numeric = np.concatenate([b[1] for b in batch]) if len(batch) > 1 else batch[0][1]
+        BATCH_ROWS.observe(len(categorical))
         call = loop.run_in_executor(self.executor, self.score, categorical, numeric)
         call.add_done_callback(lambda done: self._deliver(loop, batch, done))
 
@@ -77,4 +80,5 @@ class DirectScorer:
 
     async def submit(self, categorical: np.ndarray, numeric: np.ndarray) -> np.ndarray:
         loop = asyncio.get_running_loop()
+        BATCH_ROWS.observe(len(categorical))
         return await loop.run_in_executor(self.executor, self.score, categorical, numeric)
