@@ -108,13 +108,13 @@ class _Watcher(threading.Thread):
         self.poll()
 
 
-def _artifact_metadata(task_dir: Path) -> tuple[dict[str, dict], dict]:
+def _artifact_metadata(task_dir: Path) -> dict[str, dict]:
+    """Each output artifact's metadata, from the task's executor output."""
     data = json.loads((task_dir / OUTPUT_FILE).read_text())
-    artifacts = {
+    return {
         name: (entry.get("artifacts") or [{}])[0].get("metadata", {})
         for name, entry in data.get("artifacts", {}).items()
     }
-    return artifacts, data.get("parameterValues", {})
 
 
 def _step_error(log_path: Path, step: str) -> str:
@@ -176,7 +176,7 @@ def run_pipeline(
             continue
         if step.status != "succeeded":
             continue
-        artifacts, _ = _artifact_metadata(dirs[name])
+        artifacts = _artifact_metadata(dirs[name])
         field_name, artifact = STEP_OUTPUTS[name]
         result = dict(artifacts.get(artifact, {}))
         step.compute_seconds = result.get("seconds")

@@ -69,10 +69,6 @@ class ModelInputs:
     numeric: np.ndarray
     unseen: dict[str, int] = field(default_factory=dict)
 
-    @property
-    def rows(self) -> int:
-        return len(self.categorical)
-
 
 @dataclass(frozen=True)
 class RequestRules:

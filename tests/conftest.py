@@ -8,7 +8,6 @@ import pandas as pd
 import pytest
 
 from components.ingest import packaged_data_dir
-from components.settings import Settings, get_settings
 
 
 def write_slice(directory: Path, months: set[int], fmt: str = "parquet", days: int = 31) -> Path:
@@ -25,14 +24,6 @@ def write_slice(directory: Path, months: set[int], fmt: str = "parquet", days: i
             frame.to_csv(directory / f"{table}.csv", index=False)
     pd.read_csv(data / "planes.csv").to_parquet(directory / "planes.parquet", index=False)
     return directory
-
-
-@pytest.fixture
-def sluice_home(tmp_path, monkeypatch) -> Settings:
-    monkeypatch.setenv("SLUICE_HOME", str(tmp_path / "home"))
-    get_settings.cache_clear()
-    yield get_settings()
-    get_settings.cache_clear()
 
 
 @pytest.fixture(scope="session")

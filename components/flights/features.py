@@ -27,8 +27,6 @@ WEATHER_COLUMNS = [
     "visib",
 ]
 PLANE_COLUMNS = {"year": "plane_year", "seats": "plane_seats", "engines": "plane_engines"}
-CONGESTION_COLUMNS = ["origin_mean_dep_delay", "origin_delayed_share", "origin_flights"]
-CARRIER_COLUMNS = ["carrier_delay_rate_7d", "carrier_flights_7d"]
 # Known at request time: sent by the caller, never looked up.
 REQUEST_FEATURES = ["hour", "day_of_week", "month", "distance", "dest"]
 CATEGORICAL_FEATURES = ["carrier", "origin", "dest"]

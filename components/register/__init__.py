@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import time
@@ -151,7 +150,3 @@ def run(
         f"models:/{MODEL_NAME}/{version}",
         round(time.perf_counter() - started, 3),
     )
-
-
-def load_evaluation(path: Path) -> dict:
-    return json.loads(Path(path).read_text())
