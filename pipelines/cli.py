@@ -109,6 +109,31 @@ def compile(
         console.print(f"[green]wrote[/] {path}")
 
 
+def _pipeline_params(pairs: list[str]) -> dict:
+    """NAME=VALUE pairs, typed as the pipeline declares them; a clear error otherwise."""
+    import inspect
+
+    from pipelines.training import training_pipeline
+
+    declared = inspect.signature(training_pipeline.pipeline_func).parameters
+    values = {}
+    for pair in pairs:
+        name, sep, raw = pair.partition("=")
+        if not sep or name not in declared:
+            console.print(
+                f"[bold red]error:[/] --param {pair!r}: expected NAME=VALUE with NAME "
+                f"one of {sorted(declared)}"
+            )
+            raise typer.Exit(2)
+        kind = type(declared[name].default)
+        try:
+            values[name] = kind(raw)
+        except ValueError:
+            console.print(f"[bold red]error:[/] --param {name}: {raw!r} is not a {kind.__name__}")
+            raise typer.Exit(2) from None
+    return values
+
+
 @app.command()
 def run(
     source: Annotated[
@@ -120,6 +145,13 @@ def run(
     max_staleness_days: Annotated[
         int, typer.Option(help="The newest row must be at most this many days old.")
     ] = 31,
+    param: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Any other pipeline parameter as NAME=VALUE (num_workers, gpus, epochs, "
+            "train_end, valid_end, min_auc, champion_tolerance, max_slice_gap); repeatable."
+        ),
+    ] = None,
 ) -> None:
     """Run the training pipeline locally with kfp.local."""
     from components.ingest import SourceError, resolve_source
@@ -136,6 +168,7 @@ def run(
         "source": source,
         "reference_time": reference_time or DEFAULT_REFERENCE_TIME,
         "max_staleness_days": max_staleness_days,
+        **_pipeline_params(param or []),
     }
     console.print(f"[bold]sluice[/] running the training pipeline locally under {settings.home}")
     with Live(console=console, refresh_per_second=4, transient=False) as live:
