@@ -12,32 +12,40 @@ import time
 import numpy as np
 
 
+async def _closed_loop(send, concurrency: int, seconds: float):
+    """`concurrency` callers each awaiting `send()` (True when answered OK) in turn."""
+    latencies, errors = [], 0
+    deadline = time.perf_counter() + seconds
+
+    async def caller():
+        nonlocal errors
+        while time.perf_counter() < deadline:
+            started = time.perf_counter()
+            if await send():
+                latencies.append(time.perf_counter() - started)
+            else:
+                errors += 1
+
+    await asyncio.gather(*(caller() for _ in range(concurrency)))
+    return latencies, errors
+
+
 async def _rest(url: str, body: bytes, concurrency: int, seconds: float):
     import aiohttp
 
-    latencies, errors = [], 0
-    connector = aiohttp.TCPConnector(limit=concurrency)
     headers = {"content-type": "application/json"}
+    connector = aiohttp.TCPConnector(limit=concurrency)
     async with aiohttp.ClientSession(connector=connector) as session:
-        deadline = time.perf_counter() + seconds
 
-        async def caller():
-            nonlocal errors
-            while time.perf_counter() < deadline:
-                started = time.perf_counter()
-                try:
-                    async with session.post(url, data=body, headers=headers) as response:
-                        await response.read()
-                        ok = response.status == 200
-                except aiohttp.ClientError:
-                    ok = False
-                if ok:
-                    latencies.append(time.perf_counter() - started)
-                else:
-                    errors += 1
+        async def send() -> bool:
+            try:
+                async with session.post(url, data=body, headers=headers) as response:
+                    await response.read()
+                    return response.status == 200
+            except aiohttp.ClientError:
+                return False
 
-        await asyncio.gather(*(caller() for _ in range(concurrency)))
-    return latencies, errors
+        return await _closed_loop(send, concurrency, seconds)
 
 
 async def _grpc(target: str, request_bytes: bytes, concurrency: int, seconds: float):
@@ -46,23 +54,17 @@ async def _grpc(target: str, request_bytes: bytes, concurrency: int, seconds: fl
     from kserve.protocol.grpc.grpc_predict_v2_pb2_grpc import GRPCInferenceServiceStub
 
     request = pb.ModelInferRequest.FromString(request_bytes)
-    latencies, errors = [], 0
     async with grpc.aio.insecure_channel(target) as channel:
         stub = GRPCInferenceServiceStub(channel)
-        deadline = time.perf_counter() + seconds
 
-        async def caller():
-            nonlocal errors
-            while time.perf_counter() < deadline:
-                started = time.perf_counter()
-                try:
-                    await stub.ModelInfer(request, timeout=10)
-                    latencies.append(time.perf_counter() - started)
-                except grpc.aio.AioRpcError:
-                    errors += 1
+        async def send() -> bool:
+            try:
+                await stub.ModelInfer(request, timeout=10)
+                return True
+            except grpc.aio.AioRpcError:
+                return False
 
-        await asyncio.gather(*(caller() for _ in range(concurrency)))
-    return latencies, errors
+        return await _closed_loop(send, concurrency, seconds)
 
 
 def main() -> None:
