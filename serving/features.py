@@ -39,17 +39,17 @@ class FeatureLayout:
     def encode_categorical(self, columns) -> tuple[np.ndarray, dict[str, int]]:
         """Category indices, int64 [rows, categorical], from a frame or a mapping of column
         name to values; also per feature how many values were unseen in training (they go
-        to bucket 0). Plain dict lookups: cheap for one row, fast enough for millions."""
-        first = columns[self.categorical[0]]
-        out = np.empty((len(first), len(self.categorical)), dtype=np.int64)
-        unseen: dict[str, int] = {}
-        for j, name in enumerate(self.categorical):
+        to bucket 0). Plain dict lookups over lists: cheap for one row, fast enough for
+        millions."""
+        codes, unseen = [], {}
+        for name in self.categorical:
             lookup = self._lookups[name]
             values = columns[name]
             values = values.tolist() if hasattr(values, "tolist") else values
-            out[:, j] = [lookup.get(v, 0) for v in values]
-            unseen[name] = int(np.count_nonzero(out[:, j] == 0))
-        return out, unseen
+            column = [lookup.get(v, 0) for v in values]
+            unseen[name] = column.count(0)
+            codes.append(column)
+        return np.array(codes, dtype=np.int64).T.copy(), unseen
 
     @cached_property
     def _lookups(self) -> dict[str, dict[str, int]]:

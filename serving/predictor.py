@@ -1,8 +1,8 @@
 """The KServe predictor: v1 `:predict`, Open Inference Protocol v2 over REST and gRPC.
 
 Requests are validated and decoded in `preprocess` (client errors → 400 /
-INVALID_ARGUMENT, counted by reason), scored through onnxruntime off the event loop, with
-optional adaptive micro-batching across concurrent requests.
+INVALID_ARGUMENT, counted by reason) and scored through onnxruntime, with optional adaptive
+micro-batching across concurrent requests; `serving.batcher` says where model calls run.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from kserve import Model
 from kserve.protocol.infer_type import InferOutput, InferRequest, InferResponse
 
 from serving.artifact import ModelArtifact
-from serving.batcher import DirectScorer, MicroBatcher
+from serving.batcher import MicroBatcher, ModelRunner
 from serving.locate import resolve_model
 from serving.metrics import INVALID_REQUESTS, PREDICTIONS, SCORES, UNSEEN_CATEGORIES
 from serving.requests import ModelInputs, RequestError, RequestRules, parse_json_body
@@ -27,6 +27,8 @@ class ServingOptions:
     batching: bool = True
     max_batch_rows: int = 256
     max_wait_ms: float = 2.0
+    inline_max_rows: int = 32
+    """Model calls up to this many rows run on the event loop (see `serving.batcher`)."""
     max_request_rows: int = 10_000
     model_version: str | None = None
     """Overrides the version read from the registry or the metadata."""
@@ -38,6 +40,27 @@ class Decoded:
 
     inputs: ModelInputs
     request: InferRequest | None  # None for v1
+    outputs: tuple[str, ...] = ()  # v2: the outputs to answer with
+
+
+OUTPUTS = {"probability": "FP32", "delayed": "BOOL"}  # name: v2 datatype
+
+
+def output_types() -> list[dict]:
+    return [{"name": n, "datatype": t, "shape": [-1]} for n, t in OUTPUTS.items()]
+
+
+def requested_outputs(request: InferRequest) -> tuple[str, ...]:
+    """OIP v2: a request may name the outputs it wants; without names it gets them all."""
+    if not request.request_outputs:
+        return tuple(OUTPUTS)
+    names = tuple(output.name for output in request.request_outputs)
+    unknown = sorted(set(names) - set(OUTPUTS))
+    if unknown:
+        raise RequestError(
+            "unknown_output", f"outputs: unknown output(s) {unknown}; the model has {list(OUTPUTS)}"
+        )
+    return names
 
 
 class FlightDelayPredictor(Model):
@@ -60,14 +83,16 @@ class FlightDelayPredictor(Model):
         self.artifact = ModelArtifact(directory)
         self.version = self.options.model_version or registered or self.artifact.version
         self._predictions = PREDICTIONS.labels(self.version)
+        self._unseen = {f: UNSEEN_CATEGORIES.labels(f) for f in self.artifact.layout.categorical}
+        self._threshold_text = str(self.artifact.threshold)
         self.rules = RequestRules.from_metadata(
             self.artifact.metadata, self.options.max_request_rows
         )
-        score = self.artifact.predict_arrays
+        runner = ModelRunner(self.artifact.predict_arrays, self.options.inline_max_rows)
         self.scorer = (
-            MicroBatcher(score, self.options.max_batch_rows, self.options.max_wait_ms / 1000)
+            MicroBatcher(runner, self.options.max_batch_rows, self.options.max_wait_ms / 1000)
             if self.options.batching
-            else DirectScorer(score)
+            else runner
         )
         self.ready = True
         return self.ready
@@ -75,7 +100,7 @@ class FlightDelayPredictor(Model):
     def decode(self, payload) -> Decoded:
         try:
             if isinstance(payload, InferRequest):
-                return Decoded(self.rules.from_v2(payload), payload)
+                return Decoded(self.rules.from_v2(payload), payload, requested_outputs(payload))
             return Decoded(self.rules.from_v1(parse_json_body(payload)), None)
         except RequestError as exc:
             INVALID_REQUESTS.labels(exc.label).inc()
@@ -93,35 +118,38 @@ class FlightDelayPredictor(Model):
         return self.respond(payload, probabilities)
 
     def respond(self, payload: Decoded, probabilities: np.ndarray):
-        self._predictions.inc(len(probabilities))
-        for value in probabilities[:16].tolist():  # a bounded sample keeps big batches cheap
+        scores = probabilities.tolist()
+        self._predictions.inc(len(scores))
+        for value in scores[:16]:  # a bounded sample keeps big batches cheap
             SCORES.observe(value)
         for feature, count in payload.inputs.unseen.items():
             if count:
-                UNSEEN_CATEGORIES.labels(feature).inc(count)
-        delayed = probabilities >= self.artifact.threshold
+                self._unseen[feature].inc(count)
         if payload.request is None:
             return {
-                "predictions": probabilities.tolist(),
-                "delayed": delayed.tolist(),
+                "predictions": scores,
+                "delayed": (probabilities >= self.artifact.threshold).tolist(),
                 "threshold": self.artifact.threshold,
                 "model_name": self.name,
                 "model_version": self.version,
             }
         request = payload.request
-        rows = len(probabilities)
+        rows = [len(scores)]
+        outputs = []
+        for name in payload.outputs:
+            data = (
+                scores
+                if name == "probability"
+                else (probabilities >= self.artifact.threshold).tolist()
+            )
+            outputs.append(InferOutput(name, rows, OUTPUTS[name], data))
         return InferResponse(
             response_id=request.id or str(uuid.uuid4()),
             model_name=self.name,
             model_version=self.version,
-            infer_outputs=[
-                InferOutput(
-                    "probability", [rows], "FP32", probabilities.astype(np.float32).tolist()
-                ),
-                InferOutput("delayed", [rows], "BOOL", delayed.tolist()),
-            ],
+            infer_outputs=outputs,
             from_grpc=request.from_grpc,
-            parameters={"threshold": str(self.artifact.threshold)},  # gRPC: no floats
+            parameters={"threshold": self._threshold_text},  # gRPC parameters: no floats
         )
 
     def get_input_types(self) -> list[dict]:
@@ -132,7 +160,4 @@ class FlightDelayPredictor(Model):
         ]
 
     def get_output_types(self) -> list[dict]:
-        return [
-            {"name": "probability", "datatype": "FP32", "shape": [-1]},
-            {"name": "delayed", "datatype": "BOOL", "shape": [-1]},
-        ]
+        return output_types()

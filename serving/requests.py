@@ -7,6 +7,7 @@ fixed, low-cardinality label for `sluice_invalid_requests_total`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -17,20 +18,26 @@ from kserve.protocol.infer_type import InferRequest
 
 from serving.features import FeatureLayout
 
-NUMERIC_DATATYPES = {
-    "FP16",
-    "FP32",
-    "FP64",
-    "INT8",
-    "INT16",
-    "INT32",
-    "INT64",
-    "UINT8",
-    "UINT16",
-    "UINT32",
-    "UINT64",
-}
+NUMERIC_DATATYPES = frozenset(
+    {
+        "FP16",
+        "FP32",
+        "FP64",
+        "INT8",
+        "INT16",
+        "INT32",
+        "INT64",
+        "UINT8",
+        "UINT16",
+        "UINT32",
+        "UINT64",
+    }
+)
 TENSOR_DATATYPES = {"FP32", "FP64"}
+
+
+def _text(value) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _flat(data) -> bool:
@@ -108,9 +115,20 @@ class RequestRules:
         required = np.array([n in self.required for n in names])
         return low, high, required
 
+    @cached_property
+    def _finite_bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        """The bounds with infinities replaced by the largest finite float32, so that one
+        comparison also refuses inf and NaN (NaN compares false)."""
+        low, high, _ = self._bounds
+        largest = np.finfo(np.float32).max
+        return np.maximum(low, -largest), np.minimum(high, largest)
+
     def check_numeric(self, numeric: np.ndarray) -> None:
         """Vectorised over the whole matrix: infinities never, NaN only for nullable
         features, ranges always. The message names the first offending feature and row."""
+        low, high = self._finite_bounds
+        if ((numeric >= low) & (numeric <= high)).all():
+            return  # the common case, in two comparisons
         low, high, required = self._bounds
         nan = np.isnan(numeric)
         checks = (
@@ -125,6 +143,22 @@ class RequestRules:
                 value = numeric[row, column]
                 rule = rule or f"{value:g} is outside [{low[column]:g}, {high[column]:g}]"
                 raise RequestError(reason, f"feature {name!r} row {row}: {rule}")
+
+    def _numeric_columns(self, columns, where: Callable[[str], str]) -> np.ndarray:
+        """float32 [rows, numeric] in one conversion; null becomes NaN. A value that is not
+        a number is refused, naming its feature (`where(name)` says where it came from)."""
+        try:
+            matrix = np.array([columns[n] for n in self.layout.numeric], dtype=np.float32)
+        except (ValueError, TypeError):
+            for name in self.layout.numeric:
+                try:
+                    np.asarray(columns[name], dtype=np.float32)
+                except (ValueError, TypeError) as exc:
+                    raise RequestError(
+                        "datatype", f"{where(name)}: expected numbers: {exc}"
+                    ) from None
+            raise
+        return np.ascontiguousarray(matrix.T)
 
     def _encode(self, columns, numeric: np.ndarray) -> ModelInputs:
         self.check_numeric(numeric)
@@ -163,10 +197,7 @@ class RequestRules:
                         "datatype",
                         f"instances[{row}].{name}: expected a number or null, got {value!r}",
                     )
-        numeric = np.array(
-            [columns[name] for name in self.layout.numeric], dtype=np.float32
-        ).T.reshape(len(instances), len(self.layout.numeric))
-        return self._encode(columns, np.ascontiguousarray(numeric))
+        return self._encode(columns, self._numeric_columns(columns, "instances[].{}".format))
 
     # --- v2 (REST and gRPC): one input per feature, or one FP32 [rows, features] tensor ----
 
@@ -178,49 +209,83 @@ class RequestRules:
             and (len(inputs[0].shape) == 2)
         ):
             return self._from_tensor(inputs[0])
-        names = [i.name for i in inputs]
-        check_names(names, self.layout.features, "inputs")
-        columns: dict[str, np.ndarray] = {}
-        rows = None
-        for item in inputs:
-            shape = list(item.shape)
-            if not (len(shape) == 1 or (len(shape) == 2 and shape[1] == 1)):
-                raise RequestError(
-                    "shape", f"input {item.name!r}: shape {shape} must be [rows] or [rows, 1]"
-                )
-            if rows is None:
-                rows = shape[0]
-                self._check_rows(rows, f"input {item.name!r}")
-            elif shape[0] != rows:
-                raise RequestError(
-                    "shape", f"input {item.name!r}: {shape[0]} rows, other inputs have {rows}"
-                )
-            categorical = item.name in self.layout.categorical
-            expected = {"BYTES"} if categorical else NUMERIC_DATATYPES
-            if item.datatype not in expected:
-                kind = "BYTES" if categorical else "a numeric datatype"
-                raise RequestError(
-                    "datatype", f"input {item.name!r}: datatype {item.datatype} must be {kind}"
-                )
-            try:
-                data = item.data
-                # A flat JSON list needs no numpy round trip (the common REST case).
-                values = data if _flat(data) else item.as_numpy().reshape(-1)
-            except (ValueError, TypeError) as exc:
-                raise RequestError(
-                    "shape", f"input {item.name!r}: data does not match shape {shape}: {exc}"
-                ) from None
-            if len(values) != rows:
-                raise RequestError(
-                    "shape", f"input {item.name!r}: {len(values)} values for shape {shape}"
-                )
-            if categorical:
-                values = [v.decode() if isinstance(v, bytes) else str(v) for v in values]
-            columns[item.name] = values
-        numeric = np.stack(
-            [np.asarray(columns[name], dtype=np.float32) for name in self.layout.numeric], axis=1
-        )
+        by_name = {item.name: item for item in inputs}
+        if len(by_name) != len(inputs):
+            repeated = sorted({i.name for i in inputs if sum(j.name == i.name for j in inputs) > 1})
+            raise RequestError("duplicate_feature", f"inputs: {repeated} given more than once")
+        if by_name.keys() != self._feature_names:
+            check_names(list(by_name), self.layout.features, "inputs")
+        rows = self._v2_rows(inputs[0])
+        self._check_rows(rows, f"input {inputs[0].name!r}")
+        # The common case (flat lists of the expected kind and length) costs a few attribute
+        # reads per input; anything else goes through `_v2_values`, which says what is wrong.
+        plain_shapes = ([rows], [rows, 1])
+        columns = {}
+        for name, datatypes in self._v2_datatypes:
+            item = by_name[name]
+            data = item.data
+            if (
+                item.datatype in datatypes
+                and item.shape in plain_shapes
+                and type(data) is list
+                and len(data) == rows
+                and type(data[0]) is not list
+            ):
+                columns[name] = data
+            else:
+                columns[name] = self._v2_values(item, rows)
+        for name in self.layout.categorical:
+            columns[name] = [v if type(v) is str else _text(v) for v in columns[name]]
+        numeric = self._numeric_columns(columns, "input {!r}".format)
         return self._encode(columns, numeric)
+
+    @cached_property
+    def _feature_names(self) -> set[str]:
+        return set(self.layout.features)
+
+    @cached_property
+    def _v2_datatypes(self) -> tuple[tuple[str, frozenset[str]], ...]:
+        """Each feature with the v2 datatypes it accepts, in metadata order."""
+        categorical = set(self.layout.categorical)
+        return tuple(
+            (name, frozenset({"BYTES"}) if name in categorical else NUMERIC_DATATYPES)
+            for name in self.layout.features
+        )
+
+    def _v2_rows(self, item) -> int:
+        shape = list(item.shape)
+        if not (len(shape) == 1 or (len(shape) == 2 and shape[1] == 1)):
+            raise RequestError(
+                "shape", f"input {item.name!r}: shape {shape} must be [rows] or [rows, 1]"
+            )
+        return shape[0]
+
+    def _v2_values(self, item, rows: int) -> list | np.ndarray:
+        """One input's values, flat, checked against its shape and the feature's kind."""
+        name, shape = item.name, item.shape
+        if self._v2_rows(item) != rows:
+            raise RequestError(
+                "shape", f"input {name!r}: {shape[0]} rows, other inputs have {rows}"
+            )
+        categorical = name in self.layout.categorical
+        if item.datatype not in ({"BYTES"} if categorical else NUMERIC_DATATYPES):
+            kind = "BYTES" if categorical else "a numeric datatype"
+            raise RequestError(
+                "datatype", f"input {name!r}: datatype {item.datatype} must be {kind}"
+            )
+        try:
+            data = item.data
+            # A flat JSON list needs no numpy round trip (the common REST and gRPC case).
+            values = data if _flat(data) else item.as_numpy().reshape(-1)
+        except (ValueError, TypeError) as exc:
+            raise RequestError(
+                "shape", f"input {name!r}: data does not match shape {list(shape)}: {exc}"
+            ) from None
+        if len(values) != rows:
+            raise RequestError(
+                "shape", f"input {name!r}: {len(values)} values for shape {list(shape)}"
+            )
+        return values
 
     def _from_tensor(self, item) -> ModelInputs:
         """Columns in metadata order; categorical columns carry vocabulary indices."""

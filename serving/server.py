@@ -14,6 +14,7 @@ from pathlib import Path
 from kserve import ModelServer, model_server
 
 from components.settings import get_settings
+from serving import client_errors
 from serving.predictor import FlightDelayPredictor, ServingOptions
 
 MODES = ("predictor", "transformer", "combined")
@@ -35,7 +36,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--batching", action=argparse.BooleanOptionalAction, default=True)
     parser.add_argument("--max_batch_rows", type=int, default=256)
     parser.add_argument("--max_wait_ms", type=float, default=2.0)
+    parser.add_argument(
+        "--inline_max_rows",
+        type=int,
+        default=32,
+        help="model calls up to this many rows run on the event loop, bigger ones on a thread",
+    )
     parser.add_argument("--max_request_rows", type=int, default=10_000)
+    parser.add_argument(
+        "--gc_threshold",
+        type=int,
+        default=50_000,
+        help="allocations between young garbage collections (Python's default: 700)",
+    )
     return parser
 
 
@@ -45,6 +58,7 @@ def build_model(args: argparse.Namespace):
         batching=args.batching,
         max_batch_rows=args.max_batch_rows,
         max_wait_ms=args.max_wait_ms,
+        inline_max_rows=args.inline_max_rows,
         max_request_rows=args.max_request_rows,
         model_version=args.model_version,
     )
@@ -74,9 +88,13 @@ def main(argv: list[str] | None = None) -> None:
     model = build_model(args)
     model.load()
     # Everything loaded so far lives as long as the process: move it out of the garbage
-    # collector's reach, so that full collections stop pausing the event loop.
+    # collector's reach, so that full collections stop pausing the event loop. Requests
+    # allocate freely and free by reference counting; the default threshold (700) would run
+    # a young collection every request or so under load, over all requests in flight.
     gc.collect()
     gc.freeze()
+    gc.set_threshold(args.gc_threshold, *gc.get_threshold()[1:])
+    client_errors.install()
     ModelServer(http_port=args.http_port, grpc_port=args.grpc_port, workers=args.workers).start(
         [model]
     )

@@ -20,6 +20,7 @@ from kserve import Model
 from kserve.protocol.infer_type import InferInput, InferRequest
 
 from serving.metrics import FEATURE_DEFAULTS, INVALID_REQUESTS, ONLINE_FETCH_SECONDS
+from serving.predictor import output_types
 from serving.requests import NUMERIC_DATATYPES, RequestError, check_names, parse_json_body
 
 TIMEZONE = "America/New_York"
@@ -167,6 +168,7 @@ class FeastTransformer(Model):
             infer_inputs=inputs,
             request_id=incoming.id,
             from_grpc=incoming.from_grpc,
+            request_outputs=incoming.request_outputs,
         )
 
     def validate(self, payload):
@@ -185,7 +187,4 @@ class FeastTransformer(Model):
         ]
 
     def get_output_types(self) -> list[dict]:
-        return [
-            {"name": "probability", "datatype": "FP32", "shape": [-1]},
-            {"name": "delayed", "datatype": "BOOL", "shape": [-1]},
-        ]
+        return output_types()

@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+from pathlib import Path
 
 import grpc
 import httpx
@@ -9,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from kserve import InferenceGRPCClient, InferenceRESTClient, RESTConfig
-from kserve.protocol.infer_type import InferInput, InferRequest
+from kserve.protocol.infer_type import InferInput, InferRequest, RequestedOutput
 
 from serving.artifact import ModelArtifact
 from serving.process import model_server
@@ -84,7 +85,32 @@ def test_v1_rest_v2_rest_and_v2_grpc_agree_with_the_model(server, model_dir, row
         f"{server.http}/v2/models/{NAME}/infer",
         json=InferRequest(NAME, _v2_inputs(rows.head(2), layout)).to_rest()[0],
     ).json()
-    assert raw["model_version"] == "7" and raw["outputs"][0]["name"] == "probability"
+    assert raw["model_version"] == "7"
+    assert [o["name"] for o in raw["outputs"]] == ["probability", "delayed"]
+    threshold = float(raw["parameters"]["threshold"])
+    assert raw["outputs"][1]["data"] == (expected[:2] >= threshold).tolist()
+
+
+def test_a_request_gets_the_outputs_it_names(server, model_dir, rows):
+    layout = ModelArtifact(model_dir).layout
+    wanted = [RequestedOutput("delayed")]
+
+    async def call():
+        async with InferenceGRPCClient(server.grpc) as client:
+            return await client.infer(
+                InferRequest(NAME, _v2_inputs(rows, layout), request_outputs=wanted)
+            )
+
+    response = asyncio.run(call())
+    assert [o.name for o in response.outputs] == ["delayed"]
+    threshold = float(response.parameters["threshold"].string_param)
+    np.testing.assert_array_equal(
+        response.outputs[0].as_numpy(), _expected(model_dir, rows) >= threshold
+    )
+    body = InferRequest(NAME, _v2_inputs(rows.head(1), layout)).to_rest()[0]
+    body["outputs"] = [{"name": "logits"}]
+    refused = httpx.post(f"{server.http}/v2/models/{NAME}/infer", json=body)
+    assert refused.status_code == 400 and "logits" in refused.json()["error"]
 
 
 def test_single_tensor_in_metadata_order_matches_named_inputs(server, model_dir, rows):
@@ -129,6 +155,7 @@ def _bad_v1(rows, **change):
 
 BAD_REST = [
     ("malformed json", lambda r: b"{not json", "request format"),  # refused by KServe itself
+    ("truncated json", lambda r: b'{"instances": [', "request format"),
     ("no instances", lambda r: {"rows": []}, "instances"),
     ("instances not a list", lambda r: {"instances": {"a": 1}}, "instances"),
     ("missing feature", lambda r: _bad_v1(r, temp=KeyError), "temp"),
@@ -214,6 +241,10 @@ def test_after_bad_inputs_the_server_still_answers_and_counts_them(server, model
     metrics = httpx.get(f"{server.http}/metrics").text
     assert 'sluice_invalid_requests_total{reason="out_of_range"}' in metrics
     assert 'sluice_invalid_requests_total{reason="missing_feature"}' in metrics
+    # Two bodies that are not JSON (refused by KServe) and one without "instances".
+    assert 'sluice_invalid_requests_total{reason="malformed"} 3.0' in metrics
+    log = Path(server.log).read_text()
+    assert "400 POST" in log and "Traceback" not in log  # one line per client error
     assert 'sluice_unseen_categories_total{feature="carrier"} 1.0' in metrics
     assert 'sluice_predictions_total{model_version="7"}' in metrics
     assert "request_predict_seconds_bucket" in metrics

@@ -1,60 +1,120 @@
 import asyncio
+import threading
 
 import numpy as np
+import pytest
 
-from serving.batcher import DirectScorer, MicroBatcher
+from serving.batcher import MicroBatcher, ModelRunner
 
 
 def _score(calls):
     def score(categorical, numeric):
-        calls.append(len(categorical))
+        calls.append((len(categorical), threading.current_thread().name))
         return numeric[:, 0] * 2 + categorical[:, 0]
 
     return score
 
 
-def _requests(n):
+def _requests(n, most=5):
     rng = np.random.default_rng(1)
     return [
         (rng.integers(0, 5, size=(k, 1)), rng.normal(size=(k, 2)).astype(np.float32))
-        for k in rng.integers(1, 6, size=n)
+        for k in rng.integers(1, most + 1, size=n)
     ]
 
 
-def test_concurrent_requests_share_model_calls_and_get_their_own_rows():
-    calls: list[int] = []
+def _expected(categorical, numeric):
+    return numeric[:, 0] * 2 + categorical[:, 0]
+
+
+def test_requests_arriving_during_a_threaded_call_share_the_next_and_get_their_rows():
+    calls: list = []
     requests = _requests(50)
 
     async def main():
-        batcher = MicroBatcher(_score(calls), max_batch_rows=64, max_wait_s=0.01)
+        batcher = MicroBatcher(ModelRunner(_score(calls), 0), max_batch_rows=64, max_wait_s=0.01)
         return await asyncio.gather(*(batcher.submit(c, n) for c, n in requests))
 
     results = asyncio.run(main())
     for (categorical, numeric), result in zip(requests, results, strict=True):
-        np.testing.assert_allclose(result, numeric[:, 0] * 2 + categorical[:, 0])
+        np.testing.assert_allclose(result, _expected(categorical, numeric))
     assert len(calls) < len(requests)  # merged
-    assert sum(calls) == sum(len(c) for c, _ in requests)
+    assert sum(rows for rows, _ in calls) == sum(len(c) for c, _ in requests)
+    assert max(rows for rows, _ in calls) <= 64 + 4  # the limit closes a batch
 
 
-def test_a_lone_request_is_scored_at_once_and_errors_reach_the_caller():
-    calls: list[int] = []
+def test_while_the_model_is_idle_small_requests_are_scored_at_once_on_the_loop():
+    calls: list = []
+    requests = _requests(20)
 
     async def main():
-        batcher = MicroBatcher(_score(calls), max_batch_rows=64, max_wait_s=10)
+        batcher = MicroBatcher(ModelRunner(_score(calls), 10_000), max_wait_s=10)
+        return await asyncio.gather(*(batcher.submit(c, n) for c, n in requests))
+
+    results = asyncio.run(main())
+    for (categorical, numeric), result in zip(requests, results, strict=True):
+        np.testing.assert_allclose(result, _expected(categorical, numeric))
+    assert [rows for rows, _ in calls] == [len(c) for c, _ in requests]
+    assert {name for _, name in calls} == {threading.main_thread().name}
+
+
+def test_small_calls_run_on_the_loop_and_big_ones_on_the_model_thread():
+    calls: list = []
+    small, big = _requests(1, most=4)[0], _requests(1, most=1)[0]
+    big = (np.repeat(big[0], 100, axis=0), np.repeat(big[1], 100, axis=0))
+
+    async def main():
+        runner = ModelRunner(_score(calls), inline_max_rows=8)
+        for scorer in (MicroBatcher(runner), runner):  # batching on, off
+            for categorical, numeric in (small, big):
+                result = await scorer.submit(categorical, numeric)
+                np.testing.assert_allclose(result, _expected(categorical, numeric))
+
+    asyncio.run(main())
+    loop_thread = threading.main_thread().name
+    assert [(rows, name == loop_thread) for rows, name in calls] == [
+        (len(small[0]), True),
+        (100, False),
+    ] * 2
+
+
+@pytest.mark.parametrize("inline_max_rows", [0, 10_000], ids=["threaded", "inline"])
+def test_a_lone_request_waits_for_nothing_and_errors_reach_every_caller(inline_max_rows):
+    calls: list = []
+
+    def broken(categorical, numeric):
+        raise ValueError("model failed")
+
+    async def main():
+        batcher = MicroBatcher(ModelRunner(_score(calls), inline_max_rows), max_wait_s=10)
         single = await asyncio.wait_for(batcher.submit(*_requests(1)[0]), timeout=1)
-        broken = MicroBatcher(lambda c, n: 1 / 0)
-        try:
-            await broken.submit(*_requests(1)[0])
-        except ZeroDivisionError:
-            return single, True
-        return single, False
+        failing = MicroBatcher(ModelRunner(broken, inline_max_rows))
+        outcomes = await asyncio.gather(
+            *(failing.submit(c, n) for c, n in _requests(3)), return_exceptions=True
+        )
+        return single, outcomes
 
-    single, raised = asyncio.run(main())
-    assert len(single) >= 1 and raised and calls == [len(single)]
+    single, outcomes = asyncio.run(main())
+    assert [rows for rows, _ in calls] == [len(single)]
+    assert all(isinstance(o, ValueError) for o in outcomes) and len(outcomes) == 3
 
 
-def test_direct_scorer_matches():
-    calls: list[int] = []
-    categorical, numeric = _requests(1)[0]
-    result = asyncio.run(DirectScorer(_score(calls)).submit(categorical, numeric))
-    np.testing.assert_allclose(result, numeric[:, 0] * 2 + categorical[:, 0])
+def test_requests_queued_behind_a_threaded_call_go_next_without_the_wait():
+    calls: list = []
+    release = threading.Event()
+
+    def slow(categorical, numeric):
+        release.wait(5)
+        return _score(calls)(categorical, numeric)
+
+    async def main():
+        batcher = MicroBatcher(ModelRunner(slow, inline_max_rows=0), max_wait_s=30)
+        first = asyncio.ensure_future(batcher.submit(*_requests(1)[0]))
+        await asyncio.sleep(0.05)  # the first call is now on the model thread
+        queued = [asyncio.ensure_future(batcher.submit(c, n)) for c, n in _requests(5)]
+        await asyncio.sleep(0.05)
+        release.set()
+        return await asyncio.wait_for(asyncio.gather(first, *queued), timeout=3)
+
+    results = asyncio.run(main())
+    assert len(results) == 6 and len(calls) == 2  # one call, then the five queued together

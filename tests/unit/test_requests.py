@@ -1,0 +1,171 @@
+"""Request decoding and validation, without a server: every client error names its field
+and carries a fixed reason label; good requests decode to the same arrays on every path."""
+
+import numpy as np
+import pytest
+from kserve.protocol.infer_type import InferInput, InferRequest, RequestedOutput
+
+from serving.predictor import OUTPUTS, requested_outputs
+from serving.requests import RequestError, RequestRules, parse_json_body
+
+METADATA = {
+    "categorical": ["carrier", "origin"],
+    "numeric": ["hour", "distance", "temp"],
+    "vocabularies": {"carrier": ["AA", "UA"], "origin": ["EWR", "JFK", "LGA"]},
+    "valid_ranges": {"hour": [0, 23], "distance": [1, 5000], "temp": [-40, 120]},
+    "required": ["carrier", "origin", "hour", "distance"],
+}
+RULES = RequestRules.from_metadata(METADATA, max_batch_rows=100)
+ROWS = [
+    {"carrier": "UA", "origin": "JFK", "hour": 9, "distance": 1000, "temp": 55.5},
+    {"carrier": "ZZ", "origin": "EWR", "hour": 23, "distance": 17, "temp": None},
+]
+CODES = np.array([[2, 2], [0, 1]])
+NUMBERS = np.array([[9, 1000, 55.5], [23, 17, np.nan]], np.float32)
+
+
+def _v2(rows=ROWS, **change):
+    inputs = []
+    for name in [*METADATA["categorical"], *METADATA["numeric"]]:
+        values = [row[name] for row in rows]
+        if name in METADATA["categorical"]:
+            inputs.append(InferInput(name, [len(rows)], "BYTES", [v.encode() for v in values]))
+        else:
+            inputs.append(InferInput(name, [len(rows)], "FP32", values))
+    for name, replacement in change.items():
+        index = next(i for i, item in enumerate(inputs) if item.name == name)
+        if replacement is None:
+            inputs.pop(index)
+        else:
+            inputs[index] = replacement
+    return InferRequest("m", inputs)
+
+
+def test_v1_v2_and_the_single_tensor_decode_alike():
+    tensor = np.hstack([CODES, np.nan_to_num(NUMBERS, nan=np.nan)]).astype(np.float32)
+    item = InferInput("input-0", list(tensor.shape), "FP32")
+    item.set_data_from_numpy(tensor, binary_data=False)
+    for decoded in (
+        RULES.from_v1({"instances": ROWS}),
+        RULES.from_v2(_v2()),
+        RULES.from_v2(InferRequest("m", [item])),
+    ):
+        np.testing.assert_array_equal(decoded.categorical, CODES)
+        np.testing.assert_array_equal(decoded.numeric, NUMBERS)
+        assert decoded.categorical.flags.c_contiguous and decoded.numeric.flags.c_contiguous
+        assert decoded.unseen == {"carrier": 1, "origin": 0}
+
+
+def test_inputs_may_come_in_any_order_and_as_rows_by_one():
+    inputs = list(reversed(_v2().inputs))
+    for item in inputs:
+        item.shape = [len(ROWS), 1]
+    decoded = RULES.from_v2(InferRequest("m", inputs))
+    np.testing.assert_array_equal(decoded.numeric, NUMBERS)
+
+
+V1_ERRORS = [
+    ("no instances", {"rows": []}, "malformed", "instances"),
+    ("instances not a list", {"instances": {"a": 1}}, "shape", "instances"),
+    ("empty", {"instances": []}, "shape", "empty"),
+    ("over the limit", {"instances": ROWS * 51}, "batch_too_large", "limit of 100"),
+    ("row not an object", {"instances": [1]}, "shape", "instances[0]"),
+    ("unknown", {"instances": [{**ROWS[0], "colour": "red"}]}, "unknown_feature", "colour"),
+    ("category type", {"instances": [{**ROWS[0], "carrier": 7}]}, "datatype", "carrier"),
+    ("number type", {"instances": [{**ROWS[0], "hour": "nine"}]}, "datatype", "hour"),
+    ("bool is not a number", {"instances": [{**ROWS[0], "hour": True}]}, "datatype", "hour"),
+    ("null required", {"instances": [{**ROWS[0], "distance": None}]}, "non_finite", "distance"),
+    ("out of range", {"instances": [{**ROWS[0], "hour": 31}]}, "out_of_range", "hour"),
+]
+
+
+@pytest.mark.parametrize(
+    ("case", "body", "reason", "names"), V1_ERRORS, ids=[c[0] for c in V1_ERRORS]
+)
+def test_v1_client_errors_name_the_field(case, body, reason, names):
+    with pytest.raises(RequestError) as error:
+        RULES.from_v1(body)
+    assert error.value.label == reason and names in str(error.value)
+
+
+def test_v1_missing_feature():
+    row = {k: v for k, v in ROWS[0].items() if k != "temp"}
+    with pytest.raises(RequestError, match="temp") as error:
+        RULES.from_v1({"instances": [row]})
+    assert error.value.label == "missing_feature"
+
+
+def _numbers(name, values, datatype="FP32"):
+    return InferInput(name, [len(values)], datatype, values)
+
+
+V2_ERRORS = [
+    ("missing input", {"temp": None}, "missing_feature", "temp"),
+    ("wrong datatype", {"hour": _numbers("hour", ["a", "b"], "BYTES")}, "datatype", "hour"),
+    ("category as number", {"carrier": _numbers("carrier", [1, 2])}, "datatype", "carrier"),
+    ("text in a number", {"hour": _numbers("hour", ["9", "x"])}, "datatype", "hour"),
+    ("rows differ", {"temp": _numbers("temp", [1.0, 2.0, 3.0])}, "shape", "temp"),
+    ("values short of shape", {"temp": InferInput("temp", [2], "FP32", [1.0])}, "shape", "temp"),
+    (
+        "nested shape",
+        {"temp": InferInput("temp", [2, 2], "FP32", [[1, 2], [3, 4]])},
+        "shape",
+        "temp",
+    ),
+    ("inf", {"temp": _numbers("temp", [float("inf"), 1.0])}, "non_finite", "temp"),
+    (
+        "nan required",
+        {"distance": _numbers("distance", [float("nan"), 1.0])},
+        "non_finite",
+        "distance",
+    ),
+    ("out of range", {"distance": _numbers("distance", [1.0, 9e9])}, "out_of_range", "distance"),
+]
+
+
+@pytest.mark.parametrize(
+    ("case", "change", "reason", "names"), V2_ERRORS, ids=[c[0] for c in V2_ERRORS]
+)
+def test_v2_client_errors_name_the_field(case, change, reason, names):
+    with pytest.raises(RequestError) as error:
+        RULES.from_v2(_v2(**change))
+    assert error.value.label == reason and names in str(error.value)
+
+
+def test_v2_unknown_and_repeated_inputs_are_refused():
+    request = _v2()
+    request.inputs.append(_numbers("colour", [1.0, 2.0]))
+    with pytest.raises(RequestError, match="colour"):
+        RULES.from_v2(request)
+    request = _v2()
+    request.inputs.append(_numbers("hour", [1.0, 2.0]))
+    with pytest.raises(RequestError, match="hour") as error:
+        RULES.from_v2(request)
+    assert error.value.label == "duplicate_feature"
+
+
+def test_tensor_category_codes_must_be_indices():
+    tensor = np.array([[2, 9, 9, 1000, 50]], np.float32)  # origin code 9 > vocabulary
+    item = InferInput("input-0", [1, 5], "FP32")
+    item.set_data_from_numpy(tensor, binary_data=False)
+    with pytest.raises(RequestError, match="origin") as error:
+        RULES.from_v2(InferRequest("m", [item]))
+    assert error.value.label == "out_of_range"
+
+
+def test_requested_outputs():
+    assert requested_outputs(_v2()) == tuple(OUTPUTS)
+    request = _v2()
+    request.request_outputs = [RequestedOutput("probability")]
+    assert requested_outputs(request) == ("probability",)
+    request.request_outputs = [RequestedOutput("logits")]
+    with pytest.raises(RequestError, match="logits") as error:
+        requested_outputs(request)
+    assert error.value.label == "unknown_output"
+
+
+def test_malformed_json_body():
+    assert parse_json_body(b'{"instances": []}') == {"instances": []}
+    with pytest.raises(RequestError, match="JSON") as error:
+        parse_json_body(b"{not json")
+    assert error.value.label == "malformed"
