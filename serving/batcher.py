@@ -4,8 +4,9 @@ Where: a call of at most `inline_max_rows` rows runs on the event loop, because 
 batch the model call (15–25 µs for this network) costs less than handing it to a thread and
 back (a future, a wake-up of the loop, two GIL hand-offs; under load that hop took a fifth of
 the server's throughput). Bigger batches run on the model thread, so a large request never
-holds the loop for longer than a small call does. `inline_max_rows=0` sends every call to
-the thread.
+holds the loop for longer than a small call does. `inline_rows_within` picks the limit when
+the model loads: the largest batch whose call fits a time budget on this machine, so a
+heavier model goes to the thread by itself. A budget of 0 sends every call to the thread.
 
 Batching: while the model is idle a request is scored at once, so a lone caller waits for
 nothing; while a threaded call is in flight, arriving requests queue and go together in the
@@ -17,6 +18,8 @@ costs more than the model calls it saves.)
 from __future__ import annotations
 
 import asyncio
+import statistics
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
@@ -27,8 +30,32 @@ from serving.metrics import BATCH_ROWS
 Score = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
+def inline_rows_within(
+    score: Score,
+    widths: tuple[int, int],
+    budget_s: float,
+    largest: int = 1024,
+    clock: Callable[[], float] = time.perf_counter,
+) -> int:
+    """The largest power-of-two batch (up to `largest`) whose median call time is within
+    `budget_s`; 0 when not even one row is. `widths`: categorical and numeric columns."""
+    rows, fits = 1, 0
+    while rows <= largest and budget_s > 0:
+        categorical = np.zeros((rows, widths[0]), np.int64)  # values do not change the cost
+        numeric = np.zeros((rows, widths[1]), np.float32)
+        timings = []
+        for _ in range(15):
+            started = clock()
+            score(categorical, numeric)
+            timings.append(clock() - started)
+        if statistics.median(timings) > budget_s:
+            break
+        fits, rows = rows, rows * 2
+    return fits
+
+
 class ModelRunner:
-    def __init__(self, score: Score, inline_max_rows: int = 32):
+    def __init__(self, score: Score, inline_max_rows: int):
         self.score = score
         self.inline_max_rows = inline_max_rows
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="model")

@@ -15,21 +15,21 @@ from http import HTTPStatus
 
 import kserve.protocol.rest.server as kserve_rest
 from fastapi import Request
-from fastapi.responses import ORJSONResponse
+from fastapi.responses import JSONResponse
 from kserve.errors import InvalidInput
 from kserve.logging import logger as kserve_logger
 
 from serving.metrics import INVALID_REQUESTS
 from serving.requests import RequestError
 
-logger = logging.getLogger("sluice.serving")
+logger = logging.getLogger("kserve.sluice")  # formatted and levelled with KServe's own lines
 
 
-async def client_error_handler(request: Request, error: InvalidInput) -> ORJSONResponse:
+async def client_error_handler(request: Request, error: InvalidInput) -> JSONResponse:
     if not isinstance(error, RequestError):
         INVALID_REQUESTS.labels("malformed").inc()
     logger.warning("400 %s %s: %s", request.method, request.url.path, error)
-    return ORJSONResponse(status_code=HTTPStatus.BAD_REQUEST, content={"error": str(error)})
+    return JSONResponse(status_code=HTTPStatus.BAD_REQUEST, content={"error": str(error)})
 
 
 class OneLineClientErrors(logging.Filter):

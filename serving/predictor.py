@@ -7,6 +7,7 @@ micro-batching across concurrent requests; `serving.batcher` says where model ca
 
 from __future__ import annotations
 
+import logging
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,10 +17,12 @@ from kserve import Model
 from kserve.protocol.infer_type import InferOutput, InferRequest, InferResponse
 
 from serving.artifact import ModelArtifact
-from serving.batcher import MicroBatcher, ModelRunner
+from serving.batcher import MicroBatcher, ModelRunner, inline_rows_within
 from serving.locate import resolve_model
 from serving.metrics import INVALID_REQUESTS, PREDICTIONS, SCORES, UNSEEN_CATEGORIES
 from serving.requests import ModelInputs, RequestError, RequestRules, parse_json_body
+
+logger = logging.getLogger("kserve.sluice")  # formatted and levelled with KServe's own lines
 
 
 @dataclass(frozen=True)
@@ -27,8 +30,8 @@ class ServingOptions:
     batching: bool = True
     max_batch_rows: int = 256
     max_wait_ms: float = 2.0
-    inline_max_rows: int = 32
-    """Model calls up to this many rows run on the event loop (see `serving.batcher`)."""
+    inline_budget_us: float = 50.0
+    """Model calls that take at most this long run on the event loop (`serving.batcher`)."""
     max_request_rows: int = 10_000
     model_version: str | None = None
     """Overrides the version read from the registry or the metadata."""
@@ -88,7 +91,18 @@ class FlightDelayPredictor(Model):
         self.rules = RequestRules.from_metadata(
             self.artifact.metadata, self.options.max_request_rows
         )
-        runner = ModelRunner(self.artifact.predict_arrays, self.options.inline_max_rows)
+        layout = self.artifact.layout
+        inline_rows = inline_rows_within(
+            self.artifact.predict_arrays,
+            (len(layout.categorical), len(layout.numeric)),
+            self.options.inline_budget_us / 1e6,
+        )
+        logger.info(
+            "model calls of up to %d rows run on the event loop (%.0f µs budget)",
+            inline_rows,
+            self.options.inline_budget_us,
+        )
+        runner = ModelRunner(self.artifact.predict_arrays, inline_rows)
         self.scorer = (
             MicroBatcher(runner, self.options.max_batch_rows, self.options.max_wait_ms / 1000)
             if self.options.batching

@@ -12,6 +12,7 @@ import gc
 from pathlib import Path
 
 from kserve import ModelServer, model_server
+from kserve import logging as kserve_logging
 
 from components.settings import get_settings
 from serving import client_errors
@@ -37,10 +38,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max_batch_rows", type=int, default=256)
     parser.add_argument("--max_wait_ms", type=float, default=2.0)
     parser.add_argument(
-        "--inline_max_rows",
-        type=int,
-        default=32,
-        help="model calls up to this many rows run on the event loop, bigger ones on a thread",
+        "--inline_budget_us",
+        type=float,
+        default=50.0,
+        help="model calls measured (at load) to take at most this long run on the event loop, "
+        "bigger ones on the model thread; 0: all on the thread",
     )
     parser.add_argument("--max_request_rows", type=int, default=10_000)
     parser.add_argument(
@@ -58,7 +60,7 @@ def build_model(args: argparse.Namespace):
         batching=args.batching,
         max_batch_rows=args.max_batch_rows,
         max_wait_ms=args.max_wait_ms,
-        inline_max_rows=args.inline_max_rows,
+        inline_budget_us=args.inline_budget_us,
         max_request_rows=args.max_request_rows,
         model_version=args.model_version,
     )
@@ -85,6 +87,8 @@ def build_model(args: argparse.Namespace):
 
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
+    if args.configure_logging:  # as ModelServer would, but before loading, so load logs show
+        kserve_logging.configure_logging(args.log_config_file)
     model = build_model(args)
     model.load()
     # Everything loaded so far lives as long as the process: move it out of the garbage

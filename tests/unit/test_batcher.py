@@ -4,7 +4,7 @@ import threading
 import numpy as np
 import pytest
 
-from serving.batcher import MicroBatcher, ModelRunner
+from serving.batcher import MicroBatcher, ModelRunner, inline_rows_within
 
 
 def _score(calls):
@@ -118,3 +118,19 @@ def test_requests_queued_behind_a_threaded_call_go_next_without_the_wait():
 
     results = asyncio.run(main())
     assert len(results) == 6 and len(calls) == 2  # one call, then the five queued together
+
+
+def test_the_inline_limit_is_the_largest_batch_within_the_time_budget():
+    now = [0.0]
+
+    def score(categorical, numeric):  # costs 1 µs a row on a fake clock
+        assert categorical.shape[1] == 3 and numeric.shape[1] == 5
+        now[0] += len(categorical) * 1e-6
+
+    def rows_within(budget_s, largest=1024):
+        return inline_rows_within(score, (3, 5), budget_s, largest, clock=lambda: now[0])
+
+    assert rows_within(50e-6) == 32
+    assert rows_within(1e-3) == 512
+    assert rows_within(1.0, largest=256) == 256
+    assert rows_within(0.5e-6) == 0 and rows_within(0) == 0
