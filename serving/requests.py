@@ -221,7 +221,7 @@ class RequestRules:
         # reads per input; anything else goes through `_v2_values`, which says what is wrong.
         plain_shapes = ([rows], [rows, 1])
         columns = {}
-        for name, datatypes in self._v2_datatypes:
+        for name, datatypes in self._v2_datatypes.items():
             item = by_name[name]
             data = item.data
             if (
@@ -244,13 +244,13 @@ class RequestRules:
         return set(self.layout.features)
 
     @cached_property
-    def _v2_datatypes(self) -> tuple[tuple[str, frozenset[str]], ...]:
+    def _v2_datatypes(self) -> dict[str, frozenset[str]]:
         """Each feature with the v2 datatypes it accepts, in metadata order."""
         categorical = set(self.layout.categorical)
-        return tuple(
-            (name, frozenset({"BYTES"}) if name in categorical else NUMERIC_DATATYPES)
+        return {
+            name: frozenset({"BYTES"}) if name in categorical else NUMERIC_DATATYPES
             for name in self.layout.features
-        )
+        }
 
     def _v2_rows(self, item) -> int:
         shape = list(item.shape)
@@ -267,9 +267,8 @@ class RequestRules:
             raise RequestError(
                 "shape", f"input {name!r}: {shape[0]} rows, other inputs have {rows}"
             )
-        categorical = name in self.layout.categorical
-        if item.datatype not in ({"BYTES"} if categorical else NUMERIC_DATATYPES):
-            kind = "BYTES" if categorical else "a numeric datatype"
+        if item.datatype not in self._v2_datatypes[name]:
+            kind = "BYTES" if name in self.layout.categorical else "a numeric datatype"
             raise RequestError(
                 "datatype", f"input {name!r}: datatype {item.datatype} must be {kind}"
             )
