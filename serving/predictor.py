@@ -19,8 +19,14 @@ from kserve.protocol.infer_type import InferOutput, InferRequest, InferResponse
 from serving.artifact import ModelArtifact
 from serving.batcher import MicroBatcher, ModelRunner, inline_rows_within
 from serving.locate import resolve_model
-from serving.metrics import INVALID_REQUESTS, PREDICTIONS, SCORES, UNSEEN_CATEGORIES
-from serving.requests import ModelInputs, RequestError, RequestRules, parse_json_body
+from serving.metrics import PREDICTIONS, SCORES, UNSEEN_CATEGORIES
+from serving.requests import (
+    ModelInputs,
+    RequestError,
+    RequestRules,
+    counted_client_errors,
+    parse_json_body,
+)
 
 logger = logging.getLogger("kserve.sluice")  # formatted and levelled with KServe's own lines
 
@@ -112,13 +118,10 @@ class FlightDelayPredictor(Model):
         return self.ready
 
     def decode(self, payload) -> Decoded:
-        try:
+        with counted_client_errors():
             if isinstance(payload, InferRequest):
                 return Decoded(self.rules.from_v2(payload), payload, requested_outputs(payload))
             return Decoded(self.rules.from_v1(parse_json_body(payload)), None)
-        except RequestError as exc:
-            INVALID_REQUESTS.labels(exc.label).inc()
-            raise
 
     async def preprocess(self, payload, headers=None):
         return self.decode(payload)
@@ -142,7 +145,7 @@ class FlightDelayPredictor(Model):
         if payload.request is None:
             return {
                 "predictions": scores,
-                "delayed": (probabilities >= self.artifact.threshold).tolist(),
+                "delayed": self._delayed(probabilities),
                 "threshold": self.artifact.threshold,
                 "model_name": self.name,
                 "model_version": self.version,
@@ -151,11 +154,7 @@ class FlightDelayPredictor(Model):
         rows = [len(scores)]
         outputs = []
         for name in payload.outputs:
-            data = (
-                scores
-                if name == "probability"
-                else (probabilities >= self.artifact.threshold).tolist()
-            )
+            data = scores if name == "probability" else self._delayed(probabilities)
             outputs.append(InferOutput(name, rows, OUTPUTS[name], data))
         return InferResponse(
             response_id=request.id or str(uuid.uuid4()),
@@ -165,6 +164,9 @@ class FlightDelayPredictor(Model):
             from_grpc=request.from_grpc,
             parameters={"threshold": self._threshold_text},  # gRPC parameters: no floats
         )
+
+    def _delayed(self, probabilities: np.ndarray) -> list[bool]:
+        return (probabilities >= self.artifact.threshold).tolist()
 
     def get_input_types(self) -> list[dict]:
         layout = self.rules.layout

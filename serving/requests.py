@@ -7,7 +7,8 @@ fixed, low-cardinality label for `sluice_invalid_requests_total`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -17,6 +18,7 @@ from kserve.errors import InvalidInput
 from kserve.protocol.infer_type import InferRequest
 
 from serving.features import FeatureLayout
+from serving.metrics import INVALID_REQUESTS
 
 NUMERIC_DATATYPES = frozenset(
     {
@@ -48,6 +50,16 @@ class RequestError(InvalidInput):
     def __init__(self, reason: str, message: str):
         super().__init__(message)
         self.label = reason
+
+
+@contextmanager
+def counted_client_errors() -> Iterator[None]:
+    """Count a `RequestError` by its reason on its way out (REST and gRPC alike)."""
+    try:
+        yield
+    except RequestError as exc:
+        INVALID_REQUESTS.labels(exc.label).inc()
+        raise
 
 
 def parse_json_body(payload):

@@ -19,9 +19,15 @@ import pandas as pd
 from kserve import Model
 from kserve.protocol.infer_type import InferInput, InferRequest
 
-from serving.metrics import FEATURE_DEFAULTS, INVALID_REQUESTS, ONLINE_FETCH_SECONDS
+from serving.metrics import FEATURE_DEFAULTS, ONLINE_FETCH_SECONDS
 from serving.predictor import output_types
-from serving.requests import NUMERIC_DATATYPES, RequestError, check_names, parse_json_body
+from serving.requests import (
+    NUMERIC_DATATYPES,
+    RequestError,
+    check_names,
+    counted_client_errors,
+    parse_json_body,
+)
 
 TIMEZONE = "America/New_York"
 FIELDS = ["carrier", "origin", "dest", "tailnum", "sched_dep_time", "distance"]
@@ -130,15 +136,12 @@ class FeastTransformer(Model):
         return values
 
     async def preprocess(self, payload, headers=None):
-        try:
+        with counted_client_errors():
             if isinstance(payload, InferRequest):
                 flights = _flights_from_v2(payload)
             else:
                 flights = _flights_from_v1(payload)
             features = request_features(flights)
-        except RequestError as exc:
-            INVALID_REQUESTS.labels(exc.label).inc()
-            raise
         loop = asyncio.get_running_loop()
         online = await loop.run_in_executor(self.executor, self._fetch, flights)
         for name in self.online_features:

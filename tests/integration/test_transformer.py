@@ -67,11 +67,16 @@ def combined(model_dir, sqlite_repo):
         yield server
 
 
-def test_combined_v1_uses_online_features_and_counts_defaults(combined, model_dir, sqlite_repo):
-    response = httpx.post(f"{combined.http}/v1/models/{NAME}:predict", json={"instances": FLIGHTS})
+def _v1_predictions(http: str) -> list[float]:
+    """The sample flights through a server's v1 endpoint, which must answer 200."""
+    response = httpx.post(f"{http}/v1/models/{NAME}:predict", json={"instances": FLIGHTS})
     assert response.status_code == 200, response.text
-    body = response.json()
-    np.testing.assert_allclose(body["predictions"], _expected(model_dir, sqlite_repo), atol=1e-6)
+    return response.json()["predictions"]
+
+
+def test_combined_v1_uses_online_features_and_counts_defaults(combined, model_dir, sqlite_repo):
+    predictions = _v1_predictions(combined.http)
+    np.testing.assert_allclose(predictions, _expected(model_dir, sqlite_repo), atol=1e-6)
     metrics = httpx.get(f"{combined.http}/metrics").text
     assert 'sluice_feature_defaults_total{feature="plane_year"} 1.0' in metrics  # unknown tailnum
     assert "sluice_online_feature_fetch_seconds_count" in metrics
@@ -124,13 +129,8 @@ def test_transformer_as_its_own_process_forwards_to_the_predictor(model_dir, sql
             "--predictor_protocol",
             "v1",
         ) as transformer:
-            response = httpx.post(
-                f"{transformer.http}/v1/models/{NAME}:predict", json={"instances": FLIGHTS}
-            )
-    assert response.status_code == 200, response.text
-    np.testing.assert_allclose(
-        response.json()["predictions"], _expected(model_dir, sqlite_repo), atol=1e-6
-    )
+            predictions = _v1_predictions(transformer.http)
+    np.testing.assert_allclose(predictions, _expected(model_dir, sqlite_repo), atol=1e-6)
 
 
 def test_transformer_with_a_redis_online_store(
@@ -152,11 +152,6 @@ def test_transformer_with_a_redis_online_store(
         with model_server(
             "--mode", "combined", "--model_uri", str(model_dir), "--feature_repo", str(repo)
         ) as server:
-            response = httpx.post(
-                f"{server.http}/v1/models/{NAME}:predict", json={"instances": FLIGHTS}
-            )
-    assert response.status_code == 200, response.text
+            predictions = _v1_predictions(server.http)
     # The same features from Redis as from SQLite, so the same predictions.
-    np.testing.assert_allclose(
-        response.json()["predictions"], _expected(model_dir, sqlite_repo), atol=1e-6
-    )
+    np.testing.assert_allclose(predictions, _expected(model_dir, sqlite_repo), atol=1e-6)
