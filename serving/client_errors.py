@@ -5,7 +5,8 @@ KServe answers its own `InvalidInput`s (a body that is not JSON, say) before the
 the request, and logs a full traceback at ERROR for every bad request, REST and gRPC. Our
 REST handler replaces KServe's: sluice's `RequestError`s were counted where they were raised
 (REST and gRPC alike); the rest are KServe's and count as `malformed`. For gRPC, whose
-handler lives in an interceptor class, a log filter drops the traceback.
+handler lives in an interceptor class, a log filter drops the traceback (of a request for an
+unknown model, too).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from http import HTTPStatus
 import kserve.protocol.rest.server as kserve_rest
 from fastapi import Request
 from fastapi.responses import JSONResponse
-from kserve.errors import InvalidInput
+from kserve.errors import InvalidInput, ModelNotFound
 from kserve.logging import logger as kserve_logger
 
 from serving.metrics import INVALID_REQUESTS
@@ -34,7 +35,7 @@ async def client_error_handler(request: Request, error: InvalidInput) -> JSONRes
 
 class OneLineClientErrors(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.exc_info and isinstance(record.exc_info[1], InvalidInput):
+        if record.exc_info and isinstance(record.exc_info[1], InvalidInput | ModelNotFound):
             record.exc_info = record.exc_text = None
             record.levelno, record.levelname = logging.WARNING, "WARNING"
         return True

@@ -3,6 +3,7 @@
 Requests are validated and decoded in `preprocess` (client errors → 400 /
 INVALID_ARGUMENT, counted by reason) and scored through onnxruntime, with optional adaptive
 micro-batching across concurrent requests; `serving.batcher` says where model calls run.
+gRPC requests arrive as the protobuf message itself and get one back (`serving.grpc_messages`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,12 @@ from pathlib import Path
 
 import numpy as np
 from kserve import Model
+from kserve.protocol.grpc.grpc_predict_v2_pb2 import (
+    InferParameter,
+    InferTensorContents,
+    ModelInferRequest,
+    ModelInferResponse,
+)
 from kserve.protocol.infer_type import InferOutput, InferRequest, InferResponse
 
 from serving.artifact import ModelArtifact
@@ -21,6 +28,7 @@ from serving.batcher import MicroBatcher, ModelRunner, inline_rows_within
 from serving.locate import resolve_model
 from serving.metrics import PREDICTIONS, SCORES, UNSEEN_CATEGORIES
 from serving.requests import (
+    GRPC_CONTENTS,
     ModelInputs,
     RequestError,
     RequestRules,
@@ -48,7 +56,7 @@ class Decoded:
     """A validated request on its way from `preprocess` to `predict`."""
 
     inputs: ModelInputs
-    request: InferRequest | None  # None for v1
+    request: InferRequest | ModelInferRequest | None  # None for v1
     outputs: tuple[str, ...] = ()  # v2: the outputs to answer with
 
 
@@ -59,11 +67,11 @@ def output_types() -> list[dict]:
     return [{"name": n, "datatype": t, "shape": [-1]} for n, t in OUTPUTS.items()]
 
 
-def requested_outputs(request: InferRequest) -> tuple[str, ...]:
+def requested_outputs(requested) -> tuple[str, ...]:
     """OIP v2: a request may name the outputs it wants; without names it gets them all."""
-    if not request.request_outputs:
+    if not requested:
         return tuple(OUTPUTS)
-    names = tuple(output.name for output in request.request_outputs)
+    names = tuple(output.name for output in requested)
     unknown = sorted(set(names) - set(OUTPUTS))
     if unknown:
         raise RequestError(
@@ -73,6 +81,8 @@ def requested_outputs(request: InferRequest) -> tuple[str, ...]:
 
 
 class FlightDelayPredictor(Model):
+    reads_grpc_messages = True  # `serving.grpc_messages`: gRPC requests arrive as protobuf
+
     def __init__(
         self,
         name: str,
@@ -119,8 +129,12 @@ class FlightDelayPredictor(Model):
 
     def decode(self, payload) -> Decoded:
         with counted_client_errors():
+            if isinstance(payload, ModelInferRequest):
+                inputs = self.rules.from_grpc(payload)
+                return Decoded(inputs, payload, requested_outputs(payload.outputs))
             if isinstance(payload, InferRequest):
-                return Decoded(self.rules.from_v2(payload), payload, requested_outputs(payload))
+                inputs = self.rules.from_v2(payload)
+                return Decoded(inputs, payload, requested_outputs(payload.request_outputs))
             return Decoded(self.rules.from_v1(parse_json_body(payload)), None)
 
     async def preprocess(self, payload, headers=None):
@@ -152,15 +166,31 @@ class FlightDelayPredictor(Model):
             }
         request = payload.request
         rows = [len(scores)]
-        outputs = []
-        for name in payload.outputs:
-            data = scores if name == "probability" else self._delayed(probabilities)
-            outputs.append(InferOutput(name, rows, OUTPUTS[name], data))
+        outputs = {
+            name: scores if name == "probability" else self._delayed(probabilities)
+            for name in payload.outputs
+        }
+        if isinstance(request, ModelInferRequest):
+            return ModelInferResponse(
+                id=request.id or str(uuid.uuid4()),
+                model_name=self.name,
+                model_version=self.version,
+                outputs=[
+                    ModelInferResponse.InferOutputTensor(
+                        name=name,
+                        datatype=OUTPUTS[name],
+                        shape=rows,
+                        contents=InferTensorContents(**{GRPC_CONTENTS[OUTPUTS[name]]: data}),
+                    )
+                    for name, data in outputs.items()
+                ],
+                parameters={"threshold": InferParameter(string_param=self._threshold_text)},
+            )
         return InferResponse(
             response_id=request.id or str(uuid.uuid4()),
             model_name=self.name,
             model_version=self.version,
-            infer_outputs=outputs,
+            infer_outputs=[InferOutput(n, rows, OUTPUTS[n], data) for n, data in outputs.items()],
             from_grpc=request.from_grpc,
             parameters={"threshold": self._threshold_text},  # gRPC parameters: no floats
         )

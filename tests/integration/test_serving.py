@@ -113,6 +113,34 @@ def test_a_request_gets_the_outputs_it_names(server, model_dir, rows):
     assert refused.status_code == 400 and "logits" in refused.json()["error"]
 
 
+def test_grpc_values_as_raw_bytes_answer_alike_and_unknown_models_are_not_found(
+    server, model_dir, rows
+):
+    layout = ModelArtifact(model_dir).layout
+    raw_inputs = []
+    for name in layout.features:  # `raw_input_contents`, as Triton-style clients send them
+        item = InferInput(name, [len(rows)], "BYTES" if name in layout.categorical else "FP32")
+        values = rows[name].astype(str).to_numpy(object) if name in layout.categorical else None
+        item.set_data_from_numpy(
+            values if values is not None else rows[name].to_numpy(np.float32), binary_data=True
+        )
+        raw_inputs.append(item)
+
+    async def call():
+        async with InferenceGRPCClient(server.grpc, retries=0) as client:
+            answer = await client.infer(InferRequest(NAME, raw_inputs))
+            try:
+                await client.infer(InferRequest("no-such-model", raw_inputs))
+            except grpc.aio.AioRpcError as error:
+                return answer, error.code()
+
+    response, missing = asyncio.run(call())
+    np.testing.assert_allclose(
+        response.outputs[0].as_numpy(), _expected(model_dir, rows), atol=1e-6
+    )
+    assert missing == grpc.StatusCode.NOT_FOUND
+
+
 def test_single_tensor_in_metadata_order_matches_named_inputs(server, model_dir, rows):
     artifact = ModelArtifact(model_dir)
     categorical, _ = artifact.layout.encode_categorical(rows)

@@ -144,6 +144,68 @@ def test_v2_unknown_and_repeated_inputs_are_refused():
     assert error.value.label == "duplicate_feature"
 
 
+GRPC_ROWS = [ROWS[0], {**ROWS[1], "temp": float("nan")}]  # protobuf floats: no null
+
+
+def _grpc(request: InferRequest = None):
+    return (request or _v2(GRPC_ROWS)).to_grpc()
+
+
+def _same_as_through_kserve(message):
+    direct = RULES.from_grpc(message)
+    through = RULES.from_v2(InferRequest.from_grpc(message))
+    for field in ("categorical", "numeric"):
+        np.testing.assert_array_equal(getattr(direct, field), getattr(through, field))
+        assert getattr(direct, field).dtype == getattr(through, field).dtype
+    assert direct.unseen == through.unseen
+    return direct
+
+
+def test_grpc_messages_decode_as_kserve_would_convert_them():
+    reordered = _grpc()
+    reordered.inputs.reverse()
+    for item in reordered.inputs:
+        item.shape[:] = [2, 1]
+    as_int = _grpc(_v2(GRPC_ROWS, hour=_numbers("hour", [9, 23], "INT64")))
+    raw_inputs = []  # values as raw bytes (`raw_input_contents`): through KServe's conversion
+    for item in _v2(GRPC_ROWS).inputs:
+        raw = InferInput(item.name, item.shape, item.datatype)
+        dtype = object if item.datatype == "BYTES" else np.float32
+        raw.set_data_from_numpy(np.array(item.data, dtype=dtype), binary_data=True)
+        raw_inputs.append(raw)
+    raw = _grpc(InferRequest("m", raw_inputs))
+    assert raw.raw_input_contents
+    for message in (_grpc(), reordered, as_int, raw):
+        decoded = _same_as_through_kserve(message)
+        np.testing.assert_array_equal(decoded.categorical, CODES)
+        np.testing.assert_array_equal(decoded.numeric, NUMBERS)
+
+
+GRPC_ERRORS = [c for c in V2_ERRORS if c[0] not in ("text in a number", "nested shape")]
+
+
+@pytest.mark.parametrize(
+    ("case", "change", "reason", "names"), GRPC_ERRORS, ids=[c[0] for c in GRPC_ERRORS]
+)
+def test_grpc_client_errors_are_the_v2_ones(case, change, reason, names):
+    with pytest.raises(RequestError) as error:
+        RULES.from_grpc(_grpc(_v2(GRPC_ROWS, **change)))
+    assert error.value.label == reason and names in str(error.value)
+
+
+def test_grpc_repeated_inputs_and_bad_text_are_refused():
+    repeated = _grpc()
+    repeated.inputs[3].name = "hour"  # now two "hour" inputs and no "distance"
+    with pytest.raises(RequestError, match="hour") as error:
+        RULES.from_grpc(repeated)
+    assert error.value.label == "duplicate_feature"
+    latin1 = _grpc()
+    latin1.inputs[0].contents.bytes_contents[0] = "Zürich".encode("latin-1")
+    with pytest.raises(RequestError, match="carrier.*UTF-8") as error:
+        RULES.from_grpc(latin1)
+    assert error.value.label == "datatype"
+
+
 def test_tensor_category_codes_must_be_indices():
     tensor = np.array([[2, 9, 9, 1000, 50]], np.float32)  # origin code 9 > vocabulary
     item = InferInput("input-0", [1, 5], "FP32")
@@ -154,13 +216,15 @@ def test_tensor_category_codes_must_be_indices():
 
 
 def test_requested_outputs():
-    assert requested_outputs(_v2()) == tuple(OUTPUTS)
-    request = _v2()
+    assert requested_outputs(_v2().request_outputs) == tuple(OUTPUTS)
+    assert requested_outputs(_grpc().outputs) == tuple(OUTPUTS)
+    request = _v2(GRPC_ROWS)
     request.request_outputs = [RequestedOutput("probability")]
-    assert requested_outputs(request) == ("probability",)
+    assert requested_outputs(request.request_outputs) == ("probability",)
+    assert requested_outputs(_grpc(request).outputs) == ("probability",)
     request.request_outputs = [RequestedOutput("logits")]
     with pytest.raises(RequestError, match="logits") as error:
-        requested_outputs(request)
+        requested_outputs(_grpc(request).outputs)
     assert error.value.label == "unknown_output"
 
 
