@@ -273,30 +273,38 @@ class RequestRules:
             return self.from_v2(InferRequest.from_grpc(message))
         return self._from_v2_columns(columns)
 
+    @cached_property
+    def _grpc_fields(self) -> dict[tuple[str, str], str]:
+        """(feature, datatype): the `contents` field that carries it, for every pair accepted."""
+        return {
+            (name, datatype): GRPC_CONTENTS[datatype]
+            for name, datatypes in self._v2_datatypes.items()
+            for datatype in datatypes
+            if datatype in GRPC_CONTENTS
+        }
+
     def _plain_grpc_columns(self, message: ModelInferRequest) -> dict | None:
         inputs = message.inputs
-        datatypes = self._v2_datatypes
-        if len(inputs) != len(datatypes) or message.raw_input_contents:
+        if len(inputs) != len(self._feature_names) or message.raw_input_contents:
             return None
-        rows = len(getattr(inputs[0].contents, GRPC_CONTENTS.get(inputs[0].datatype, ""), ()))
-        if not 0 < rows <= self.max_batch_rows:
-            return None
-        plain_shapes = ([rows], [rows, 1])
+        fields = self._grpc_fields
         columns = {}
+        rows, plain_shapes = 0, ()
         for item in inputs:
-            datatype = item.datatype
-            field = GRPC_CONTENTS.get(datatype)
-            if (
-                field is None
-                or datatype not in datatypes.get(item.name, ())
-                or item.shape not in plain_shapes
-            ):
+            name = item.name
+            field = fields.get((name, item.datatype))
+            if field is None:
                 return None
             values = list(getattr(item.contents, field))  # numpy reads lists 5x faster
-            if len(values) != rows:
+            if not rows:
+                rows = len(values)
+                plain_shapes = ([rows], [rows, 1])
+            if len(values) != rows or item.shape not in plain_shapes:
                 return None
-            columns[item.name] = values
-        return columns if len(columns) == len(datatypes) else None  # else: a name repeated
+            columns[name] = values
+        if len(columns) != len(inputs) or not 0 < rows <= self.max_batch_rows:
+            return None  # a name repeated, an empty batch, too many rows
+        return columns
 
     def _from_v2_columns(self, columns: dict) -> ModelInputs:
         for name in self.layout.categorical:
