@@ -82,9 +82,12 @@ SERVERS = {
 
 
 def _median_run(runs: list[dict]) -> dict:
-    """The run with the median throughput, and how many runs it was chosen from."""
+    """The run with the median throughput, how many runs it was chosen from, and their
+    spread (max - min throughput, over the median): how far one run can be trusted."""
     ordered = sorted(runs, key=lambda r: r["throughput"])
-    return {**ordered[len(ordered) // 2], "runs": len(runs)}
+    median = ordered[len(ordered) // 2]
+    spread = (ordered[-1]["throughput"] - ordered[0]["throughput"]) / median["throughput"]
+    return {**median, "runs": len(runs), "spread": spread}
 
 
 def serving_table(model_dir: Path, row: pd.Series) -> list[dict]:
@@ -234,6 +237,7 @@ def main(model_dir: Path, frame_path: Path) -> None:
                     "p99_ms",
                     "errors",
                     "runs",
+                    "spread",
                 )
             }
             for r in rows

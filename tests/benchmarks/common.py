@@ -14,6 +14,8 @@ from rich.table import Table
 from components.settings import get_settings
 
 console = Console()
+if not console.is_terminal:  # a log file or a pipe has no width to fit: do not cut names short
+    console.width = 140
 
 
 def bench_dir() -> Path:
