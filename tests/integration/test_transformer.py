@@ -82,7 +82,8 @@ def test_combined_v1_uses_online_features_and_counts_defaults(combined, model_di
     assert "sluice_online_feature_fetch_seconds_count" in metrics
 
 
-def test_combined_v2_grpc(combined, model_dir, sqlite_repo):
+def _grpc_predictions(address: str) -> np.ndarray:
+    """The sample flights through a server's OIP v2 gRPC endpoint."""
     frame = pd.DataFrame(FLIGHTS)
     inputs = [
         InferInput(c, [2], "BYTES", frame[c].tolist())
@@ -92,12 +93,15 @@ def test_combined_v2_grpc(combined, model_dir, sqlite_repo):
     distance.set_data_from_numpy(frame["distance"].to_numpy(np.float32), binary_data=False)
 
     async def call():
-        async with InferenceGRPCClient(combined.grpc) as client:
+        async with InferenceGRPCClient(address) as client:
             return await client.infer(InferRequest(NAME, [*inputs, distance]))
 
-    response = asyncio.run(call())
+    return asyncio.run(call()).outputs[0].as_numpy()
+
+
+def test_combined_v2_grpc(combined, model_dir, sqlite_repo):
     np.testing.assert_allclose(
-        response.outputs[0].as_numpy(), _expected(model_dir, sqlite_repo), atol=1e-6
+        _grpc_predictions(combined.grpc), _expected(model_dir, sqlite_repo), atol=1e-6
     )
 
 
@@ -116,9 +120,10 @@ def test_transformer_refuses_bad_flights_with_400(combined, change, names):
     assert response.status_code == 400 and names in response.json()["error"]
 
 
-def test_transformer_as_its_own_process_forwards_to_the_predictor(model_dir, sqlite_repo):
+@pytest.mark.parametrize("protocol", ["v1", "grpc-v2"])
+def test_transformer_as_its_own_process_forwards_to_the_predictor(model_dir, sqlite_repo, protocol):
     with model_server("--model_uri", str(model_dir)) as predictor:
-        host = predictor.http.removeprefix("http://")
+        host = predictor.grpc if protocol == "grpc-v2" else predictor.http.removeprefix("http://")
         with model_server(
             "--mode",
             "transformer",
@@ -127,9 +132,12 @@ def test_transformer_as_its_own_process_forwards_to_the_predictor(model_dir, sql
             "--predictor_host",
             host,
             "--predictor_protocol",
-            "v1",
+            protocol,
         ) as transformer:
-            predictions = _v1_predictions(transformer.http)
+            if protocol == "grpc-v2":  # over gRPC both ways, as on a cluster
+                predictions = _grpc_predictions(transformer.grpc)
+            else:
+                predictions = _v1_predictions(transformer.http)
     np.testing.assert_allclose(predictions, _expected(model_dir, sqlite_repo), atol=1e-6)
 
 
