@@ -7,6 +7,7 @@ fixed, low-cardinality label for `sluice_invalid_requests_total`.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -238,7 +239,7 @@ class RequestRules:
             return self._from_tensor(inputs[0])
         by_name = {item.name: item for item in inputs}
         if len(by_name) != len(inputs):
-            repeated = sorted({i.name for i in inputs if sum(j.name == i.name for j in inputs) > 1})
+            repeated = sorted(n for n, k in Counter(i.name for i in inputs).items() if k > 1)
             raise RequestError("duplicate_feature", f"inputs: {repeated} given more than once")
         if by_name.keys() != self._feature_names:
             check_names(list(by_name), self.layout.features, "inputs")

@@ -35,15 +35,18 @@ def _records(rows: pd.DataFrame) -> list[dict]:
     return rows.astype(object).where(rows.notna(), None).to_dict("records")
 
 
-def _v2_inputs(rows: pd.DataFrame, layout) -> list[InferInput]:
+def _v2_inputs(rows: pd.DataFrame, layout, binary_data: bool = False) -> list[InferInput]:
+    """One input per feature; `binary_data` sends the values as raw bytes (gRPC
+    `raw_input_contents`), as Triton-style clients do."""
     inputs = []
     for name in layout.features:
-        if name in layout.categorical:
-            inputs.append(InferInput(name, [len(rows)], "BYTES", rows[name].astype(str).tolist()))
-        else:
-            item = InferInput(name, [len(rows)], "FP32")
-            item.set_data_from_numpy(rows[name].to_numpy(np.float32), binary_data=False)
-            inputs.append(item)
+        categorical = name in layout.categorical
+        item = InferInput(name, [len(rows)], "BYTES" if categorical else "FP32")
+        column = rows[name].astype(str) if categorical else rows[name]
+        item.set_data_from_numpy(
+            column.to_numpy(object if categorical else np.float32), binary_data=binary_data
+        )
+        inputs.append(item)
     return inputs
 
 
@@ -116,15 +119,7 @@ def test_a_request_gets_the_outputs_it_names(server, model_dir, rows):
 def test_grpc_values_as_raw_bytes_answer_alike_and_unknown_models_are_not_found(
     server, model_dir, rows
 ):
-    layout = ModelArtifact(model_dir).layout
-    raw_inputs = []
-    for name in layout.features:  # `raw_input_contents`, as Triton-style clients send them
-        item = InferInput(name, [len(rows)], "BYTES" if name in layout.categorical else "FP32")
-        values = rows[name].astype(str).to_numpy(object) if name in layout.categorical else None
-        item.set_data_from_numpy(
-            values if values is not None else rows[name].to_numpy(np.float32), binary_data=True
-        )
-        raw_inputs.append(item)
+    raw_inputs = _v2_inputs(rows, ModelArtifact(model_dir).layout, binary_data=True)
 
     async def call():
         async with InferenceGRPCClient(server.grpc, retries=0) as client:
