@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from components.train.model import DelayProbability, FlightDelayNet
+from components.train.model import DelayProbability, FlightDelayNet, FoldedDelayProbability
 
 MODEL_FILE = "model.onnx"
 METADATA_FILE = "metadata.json"
@@ -17,7 +17,8 @@ OUTPUT_NAME = "probability"
 
 
 def export_onnx(net: FlightDelayNet, example: tuple[np.ndarray, np.ndarray], path: Path) -> None:
-    model = DelayProbability(net).eval()
+    """The folded form (`FoldedDelayProbability`); `parity` holds it to the eager net."""
+    model = FoldedDelayProbability(net).eval()
     tensors = tuple(torch.from_numpy(a) for a in example)
     torch.onnx.export(
         model,
