@@ -1,7 +1,7 @@
 """Model calls for the server: where they run, and adaptive micro-batching across requests.
 
 Where: a call of at most `inline_max_rows` rows runs on the event loop, because for such a
-batch the model call (15–25 µs for this network alone; 55–65 µs of CPU in a loaded server,
+batch the model call (10–15 µs for this network alone; 45–55 µs of CPU in a loaded server,
 whose other work leaves the caches cold) costs less than handing it to a thread and back (a
 future, a wake-up of the loop, two GIL hand-offs; under load that hop took a fifth of the
 server's throughput). Bigger batches run on the model thread, so a large request never
