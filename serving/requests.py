@@ -62,6 +62,17 @@ def _flat(data) -> bool:
     return isinstance(data, list) and (not data or not isinstance(data[0], list))
 
 
+def _listed_values(item, field: str) -> list | None:
+    """REST (and KServe's decoded gRPC): the values as a flat list, if they are one."""
+    data = item.data
+    return data if type(data) is list and data and type(data[0]) is not list else None
+
+
+def _contents_values(item, field: str) -> list:
+    """gRPC: the values in the input's `contents` field for its datatype."""
+    return list(getattr(item.contents, field))  # numpy reads lists 5x faster than repeated
+
+
 class RequestError(InvalidInput):
     def __init__(self, reason: str, message: str):
         super().__init__(message)
@@ -230,7 +241,65 @@ class RequestRules:
     # --- v2 (REST and gRPC): one input per feature, or one FP32 [rows, features] tensor ----
 
     def from_v2(self, request: InferRequest) -> ModelInputs:
-        inputs = request.inputs
+        columns = self._plain_columns(request.inputs, _listed_values)
+        if columns is None:
+            return self._from_v2_inputs(request.inputs)
+        return self._from_v2_columns(columns)
+
+    def from_grpc(self, message: ModelInferRequest) -> ModelInputs:
+        """OIP v2 over gRPC, read from the protobuf message itself. The plain request skips
+        KServe's `InferRequest.from_grpc`, which costs several times this whole decode;
+        anything else takes that road to `from_v2`, which says what is wrong."""
+        columns = None
+        if not message.raw_input_contents:
+            columns = self._plain_columns(message.inputs, _contents_values)
+        if columns is None:
+            return self.from_v2(InferRequest.from_grpc(message))
+        return self._from_v2_columns(columns)
+
+    def _plain_columns(self, inputs, values: Callable[[object, str], list | None]) -> dict | None:
+        """The plain request, REST or gRPC, checked in one pass: one input per feature, each
+        in a datatype its feature accepts, flat ([rows] or [rows, 1]), all of the same rows,
+        within the batch limit. Its columns by feature; None for anything else, which goes
+        the careful way that names what is wrong. `values(input, contents field)` reads an
+        input's flat values (None: not flat)."""
+        if len(inputs) != len(self._v2_datatypes):
+            return None
+        fields = self._contents_fields
+        columns = {}
+        rows, plain_shapes = 0, ()
+        for item in inputs:
+            name = item.name
+            field = fields.get((name, item.datatype))
+            if field is None:
+                return None
+            data = values(item, field)
+            if data is None:
+                return None
+            if not rows:
+                rows = len(data)
+                plain_shapes = ([rows], [rows, 1])
+            if len(data) != rows or item.shape not in plain_shapes:
+                return None
+            columns[name] = data
+        if len(columns) != len(inputs) or not 0 < rows <= self.max_batch_rows:
+            return None  # a name repeated, an empty batch, too many rows
+        return columns
+
+    @cached_property
+    def _contents_fields(self) -> dict[tuple[str, str], str]:
+        """(feature, datatype): the gRPC `contents` field that carries it, for every pair
+        accepted that has one (FP16 travels only as raw bytes: the careful way)."""
+        return {
+            (name, datatype): GRPC_CONTENTS[datatype]
+            for name, datatypes in self._v2_datatypes.items()
+            for datatype in datatypes
+            if datatype in GRPC_CONTENTS
+        }
+
+    def _from_v2_inputs(self, inputs) -> ModelInputs:
+        """Any other v2 request: a [rows, features] tensor, or inputs that break a rule,
+        found and named here."""
         if (
             len(inputs) == 1
             and inputs[0].datatype in TENSOR_DATATYPES
@@ -245,67 +314,8 @@ class RequestRules:
             check_names(list(by_name), self.layout.features, "inputs")
         rows = self._v2_rows(inputs[0])
         self._check_rows(rows, f"input {inputs[0].name!r}")
-        # The common case (flat lists of the expected kind and length) costs a few attribute
-        # reads per input; anything else goes through `_v2_values`, which says what is wrong.
-        plain_shapes = ([rows], [rows, 1])
-        columns = {}
-        for name, datatypes in self._v2_datatypes.items():
-            item = by_name[name]
-            data = item.data
-            if (
-                item.datatype in datatypes
-                and item.shape in plain_shapes
-                and type(data) is list
-                and len(data) == rows
-                and type(data[0]) is not list
-            ):
-                columns[name] = data
-            else:
-                columns[name] = self._v2_values(item, rows)
+        columns = {name: self._v2_values(by_name[name], rows) for name in self._v2_datatypes}
         return self._from_v2_columns(columns)
-
-    def from_grpc(self, message: ModelInferRequest) -> ModelInputs:
-        """OIP v2 over gRPC, read from the protobuf message itself. The common request (one
-        input per feature, flat values in `contents`) skips KServe's `InferRequest.from_grpc`,
-        which costs several times this whole decode; anything else takes that road to
-        `from_v2`, which says what is wrong."""
-        columns = self._plain_grpc_columns(message)
-        if columns is None:
-            return self.from_v2(InferRequest.from_grpc(message))
-        return self._from_v2_columns(columns)
-
-    @cached_property
-    def _grpc_fields(self) -> dict[tuple[str, str], str]:
-        """(feature, datatype): the `contents` field that carries it, for every pair accepted."""
-        return {
-            (name, datatype): GRPC_CONTENTS[datatype]
-            for name, datatypes in self._v2_datatypes.items()
-            for datatype in datatypes
-            if datatype in GRPC_CONTENTS
-        }
-
-    def _plain_grpc_columns(self, message: ModelInferRequest) -> dict | None:
-        inputs = message.inputs
-        if len(inputs) != len(self._feature_names) or message.raw_input_contents:
-            return None
-        fields = self._grpc_fields
-        columns = {}
-        rows, plain_shapes = 0, ()
-        for item in inputs:
-            name = item.name
-            field = fields.get((name, item.datatype))
-            if field is None:
-                return None
-            values = list(getattr(item.contents, field))  # numpy reads lists 5x faster
-            if not rows:
-                rows = len(values)
-                plain_shapes = ([rows], [rows, 1])
-            if len(values) != rows or item.shape not in plain_shapes:
-                return None
-            columns[name] = values
-        if len(columns) != len(inputs) or not 0 < rows <= self.max_batch_rows:
-            return None  # a name repeated, an empty batch, too many rows
-        return columns
 
     def _from_v2_columns(self, columns: dict) -> ModelInputs:
         for name in self.layout.categorical:
