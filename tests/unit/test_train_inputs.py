@@ -1,4 +1,5 @@
 import numpy as np
+import onnx
 import pandas as pd
 import pytest
 import torch
@@ -48,6 +49,9 @@ def test_folded_onnx_export_matches_the_eager_net_within_1e5(tmp_path):
     numeric[rng.random(numeric.shape) < 0.2] = np.nan
     export_onnx(net, (categorical[:8], numeric[:8]), tmp_path / "model.onnx")
     assert parity(net, tmp_path / "model.onnx", categorical, numeric) <= 1e-5
+    # Folded: one gather reads every embedding; normalisation lives in the first layer.
+    kernels = [node.op_type for node in onnx.load(tmp_path / "model.onnx").graph.node]
+    assert kernels.count("Gather") == 1 and "Div" not in kernels and "Sub" not in kernels
 
 
 def test_gate_rejects_a_challenger_weaker_than_the_champion():
