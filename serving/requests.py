@@ -58,12 +58,10 @@ def _text(value) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def _flat(data) -> bool:
-    return isinstance(data, list) and (not data or not isinstance(data[0], list))
-
-
-def _listed_values(item, field: str) -> list | None:
-    """REST (and KServe's decoded gRPC): the values as a flat list, if they are one."""
+def _listed_values(item, field: str = "") -> list | None:
+    """REST (and KServe's decoded gRPC): the values as a flat, non-empty list, if they are
+    one; a flat list needs no numpy round trip. Values sent as raw bytes (gRPC
+    `raw_input_contents`) leave the list empty."""
     data = item.data
     return data if type(data) is list and data and type(data[0]) is not list else None
 
@@ -250,9 +248,11 @@ class RequestRules:
         """OIP v2 over gRPC, read from the protobuf message itself. The plain request skips
         KServe's `InferRequest.from_grpc`, which costs several times this whole decode;
         anything else takes that road to `from_v2`, which says what is wrong."""
-        columns = None
-        if not message.raw_input_contents:
-            columns = self._plain_columns(message.inputs, _contents_values)
+        columns = (
+            None
+            if message.raw_input_contents
+            else self._plain_columns(message.inputs, _contents_values)
+        )
         if columns is None:
             return self.from_v2(InferRequest.from_grpc(message))
         return self._from_v2_columns(columns)
@@ -360,10 +360,9 @@ class RequestRules:
                 "datatype", f"input {name!r}: datatype {item.datatype} must be {kind}"
             )
         try:
-            data = item.data
-            # A flat JSON list needs no numpy round trip (the common REST and gRPC case);
-            # values sent as raw bytes (gRPC `raw_input_contents`) leave `data` empty.
-            values = data if data and _flat(data) else item.as_numpy().reshape(-1)
+            values = _listed_values(item)
+            if values is None:
+                values = item.as_numpy().reshape(-1)
         except (ValueError, TypeError) as exc:
             raise RequestError(
                 "shape", f"input {name!r}: data does not match shape {list(shape)}: {exc}"
