@@ -1,5 +1,6 @@
 """`make gpu-check`: a few epochs with use_gpu=True over every visible GPU (NCCL), with
-throughput next to a CPU run of the same loop on the same data.
+throughput next to a CPU run and a one-GPU run of the same loop on the same data; then the
+trained model's forward pass on CPU and GPU at serving and batch sizes.
 
 Skipped (exit 0) where no GPU is visible. Ray Train launches the GPU workers where Ray is
 installed; elsewhere the same loop runs under plain torch.distributed, one process per GPU.
@@ -13,10 +14,14 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import torch
 
 from components.train import TrainParams, prepare
+from components.train.model import DelayProbability, FlightDelayNet
+
+INFERENCE_BATCHES = (1, 256, 8192)
 
 
 def _latest_training_frame() -> tuple[Path, list[str]]:
@@ -47,7 +52,41 @@ def _measure(label: str, fit) -> dict:
         "samples_per_second": sum(m["samples_per_second"] for m in steady) / len(steady),
         "best_val_loss": float(outcome.state["best_loss"]),
         "wall_seconds": wall,
+        "outcome": outcome,
     }
+
+
+def inference_timings(
+    net: FlightDelayNet,
+    categorical: np.ndarray,
+    numeric: np.ndarray,
+    device: str,
+    batch_sizes: tuple[int, ...] = INFERENCE_BATCHES,
+    repeats: int = 50,
+) -> list[dict]:
+    """Median latency of one forward call per batch size (and all rows in one call), host
+    arrays in and probabilities back on the host: what a server on `device` pays a call."""
+    model = DelayProbability(net).to(device).eval()
+    rows = []
+    with torch.inference_mode():
+        for size in (*batch_sizes, len(numeric)):
+            cat, num = torch.from_numpy(categorical[:size]), torch.from_numpy(numeric[:size])
+            calls = 3 if size == len(numeric) else repeats
+            times = []
+            for _ in range(calls + 2):  # the first two warm up kernels and caches
+                started = time.perf_counter()
+                model(cat.to(device), num.to(device)).cpu()
+                times.append(time.perf_counter() - started)
+            median = float(np.median(times[2:]))
+            rows.append(
+                {
+                    "device": device,
+                    "rows": int(len(num)),
+                    "median_ms": median * 1e3,
+                    "rows_per_second": len(num) / median,
+                }
+            )
+    return rows
 
 
 def main() -> None:
@@ -79,7 +118,10 @@ def main() -> None:
 
     from components.train.launch import fit_single_process, fit_torch_distributed
 
-    results = [_measure("cpu, 1 process", lambda: fit_single_process(config, arrays, "cpu"))]
+    results = [
+        _measure("cpu, 1 process", lambda: fit_single_process(config, arrays, "cpu")),
+        _measure("gpu, 1 process", lambda: fit_single_process(config, arrays, "cuda")),
+    ]
     try:
         import ray  # noqa: F401
 
@@ -93,16 +135,30 @@ def main() -> None:
             return fit_torch_distributed(config, arrays, gpus, "cuda")
 
     results.append(_measure(f"gpu, {gpus} worker(s), NCCL", gpu_fit))
+    outcome = [r.pop("outcome") for r in results][-1]
     print(f"{'run':<28}{'backend':<26}{'workers':>8}{'samples/s':>14}{'val loss':>10}{'wall s':>9}")
     for r in results:
         print(
             f"{r['run']:<28}{r['backend']:<26}{r['workers']:>8}{r['samples_per_second']:>14,.0f}"
             f"{r['best_val_loss']:>10.4f}{r['wall_seconds']:>9.1f}"
         )
-    speedup = results[1]["samples_per_second"] / results[0]["samples_per_second"]
-    print(f"GPU / CPU throughput: {speedup:.2f}x")
+    speedup = results[-1]["samples_per_second"] / results[0]["samples_per_second"]
+    print(f"GPU (NCCL) / CPU training throughput: {speedup:.2f}x")
+
+    net = FlightDelayNet(**config["model"])
+    net.load_state_dict(outcome.state["best_weights"] or outcome.state["weights"])
+    valid = (arrays["valid_categorical"], arrays["valid_numeric"])
+    inference = [
+        row for device in ("cpu", "cuda") for row in inference_timings(net, *valid, device)
+    ]
+    print(f"{'forward on':<12}{'rows':>10}{'median ms':>12}{'rows/s':>16}")
+    for r in inference:
+        print(
+            f"{r['device']:<12}{r['rows']:>10,}{r['median_ms']:>12.3f}{r['rows_per_second']:>16,.0f}"
+        )
     if args.output:
-        args.output.write_text(json.dumps({"results": results, "gpu_over_cpu": speedup}, indent=2))
+        summary = {"results": results, "gpu_over_cpu": speedup, "inference": inference}
+        args.output.write_text(json.dumps(summary, indent=2))
 
 
 if __name__ == "__main__":
