@@ -1,6 +1,6 @@
 """Serving: the sluice predictor next to a textbook KServe predictor and a constant-answer
 ceiling, REST v2 and gRPC, concurrency 1/8/32/64, each run SLUICE_BENCH_SECONDS (10) long,
-all in one run (the goal concurrency in SLUICE_BENCH_ROUNDS (5) interleaved rounds, whose
+all in one run (the goal concurrency in SLUICE_BENCH_ROUNDS (6) interleaved rounds, whose
 ratios are paired within each round); then batch inference against the pure model forward
 pass. Each run also records the server's CPU time per request.
 
@@ -34,7 +34,7 @@ NAME = "sluice-flights"
 CONCURRENCY = (1, 8, 32, 64)
 SECONDS = float(os.environ.get("SLUICE_BENCH_SECONDS", "10"))
 GOAL_CONCURRENCY = 32
-ROUNDS = int(os.environ.get("SLUICE_BENCH_ROUNDS", "5"))
+ROUNDS = int(os.environ.get("SLUICE_BENCH_ROUNDS", "6"))  # even: each order as often
 PROTOCOLS = ("rest", "grpc")
 
 
