@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,8 +33,10 @@ from serving.requests import (
     ModelInputs,
     RequestError,
     RequestRules,
+    RestV2Body,
     counted_client_errors,
     parse_json_body,
+    validated_v2_request,
 )
 
 logger = logging.getLogger("kserve.sluice")  # formatted and levelled with KServe's own lines
@@ -56,7 +59,7 @@ class Decoded:
     """A validated request on its way from `preprocess` to `predict`."""
 
     inputs: ModelInputs
-    request: InferRequest | ModelInferRequest | None  # None for v1
+    request: InferRequest | ModelInferRequest | RestV2Body | None  # None for v1
     outputs: tuple[str, ...] = ()  # v2: the outputs to answer with
 
 
@@ -67,11 +70,11 @@ def output_types() -> list[dict]:
     return [{"name": n, "datatype": t, "shape": [-1]} for n, t in OUTPUTS.items()]
 
 
-def requested_outputs(requested) -> tuple[str, ...]:
+def requested_outputs(names: Sequence[str]) -> tuple[str, ...]:
     """OIP v2: a request may name the outputs it wants; without names it gets them all."""
-    if not requested:
+    if not names:
         return tuple(OUTPUTS)
-    names = tuple(output.name for output in requested)
+    names = tuple(names)
     unknown = sorted(set(names) - set(OUTPUTS))
     if unknown:
         raise RequestError(
@@ -82,6 +85,7 @@ def requested_outputs(requested) -> tuple[str, ...]:
 
 class FlightDelayPredictor(Model):
     reads_grpc_messages = True  # `serving.grpc_messages`: gRPC requests arrive as protobuf
+    reads_rest_json = True  # `serving.rest_bodies`: v2 REST requests arrive as parsed JSON
 
     def __init__(
         self,
@@ -129,12 +133,22 @@ class FlightDelayPredictor(Model):
 
     def decode(self, payload) -> Decoded:
         with counted_client_errors():
+            if isinstance(payload, RestV2Body):
+                plain = self.rules.from_v2_json(payload.body)
+                if plain is not None:
+                    inputs, names = plain
+                    return Decoded(inputs, payload, requested_outputs(names))
+                validated = validated_v2_request(payload.body)
+                payload = InferRequest.from_inference_request(validated, self.name)
             if isinstance(payload, ModelInferRequest):
                 inputs = self.rules.from_grpc(payload)
-                return Decoded(inputs, payload, requested_outputs(payload.outputs))
+                return Decoded(
+                    inputs, payload, requested_outputs([o.name for o in payload.outputs])
+                )
             if isinstance(payload, InferRequest):
                 inputs = self.rules.from_v2(payload)
-                return Decoded(inputs, payload, requested_outputs(payload.request_outputs))
+                names = [o.name for o in payload.request_outputs or ()]
+                return Decoded(inputs, payload, requested_outputs(names))
             return Decoded(self.rules.from_v1(parse_json_body(payload)), None)
 
     async def preprocess(self, payload, headers=None):

@@ -12,12 +12,15 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
+from operator import attrgetter, itemgetter
 
 import numpy as np
 import orjson
 from kserve.errors import InvalidInput
 from kserve.protocol.grpc.grpc_predict_v2_pb2 import ModelInferRequest
 from kserve.protocol.infer_type import InferRequest
+from kserve.protocol.rest.v2_datamodels import InferenceRequest
+from pydantic import ValidationError
 
 from serving.features import FeatureLayout
 from serving.metrics import INVALID_REQUESTS
@@ -58,17 +61,30 @@ def _text(value) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def _listed_values(item, field: str = "") -> list | None:
-    """REST (and KServe's decoded gRPC): the values as a flat, non-empty list, if they are
-    one; a flat list needs no numpy round trip. Values sent as raw bytes (gRPC
-    `raw_input_contents`) leave the list empty."""
-    data = item.data
+def _flat_list(data) -> list | None:
+    """The values as a flat, non-empty list, if they are one; a flat list needs no numpy
+    round trip."""
     return data if type(data) is list and data and type(data[0]) is not list else None
+
+
+def _listed_values(item, field: str = "") -> list | None:
+    """KServe's `InferRequest` inputs (REST, or gRPC converted): values sent as raw bytes
+    (gRPC `raw_input_contents`) leave the list empty."""
+    return _flat_list(item.data)
+
+
+def _json_values(item: dict, field: str = "") -> list | None:
+    """An input of a v2 REST body as parsed JSON."""
+    return _flat_list(item.get("data"))
 
 
 def _contents_values(item, field: str) -> list:
     """gRPC: the values in the input's `contents` field for its datatype."""
     return list(getattr(item.contents, field))  # numpy reads lists 5x faster than repeated
+
+
+_attribute_header = attrgetter("name", "datatype", "shape")  # InferInput, protobuf input
+_json_header = itemgetter("name", "datatype", "shape")  # an input of a parsed JSON body
 
 
 class RequestError(InvalidInput):
@@ -95,6 +111,37 @@ def parse_json_body(payload):
         return orjson.loads(payload)
     except orjson.JSONDecodeError as exc:
         raise RequestError("malformed", f"body: not valid JSON: {exc}") from None
+
+
+def parse_json_object(payload: bytes) -> dict:
+    body = parse_json_body(payload)
+    if not isinstance(body, dict):
+        raise RequestError("malformed", "body: expected a JSON object")
+    return body
+
+
+@dataclass(frozen=True)
+class RestV2Body:
+    """An OIP v2 REST body as parsed JSON, for a model that reads its REST requests itself
+    (`serving.rest_bodies`). Read where KServe's `InferRequest` would be."""
+
+    body: dict
+    from_grpc = False  # not a field: as `InferRequest.from_grpc` reads
+
+    @property
+    def id(self) -> str | None:
+        return self.body.get("id")
+
+
+def validated_v2_request(body: dict) -> InferenceRequest:
+    """The body checked against KServe's v2 schema; the first break, named by its place in
+    the body (`inputs.0.data: Field required`), is a client error."""
+    try:
+        return InferenceRequest.model_validate(body)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "body"
+        raise RequestError("malformed", f"{where}: {first['msg']}") from None
 
 
 def check_names(names, expected: list[str], where: str, noun: str = "feature") -> None:
@@ -239,10 +286,29 @@ class RequestRules:
     # --- v2 (REST and gRPC): one input per feature, or one FP32 [rows, features] tensor ----
 
     def from_v2(self, request: InferRequest) -> ModelInputs:
-        columns = self._plain_columns(request.inputs, _listed_values)
+        columns = self._plain_columns(request.inputs, _attribute_header, _listed_values)
         if columns is None:
             return self._from_v2_inputs(request.inputs)
         return self._from_v2_columns(columns)
+
+    def from_v2_json(self, body: dict) -> tuple[ModelInputs, list[str]] | None:
+        """A plain v2 REST request read from its parsed JSON: the inputs and the names of
+        the outputs asked for. None for anything else, which goes through KServe's schema
+        and `from_v2`, and so is refused or read as KServe reads it."""
+        inputs = body.get("inputs")
+        outputs, parameters = body.get("outputs") or [], body.get("parameters") or {}
+        if type(inputs) is not list or type(outputs) is not list or type(parameters) is not dict:
+            return None
+        if not isinstance(body.get("id", ""), str | None):
+            return None
+        try:
+            names = [output["name"] for output in outputs]
+        except (TypeError, KeyError):
+            return None
+        columns = self._plain_columns(inputs, _json_header, _json_values)
+        if columns is None or not all(type(name) is str for name in names):
+            return None
+        return self._from_v2_columns(columns), names
 
     def from_grpc(self, message: ModelInferRequest) -> ModelInputs:
         """OIP v2 over gRPC, read from the protobuf message itself. The plain request skips
@@ -251,37 +317,46 @@ class RequestRules:
         columns = (
             None
             if message.raw_input_contents
-            else self._plain_columns(message.inputs, _contents_values)
+            else self._plain_columns(message.inputs, _attribute_header, _contents_values)
         )
         if columns is None:
             return self.from_v2(InferRequest.from_grpc(message))
         return self._from_v2_columns(columns)
 
-    def _plain_columns(self, inputs, values: Callable[[object, str], list | None]) -> dict | None:
+    def _plain_columns(
+        self,
+        inputs,
+        header: Callable[[object], tuple],
+        values: Callable[[object, str], list | None],
+    ) -> dict | None:
         """The plain request, REST or gRPC, checked in one pass: one input per feature, each
         in a datatype its feature accepts, flat ([rows] or [rows, 1]), all of the same rows,
         within the batch limit. Its columns by feature; None for anything else, which goes
-        the careful way that names what is wrong. `values(input, contents field)` reads an
-        input's flat values (None: not flat)."""
+        the careful way that names what is wrong. `header(input)` reads an input's name,
+        datatype and shape; `values(input, contents field)` its flat values (None: not
+        flat). Parsed JSON can hold anything: what fails to read is not plain either."""
         if len(inputs) != len(self._v2_datatypes):
             return None
         fields = self._contents_fields
         columns = {}
         rows, plain_shapes = 0, ()
-        for item in inputs:
-            name = item.name
-            field = fields.get((name, item.datatype))
-            if field is None:
-                return None
-            data = values(item, field)
-            if data is None:
-                return None
-            if not rows:
-                rows = len(data)
-                plain_shapes = ([rows], [rows, 1])
-            if len(data) != rows or item.shape not in plain_shapes:
-                return None
-            columns[name] = data
+        try:
+            for item in inputs:
+                name, datatype, shape = header(item)
+                field = fields.get((name, datatype))
+                if field is None:
+                    return None
+                data = values(item, field)
+                if data is None:
+                    return None
+                if not rows:
+                    rows = len(data)
+                    plain_shapes = ([rows], [rows, 1])
+                if len(data) != rows or shape not in plain_shapes:
+                    return None
+                columns[name] = data
+        except (KeyError, TypeError):
+            return None
         if len(columns) != len(inputs) or not 0 < rows <= self.max_batch_rows:
             return None  # a name repeated, an empty batch, too many rows
         return columns

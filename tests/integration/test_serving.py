@@ -136,6 +136,24 @@ def test_grpc_values_as_raw_bytes_answer_alike_and_unknown_models_are_not_found(
     assert missing == grpc.StatusCode.NOT_FOUND
 
 
+def test_rest_binary_extension_bodies_answer_alike(server, model_dir, rows):
+    """KServe's binary data extension: the JSON header, then the values as raw bytes."""
+    inputs = _v2_inputs(rows, ModelArtifact(model_dir).layout, binary_data=True)
+    body, json_length = InferRequest(NAME, inputs).to_rest()
+    response = httpx.post(
+        f"{server.http}/v2/models/{NAME}/infer",
+        content=body,
+        headers={
+            "content-type": "application/octet-stream",
+            "inference-header-content-length": str(json_length),
+        },
+    )
+    assert response.status_code == 200, response.text
+    np.testing.assert_allclose(
+        response.json()["outputs"][0]["data"], _expected(model_dir, rows), atol=1e-6
+    )
+
+
 def test_single_tensor_in_metadata_order_matches_named_inputs(server, model_dir, rows):
     artifact = ModelArtifact(model_dir)
     categorical, _ = artifact.layout.encode_categorical(rows)
@@ -206,6 +224,52 @@ def test_bad_rest_inputs_are_400_naming_the_field(server, rows, case, body, name
     assert names in response.json()["error"]
 
 
+def _bad_v2(rows, layout, **change):
+    body = InferRequest(NAME, _v2_inputs(rows.head(1), layout)).to_rest()[0]
+    for name, value in change.items():
+        item = next(i for i in body["inputs"] if i["name"] == name)
+        if value is KeyError:
+            body["inputs"].remove(item)
+        else:
+            item.update(value)
+    return body
+
+
+BAD_REST_V2 = [
+    ("malformed json", lambda r, layout: b"{not json", "JSON"),
+    ("not an object", lambda r, layout: [1, 2], "JSON object"),
+    ("inputs not a list", lambda r, layout: {"inputs": {"hour": 9}}, "inputs"),
+    ("input without data", lambda r, layout: _bad_v2(r, layout, temp={"data": None}), "inputs."),
+    ("missing feature", lambda r, layout: _bad_v2(r, layout, temp=KeyError), "temp"),
+    ("wrong datatype", lambda r, layout: _bad_v2(r, layout, hour={"datatype": "BYTES"}), "hour"),
+    ("text in a number", lambda r, layout: _bad_v2(r, layout, hour={"data": ["nine"]}), "hour"),
+    (
+        "null where required",
+        lambda r, layout: _bad_v2(r, layout, distance={"data": [None]}),
+        "distance",
+    ),
+    ("out of range", lambda r, layout: _bad_v2(r, layout, hour={"data": [31]}), "hour"),
+    (
+        "rows differ",
+        lambda r, layout: _bad_v2(r, layout, temp={"data": [1, 2], "shape": [2]}),
+        "temp",
+    ),
+]
+
+
+@pytest.mark.parametrize(("case", "body", "names"), BAD_REST_V2, ids=[c[0] for c in BAD_REST_V2])
+def test_bad_v2_rest_inputs_are_400_naming_the_field(server, model_dir, rows, case, body, names):
+    payload = body(rows, ModelArtifact(model_dir).layout)
+    content = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+    response = httpx.post(
+        f"{server.http}/v2/models/{NAME}/infer",
+        content=content,
+        headers={"content-type": "application/json"},
+    )
+    assert response.status_code == 400, response.text
+    assert names in response.json()["error"]
+
+
 def _grpc_bad(rows, layout, case):
     inputs = _v2_inputs(rows.head(2), layout)
     if case == "missing input":
@@ -264,8 +328,9 @@ def test_after_bad_inputs_the_server_still_answers_and_counts_them(server, model
     metrics = httpx.get(f"{server.http}/metrics").text
     assert 'sluice_invalid_requests_total{reason="out_of_range"}' in metrics
     assert 'sluice_invalid_requests_total{reason="missing_feature"}' in metrics
-    # Two bodies that are not JSON (refused by KServe) and one without "instances".
-    assert 'sluice_invalid_requests_total{reason="malformed"} 3.0' in metrics
+    # v1: two bodies that are not JSON (refused by KServe), one without "instances"; v2: a
+    # body that is not JSON, one not an object and two off KServe's schema.
+    assert 'sluice_invalid_requests_total{reason="malformed"} 7.0' in metrics
     log = Path(server.log).read_text()
     assert "400 POST" in log and "Traceback" not in log  # one line per client error
     assert 'sluice_unseen_categories_total{feature="carrier"} 1.0' in metrics

@@ -3,10 +3,17 @@ and carries a fixed reason label; good requests decode to the same arrays on eve
 
 import numpy as np
 import pytest
-from kserve.protocol.infer_type import InferInput, InferRequest, RequestedOutput
+from kserve.protocol.infer_type import InferInput, InferRequest
+from kserve.protocol.rest.v2_datamodels import InferenceRequest
 
 from serving.predictor import OUTPUTS, requested_outputs
-from serving.requests import RequestError, RequestRules, parse_json_body
+from serving.requests import (
+    RequestError,
+    RequestRules,
+    parse_json_body,
+    parse_json_object,
+    validated_v2_request,
+)
 
 METADATA = {
     "categorical": ["carrier", "origin"],
@@ -216,15 +223,10 @@ def test_tensor_category_codes_must_be_indices():
 
 
 def test_requested_outputs():
-    assert requested_outputs(_v2().request_outputs) == tuple(OUTPUTS)
-    assert requested_outputs(_grpc().outputs) == tuple(OUTPUTS)
-    request = _v2(GRPC_ROWS)
-    request.request_outputs = [RequestedOutput("probability")]
-    assert requested_outputs(request.request_outputs) == ("probability",)
-    assert requested_outputs(_grpc(request).outputs) == ("probability",)
-    request.request_outputs = [RequestedOutput("logits")]
+    assert requested_outputs([]) == tuple(OUTPUTS)
+    assert requested_outputs(["probability"]) == ("probability",)
     with pytest.raises(RequestError, match="logits") as error:
-        requested_outputs(_grpc(request).outputs)
+        requested_outputs(["probability", "logits"])
     assert error.value.label == "unknown_output"
 
 
@@ -233,3 +235,104 @@ def test_malformed_json_body():
     with pytest.raises(RequestError, match="JSON") as error:
         parse_json_body(b"{not json")
     assert error.value.label == "malformed"
+
+
+def _json(request: InferRequest) -> dict:
+    """The request as a REST client sends it, parsed: text for BYTES, no model name."""
+    body, _ = request.to_rest()
+    body.pop("model_name", None)
+    for item in body["inputs"]:
+        item["data"] = [v.decode() if isinstance(v, bytes) else v for v in item["data"]]
+    return body
+
+
+def _decode_json(body: dict):
+    """As the predictor reads a REST body: the plain way, else KServe's schema and `from_v2`."""
+    plain = RULES.from_v2_json(body)
+    if plain is not None:
+        return plain[0]
+    return RULES.from_v2(InferRequest.from_inference_request(validated_v2_request(body), "m"))
+
+
+def test_v2_json_bodies_decode_as_kserve_would_convert_them():
+    reordered = _json(_v2())
+    reordered["inputs"].reverse()
+    for item in reordered["inputs"]:
+        item["shape"] = [2, 1]
+    asking = {**_json(_v2()), "outputs": [{"name": "probability"}], "parameters": {"a": 1}}
+    for body in (_json(_v2()), reordered, asking):
+        decoded, names = RULES.from_v2_json(body)
+        through = RULES.from_v2(
+            InferRequest.from_inference_request(InferenceRequest.model_validate(body), "m")
+        )
+        for field in ("categorical", "numeric"):
+            np.testing.assert_array_equal(getattr(decoded, field), getattr(through, field))
+        np.testing.assert_array_equal(decoded.categorical, CODES)
+        np.testing.assert_array_equal(decoded.numeric, NUMBERS)
+        assert decoded.unseen == through.unseen
+    assert RULES.from_v2_json(asking)[1] == ["probability"]
+
+
+def _changed(change):
+    body = _json(_v2())
+    change(body)
+    return body
+
+
+NOT_PLAIN_JSON = [  # read through KServe's schema instead: decoded, or refused by name
+    ("a single tensor", lambda b: b.update(inputs=[{**b["inputs"][2], "shape": [2, 1]}])),
+    ("inputs not a list", lambda b: b.update(inputs={"hour": [1]})),
+    ("an input not an object", lambda b: b["inputs"].__setitem__(0, "carrier")),
+    ("a name that is a list", lambda b: b["inputs"][0].update(name=["carrier"])),
+    ("no data", lambda b: b["inputs"][0].pop("data")),
+    ("nested data", lambda b: b["inputs"][2].update(data=[[9], [23]], shape=[2, 1])),
+    ("outputs not a list", lambda b: b.update(outputs="probability")),
+    ("an output without a name", lambda b: b.update(outputs=[{}])),
+    ("an id that is a number", lambda b: b.update(id=7)),
+    ("parameters not an object", lambda b: b.update(parameters=[1])),
+]
+
+
+@pytest.mark.parametrize(
+    "change", [c[1] for c in NOT_PLAIN_JSON], ids=[c[0] for c in NOT_PLAIN_JSON]
+)
+def test_json_bodies_that_are_not_plain_go_the_careful_way(change):
+    body = _changed(change)
+    assert RULES.from_v2_json(body) is None
+    try:
+        decoded = _decode_json(body)
+    except RequestError as error:
+        assert error.label in {"malformed", "shape", "missing_feature", "unknown_feature"}
+        assert str(error).split(":")[0]  # names a place
+    else:
+        np.testing.assert_array_equal(decoded.numeric[:, 0], [9, 23])
+
+
+@pytest.mark.parametrize(
+    ("case", "change", "reason", "names"), V2_ERRORS, ids=[c[0] for c in V2_ERRORS]
+)
+def test_json_client_errors_are_the_v2_ones(case, change, reason, names):
+    with pytest.raises(RequestError) as error:
+        _decode_json(_json(_v2(**change)))
+    assert error.value.label == reason and names in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("body", "place"),
+    [
+        ({}, "inputs: Field required"),
+        ({"inputs": 5}, "inputs: Input should be a valid list"),
+        ({"inputs": [{"name": "hour", "shape": [1], "datatype": "FP32"}]}, "inputs.0.data"),
+        ({"inputs": [], "id": 7}, "id"),
+    ],
+)
+def test_bodies_off_kserve_schema_are_refused_naming_the_place(body, place):
+    with pytest.raises(RequestError) as error:
+        validated_v2_request(body)
+    assert error.value.label == "malformed" and str(error.value).startswith(place)
+
+
+def test_a_v2_body_must_be_a_json_object():
+    assert parse_json_object(b'{"inputs": []}') == {"inputs": []}
+    with pytest.raises(RequestError, match="JSON object"):
+        parse_json_object(b"[1, 2]")
