@@ -211,17 +211,16 @@ BAD_REST = [
 ]
 
 
-@pytest.mark.parametrize(("case", "body", "names"), BAD_REST, ids=[c[0] for c in BAD_REST])
-def test_bad_rest_inputs_are_400_naming_the_field(server, rows, case, body, names):
-    payload = body(rows)
+def _refused_naming(url: str, payload, names: str) -> None:
     content = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-    response = httpx.post(
-        f"{server.http}/v1/models/{NAME}:predict",
-        content=content,
-        headers={"content-type": "application/json"},
-    )
+    response = httpx.post(url, content=content, headers={"content-type": "application/json"})
     assert response.status_code == 400, response.text
     assert names in response.json()["error"]
+
+
+@pytest.mark.parametrize(("case", "body", "names"), BAD_REST, ids=[c[0] for c in BAD_REST])
+def test_bad_rest_inputs_are_400_naming_the_field(server, rows, case, body, names):
+    _refused_naming(f"{server.http}/v1/models/{NAME}:predict", body(rows), names)
 
 
 def _bad_v2(rows, layout, **change):
@@ -260,14 +259,7 @@ BAD_REST_V2 = [
 @pytest.mark.parametrize(("case", "body", "names"), BAD_REST_V2, ids=[c[0] for c in BAD_REST_V2])
 def test_bad_v2_rest_inputs_are_400_naming_the_field(server, model_dir, rows, case, body, names):
     payload = body(rows, ModelArtifact(model_dir).layout)
-    content = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-    response = httpx.post(
-        f"{server.http}/v2/models/{NAME}/infer",
-        content=content,
-        headers={"content-type": "application/json"},
-    )
-    assert response.status_code == 400, response.text
-    assert names in response.json()["error"]
+    _refused_naming(f"{server.http}/v2/models/{NAME}/infer", payload, names)
 
 
 def _grpc_bad(rows, layout, case):
