@@ -15,7 +15,7 @@ from kserve import ModelServer, model_server
 from kserve import logging as kserve_logging
 
 from components.settings import get_settings
-from serving import client_errors, grpc_messages, rest_bodies
+from serving import client_errors, grpc_messages, v2_rest
 from serving.predictor import FlightDelayPredictor, ServingOptions
 
 MODES = ("predictor", "transformer", "combined")
@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> None:
     gc.set_threshold(args.gc_threshold, *gc.get_threshold()[1:])
     client_errors.install()
     grpc_messages.install()
-    rest_bodies.install()
+    v2_rest.install()
     ModelServer(http_port=args.http_port, grpc_port=args.grpc_port, workers=args.workers).start(
         [model]
     )

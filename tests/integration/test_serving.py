@@ -62,6 +62,28 @@ def test_health_and_metadata(server):
     assert {"carrier", "temp"} <= {i["name"] for i in metadata["inputs"]}
 
 
+def test_versioned_routes_answer_for_the_served_version_only(server, model_dir, rows):
+    body = InferRequest(NAME, _v2_inputs(rows.head(2), ModelArtifact(model_dir).layout))
+    served, other = (
+        f"{server.http}/v2/models/{NAME}/versions/7",
+        f"{server.http}/v2/models/{NAME}/versions/6",
+    )
+    assert httpx.get(served).json()["name"] == NAME
+    assert httpx.get(f"{served}/ready").json()["ready"] is True
+    answer = httpx.post(f"{served}/infer", json=body.to_rest()[0])
+    assert answer.status_code == 200, answer.text
+    np.testing.assert_allclose(
+        answer.json()["outputs"][0]["data"], _expected(model_dir, rows.head(2)), atol=1e-6
+    )
+    for response in (
+        httpx.get(other),
+        httpx.get(f"{other}/ready"),
+        httpx.post(f"{other}/infer", json=body.to_rest()[0]),
+    ):
+        assert response.status_code == 404, response.text
+        assert "version 6" in response.json()["error"]
+
+
 def test_v1_rest_v2_rest_and_v2_grpc_agree_with_the_model(server, model_dir, rows):
     layout = ModelArtifact(model_dir).layout
     expected = _expected(model_dir, rows)

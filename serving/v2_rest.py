@@ -1,4 +1,5 @@
-"""OIP v2 REST requests read by sluice rather than by FastAPI.
+"""OIP v2 REST as sluice serves it: request bodies read by sluice rather than by FastAPI,
+and the versioned routes answered.
 
 KServe declares the body of its v2 infer route as `InferenceRequest | bytes`, so FastAPI
 parses and validates the body before KServe's handler runs. Two things follow:
@@ -16,6 +17,10 @@ This route takes the body as bytes:
   any other model gets it validated against KServe's schema.
 Everything else about the call (KServe's handler, `Model.__call__`, the response) stays
 KServe's.
+
+KServe answers every versioned route (`/v2/models/NAME/versions/V/...`) with a 500 (not
+implemented). Here the version the model serves answers as the model does, and any other
+is not found (404).
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from __future__ import annotations
 import kserve.protocol.rest.v2_endpoints as kserve_v2
 from fastapi import Request, Response
 from kserve.constants.constants import INFERENCE_CONTENT_LENGTH_HEADER
+from kserve.errors import ModelNotFound
 
 from serving.requests import (
     RestV2Body,
@@ -43,7 +49,22 @@ def is_json(content_type: str | None) -> bool:
     )
 
 
-class BodyReadingV2Endpoints(kserve_v2.V2Endpoints):
+class SluiceV2Endpoints(kserve_v2.V2Endpoints):
+    def _check_version(self, model_name: str, model_version: str | None) -> None:
+        if model_version is None:
+            return
+        served = getattr(self.dataplane.get_model_from_registry(model_name), "version", None)
+        if model_version != served:
+            raise ModelNotFound(f"{model_name} version {model_version}")
+
+    async def model_metadata(self, model_name: str, model_version: str | None = None):
+        self._check_version(model_name, model_version)
+        return await super().model_metadata(model_name)
+
+    async def model_ready(self, model_name: str, model_version: str | None = None):
+        self._check_version(model_name, model_version)
+        return await super().model_ready(model_name)
+
     async def infer(
         self,
         raw_request: Request,
@@ -51,6 +72,7 @@ class BodyReadingV2Endpoints(kserve_v2.V2Endpoints):
         model_name: str,
         model_version: str | None = None,
     ):
+        self._check_version(model_name, model_version)
         body = await raw_request.body()
         headers = raw_request.headers
         if INFERENCE_CONTENT_LENGTH_HEADER not in headers and is_json(headers.get("content-type")):
@@ -62,10 +84,10 @@ class BodyReadingV2Endpoints(kserve_v2.V2Endpoints):
                     if getattr(model, "reads_rest_json", False)
                     else validated_v2_request(parsed)
                 )
-        return await super().infer(raw_request, raw_response, model_name, body, model_version)
+        return await super().infer(raw_request, raw_response, model_name, body)
 
 
 def install() -> None:
     """KServe builds its v2 routes from `V2Endpoints` in its module's namespace when the
     server starts and offers no hook, so ours goes there first."""
-    kserve_v2.V2Endpoints = BodyReadingV2Endpoints
+    kserve_v2.V2Endpoints = SluiceV2Endpoints
