@@ -50,19 +50,19 @@ def is_json(content_type: str | None) -> bool:
 
 
 class SluiceV2Endpoints(kserve_v2.V2Endpoints):
-    def _check_version(self, model_name: str, model_version: str | None) -> None:
-        if model_version is None:
-            return
-        served = getattr(self.dataplane.get_model_from_registry(model_name), "version", None)
-        if model_version != served:
+    def _served(self, model_name: str, model_version: str | None):
+        """The model behind a route; on a versioned route, only the version it serves."""
+        model = self.dataplane.get_model_from_registry(model_name)
+        if model_version is not None and model_version != getattr(model, "version", None):
             raise ModelNotFound(f"{model_name} version {model_version}")
+        return model
 
     async def model_metadata(self, model_name: str, model_version: str | None = None):
-        self._check_version(model_name, model_version)
+        self._served(model_name, model_version)
         return await super().model_metadata(model_name)
 
     async def model_ready(self, model_name: str, model_version: str | None = None):
-        self._check_version(model_name, model_version)
+        self._served(model_name, model_version)
         return await super().model_ready(model_name)
 
     async def infer(
@@ -72,11 +72,10 @@ class SluiceV2Endpoints(kserve_v2.V2Endpoints):
         model_name: str,
         model_version: str | None = None,
     ):
-        self._check_version(model_name, model_version)
+        model = self._served(model_name, model_version)
         body = await raw_request.body()
         headers = raw_request.headers
         if INFERENCE_CONTENT_LENGTH_HEADER not in headers and is_json(headers.get("content-type")):
-            model = self.dataplane.get_model_from_registry(model_name)
             with counted_client_errors():
                 parsed = parse_json_object(body)
                 body = (

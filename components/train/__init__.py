@@ -131,12 +131,10 @@ def run(
     import torch
 
     from components.train.launch import fit_single_process, fit_with_ray
-    from components.train.model import FlightDelayNet
 
     started = time.perf_counter()
     prepared = prepare(pd.read_parquet(training_frame), features, params)
     prep, arrays, splits, config = prepared.prep, prepared.arrays, prepared.splits, prepared.config
-    model_config = config["model"]
     if params.launcher == "single-process":
         outcome = fit_single_process(config, arrays, "cuda" if params.use_gpu else "cpu")
     else:
@@ -149,9 +147,7 @@ def run(
             name=run_name,
             max_failures=params.max_failures,
         )
-    net = FlightDelayNet(**model_config)
-    net.load_state_dict(outcome.state["best_weights"] or outcome.state["weights"])
-    net.eval()
+    net = outcome.trained_net(config["model"])
 
     from sklearn.metrics import roc_auc_score
 

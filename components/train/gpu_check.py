@@ -13,6 +13,7 @@ import json
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -20,6 +21,9 @@ import torch
 
 from components.train import TrainParams, prepare
 from components.train.model import DelayProbability, FlightDelayNet
+
+if TYPE_CHECKING:
+    from components.train.launch import FitOutcome
 
 INFERENCE_BATCHES = (1, 256, 8192)
 
@@ -38,7 +42,7 @@ def _latest_training_frame() -> tuple[Path, list[str]]:
     return outputs[-1].with_name("training_frame"), list(metadata["features"])
 
 
-def _measure(label: str, fit) -> dict:
+def _measure(label: str, fit) -> tuple[dict, FitOutcome]:
     started = time.perf_counter()
     outcome = fit()
     wall = time.perf_counter() - started
@@ -52,8 +56,7 @@ def _measure(label: str, fit) -> dict:
         "samples_per_second": sum(m["samples_per_second"] for m in steady) / len(steady),
         "best_val_loss": float(outcome.state["best_loss"]),
         "wall_seconds": wall,
-        "outcome": outcome,
-    }
+    }, outcome
 
 
 def inference_timings(
@@ -118,10 +121,8 @@ def main() -> None:
 
     from components.train.launch import fit_single_process, fit_torch_distributed
 
-    results = [
-        _measure("cpu, 1 process", lambda: fit_single_process(config, arrays, "cpu")),
-        _measure("gpu, 1 process", lambda: fit_single_process(config, arrays, "cuda")),
-    ]
+    cpu, _ = _measure("cpu, 1 process", lambda: fit_single_process(config, arrays, "cpu"))
+    one_gpu, _ = _measure("gpu, 1 process", lambda: fit_single_process(config, arrays, "cuda"))
     try:
         import ray  # noqa: F401
 
@@ -134,19 +135,18 @@ def main() -> None:
         def gpu_fit():
             return fit_torch_distributed(config, arrays, gpus, "cuda")
 
-    results.append(_measure(f"gpu, {gpus} worker(s), NCCL", gpu_fit))
-    outcome = [r.pop("outcome") for r in results][-1]
+    nccl, outcome = _measure(f"gpu, {gpus} worker(s), NCCL", gpu_fit)
+    results = [cpu, one_gpu, nccl]
     print(f"{'run':<28}{'backend':<26}{'workers':>8}{'samples/s':>14}{'val loss':>10}{'wall s':>9}")
     for r in results:
         print(
             f"{r['run']:<28}{r['backend']:<26}{r['workers']:>8}{r['samples_per_second']:>14,.0f}"
             f"{r['best_val_loss']:>10.4f}{r['wall_seconds']:>9.1f}"
         )
-    speedup = results[-1]["samples_per_second"] / results[0]["samples_per_second"]
+    speedup = nccl["samples_per_second"] / cpu["samples_per_second"]
     print(f"GPU (NCCL) / CPU training throughput: {speedup:.2f}x")
 
-    net = FlightDelayNet(**config["model"])
-    net.load_state_dict(outcome.state["best_weights"] or outcome.state["weights"])
+    net = outcome.trained_net(config["model"])
     valid = (arrays["valid_categorical"], arrays["valid_numeric"])
     inference = [
         row for device in ("cpu", "cuda") for row in inference_timings(net, *valid, device)

@@ -10,6 +10,7 @@ from pathlib import Path
 import torch
 
 from components.train.loop import train_loop
+from components.train.model import FlightDelayNet
 from components.train.session import STATE_FILE, LocalSession
 
 
@@ -20,6 +21,12 @@ class FitOutcome:
     seconds: float
     workers: int
     backend: str
+
+    def trained_net(self, model_config: dict) -> FlightDelayNet:
+        """The net with the best weights (the last where none was best), in eval mode."""
+        net = FlightDelayNet(**model_config)
+        net.load_state_dict(self.state["best_weights"] or self.state["weights"])
+        return net.eval()
 
 
 def fit_single_process(config: dict, arrays: dict, device: str = "cpu") -> FitOutcome:
