@@ -1,1 +1,2 @@
-"""The pipeline steps as plain Python: each step package exposes one `run(...)`."""
+"""The steps as plain Python (each step package exposes one `run(...)`), on the use case
+(`flights/`) and the base (`base/`: settings, the registry client, the model contract)."""

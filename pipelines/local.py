@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from components.settings import Settings
+from components.base.settings import Settings
 
 # step → (summary field, the artifact whose metadata holds the step's result)
 STEP_OUTPUTS = {
@@ -72,13 +72,13 @@ def new_run_id() -> str:
 
 
 def _task_dirs(pipeline_root: Path) -> dict[str, Path]:
-    """Step name → task directory. kfp.local names a second task of the same component
-    `train-2` (the GPU and CPU branches); only one of them runs."""
-    found: dict[str, Path] = {}
-    for run_dir in pipeline_root.glob("*"):
-        for task_dir in run_dir.iterdir() if run_dir.is_dir() else []:
-            found[re.sub(r"-\d+$", "", task_dir.name)] = task_dir
-    return found
+    """Step name → task directory: kfp.local names each task's directory after its task."""
+    return {
+        task_dir.name: task_dir
+        for run_dir in pipeline_root.glob("*")
+        if run_dir.is_dir()
+        for task_dir in run_dir.iterdir()
+    }
 
 
 class _Watcher(threading.Thread):

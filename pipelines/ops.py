@@ -10,7 +10,7 @@ annotations as real types.)
 from kfp import dsl
 from kfp.dsl import HTML, Artifact, ClassificationMetrics, Dataset, Input, Metrics, Model, Output
 
-from components.settings import get_settings
+from components.base.settings import get_settings
 
 IMAGE = get_settings().image
 
@@ -20,8 +20,8 @@ def ingest(source: str, snapshot: Output[Dataset]) -> str:
     """Snapshot the raw tables; returns the content-hash data version."""
     from pathlib import Path
 
+    from components.base.settings import get_settings
     from components.ingest import SourceError, run
-    from components.settings import get_settings
 
     try:
         result = run(source, get_settings().snapshots_dir, Path(snapshot.path))
@@ -69,8 +69,8 @@ def featurize(validated: Input[Dataset], data_version: str, training_frame: Outp
     """Feast apply and materialize, then the point-in-time training frame; returns rows."""
     from pathlib import Path
 
+    from components.base.settings import get_settings
     from components.featurize import run
-    from components.settings import get_settings
 
     settings = get_settings()
     result = run(
@@ -100,15 +100,16 @@ def train(
     """Ray Train DDP (gloo on CPU, NCCL when gpus > 0), exported to ONNX; returns val AUC."""
     from pathlib import Path
 
-    from components.settings import get_settings
-    from components.splits import TimeSplit
+    from components.base.settings import get_settings
+    from components.base.splits import TimeSplit
+    from components.flights.schema import TIMEZONE
     from components.train import TrainingDataError, TrainParams, run
 
     params = TrainParams(
         epochs=epochs,
         num_workers=num_workers,
         use_gpu=gpus > 0,
-        split=TimeSplit(train_end=train_end, valid_end=valid_end),
+        split=TimeSplit(TIMEZONE, train_end=train_end, valid_end=valid_end),
     )
     try:
         result = run(
@@ -148,14 +149,20 @@ def evaluate(
     import tempfile
     from pathlib import Path
 
+    from components.base.registry import (
+        CHAMPION,
+        RegistryUnavailable,
+        alias_version,
+        client,
+        download_version,
+    )
+    from components.base.settings import get_settings
     from components.evaluate import GateConfig, run, write_json
-    from components.registry import RegistryUnavailable, alias_version, client, download_version
-    from components.settings import get_settings
 
     uri = get_settings().tracking_uri
     with tempfile.TemporaryDirectory() as scratch:
         try:
-            champion = alias_version(client(uri), "champion")
+            champion = alias_version(client(uri), CHAMPION)
         except RegistryUnavailable as exc:
             raise SystemExit(f"evaluate: {exc}") from None
         result = run(
@@ -198,9 +205,9 @@ def register(
     import json
     from pathlib import Path
 
+    from components.base.registry import RegistryUnavailable
+    from components.base.settings import get_settings
     from components.register import run
-    from components.registry import RegistryUnavailable
-    from components.settings import get_settings
 
     settings = get_settings()
     try:

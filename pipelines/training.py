@@ -58,7 +58,7 @@ def training_pipeline(
         train.set_accelerator_type("nvidia.com/gpu").set_accelerator_limit(gpus)
         train.set_cpu_request("2").set_memory_request("8G").set_memory_limit("16G")
         train.set_retry(num_retries=1, backoff_duration="60s")  # resumes from a checkpoint
-        kubernetes.empty_dir_mount(  # /dev/shm for NCCL and the DataLoader
+        kubernetes.empty_dir_mount(  # /dev/shm for NCCL's shared memory
             train, volume_name="dshm", mount_path="/dev/shm", medium="Memory", size_limit="8Gi"
         )
         model = train.outputs["model"]

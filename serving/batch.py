@@ -11,8 +11,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from serving.artifact import ModelArtifact
-from serving.requests import RequestRules
+from components.base.contract.artifact import ModelArtifact
+from serving.request_rules import RequestRules
 
 
 @dataclass

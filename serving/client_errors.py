@@ -21,7 +21,7 @@ from kserve.errors import InvalidInput, ModelNotFound
 from kserve.logging import logger as kserve_logger
 
 from serving.metrics import INVALID_REQUESTS
-from serving.requests import RequestError
+from serving.request_errors import RequestError
 
 logger = logging.getLogger("kserve.sluice")  # formatted and levelled with KServe's own lines
 

@@ -7,7 +7,8 @@ several times the model call, and on a one-core server every microsecond of it i
 throughput. A model that sets `reads_grpc_messages` decodes the message itself and answers
 with a `ModelInferResponse`, which KServe's servicer already passes through as it is. Every
 other model, and everything else about the call (interceptors, errors, KServe's latency
-histograms in `Model.__call__`), stays KServe's.
+histograms in `Model.__call__`), stays KServe's. Model metadata names the version served
+and the runtime (`serving.oip_metadata`).
 """
 
 from __future__ import annotations
@@ -18,8 +19,15 @@ from kserve.protocol.grpc import grpc_predict_v2_pb2 as pb
 from kserve.protocol.grpc.servicer import InferenceServicer
 from kserve.utils.utils import to_headers
 
+from serving.oip_metadata import model_metadata
+
 
 class MessageInferenceServicer(InferenceServicer):
+    async def ModelMetadata(
+        self, request: pb.ModelMetadataRequest, context: ServicerContext
+    ) -> pb.ModelMetadataResponse:
+        return pb.ModelMetadataResponse(**await model_metadata(self._data_plane, request.name))
+
     async def ModelInfer(
         self, request: pb.ModelInferRequest, context: ServicerContext
     ) -> pb.ModelInferResponse:

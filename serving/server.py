@@ -14,17 +14,19 @@ from pathlib import Path
 from kserve import ModelServer, model_server
 from kserve import logging as kserve_logging
 
-from components.settings import get_settings
+from components.base.contract.names import FEATURE_SERVICE, MODEL_NAME
+from components.base.settings import get_settings
 from serving import client_errors, grpc_messages, v2_rest
 from serving.predictor import FlightDelayPredictor, ServingOptions
 
 MODES = ("predictor", "transformer", "combined")
-FEATURE_SERVICE = "flight_delay_v1"
+GC_THRESHOLD = 50_000
 
 
 def build_parser() -> argparse.ArgumentParser:
+    defaults = ServingOptions()
     parser = argparse.ArgumentParser(parents=[model_server.parser], conflict_handler="resolve")
-    parser.set_defaults(model_name="sluice-flights")
+    parser.set_defaults(model_name=MODEL_NAME)
     parser.add_argument("--mode", choices=MODES, default="predictor")
     parser.add_argument(
         "--model_uri",
@@ -34,21 +36,23 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--model_version", default=None, help="version to report")
     parser.add_argument("--feature_repo", default=None, help="Feast repo (transformer)")
     parser.add_argument("--feature_service", default=FEATURE_SERVICE)
-    parser.add_argument("--batching", action=argparse.BooleanOptionalAction, default=True)
-    parser.add_argument("--max_batch_rows", type=int, default=256)
-    parser.add_argument("--max_wait_ms", type=float, default=2.0)
+    parser.add_argument(
+        "--batching", action=argparse.BooleanOptionalAction, default=defaults.batching
+    )
+    parser.add_argument("--max_batch_rows", type=int, default=defaults.max_batch_rows)
+    parser.add_argument("--max_wait_ms", type=float, default=defaults.max_wait_ms)
     parser.add_argument(
         "--inline_budget_us",
         type=float,
-        default=50.0,
+        default=defaults.inline_budget_us,
         help="model calls measured (at load) to take at most this long run on the event loop, "
         "bigger ones on the model thread; 0: all on the thread",
     )
-    parser.add_argument("--max_request_rows", type=int, default=10_000)
+    parser.add_argument("--max_request_rows", type=int, default=defaults.max_request_rows)
     parser.add_argument(
         "--gc_threshold",
         type=int,
-        default=50_000,
+        default=GC_THRESHOLD,
         help="allocations between young garbage collections (Python's default: 700)",
     )
     return parser

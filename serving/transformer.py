@@ -2,9 +2,15 @@
 from the feature service; the predictor gets the model's full feature set.
 
 Request fields: carrier, origin, dest, tailnum, sched_dep_time (ISO 8601; local New York
-time when it has no offset) and distance. An entity the online store does not know (an
-unknown tailnum, say) gets the documented default for its features, missing, which the
-model imputes with the training mean, and is counted in `sluice_feature_defaults_total`.
+time when it has no offset) and distance. The request-time features are derived by the
+same function that derives them for the training frame (`components.flights.request`),
+and the model input is assembled in the training frame's column order. An entity the
+online store does not know (an unknown tailnum, say) gets the documented default for its
+features, missing, which the model imputes with the training mean, and is counted in
+`sluice_feature_defaults_total`.
+
+Whatever protocol the caller speaks (v1, v2 REST, gRPC), the predictor is called in
+`--predictor_protocol`, and its answer comes back to the caller in the caller's protocol.
 """
 
 from __future__ import annotations
@@ -17,53 +23,62 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from kserve import Model
-from kserve.protocol.infer_type import InferInput, InferRequest
+from kserve.protocol.infer_type import InferInput, InferRequest, RequestedOutput
 
-from serving.metrics import FEATURE_DEFAULTS, ONLINE_FETCH_SECONDS
-from serving.predictor import output_types
-from serving.requests import (
-    NUMERIC_DATATYPES,
-    RequestError,
-    check_names,
-    counted_client_errors,
-    parse_json_body,
+from components.flights.feature_repo.definitions import service_features
+from components.flights.features import model_features
+from components.flights.request import (
+    CATEGORICAL_FEATURES,
+    ENTITY_KEYS,
+    NUMBER_FIELDS,
+    REQUEST_FIELDS,
+    TEXT_FIELDS,
+    request_features,
+    scheduled_departures,
 )
-
-TIMEZONE = "America/New_York"
-FIELDS = ["carrier", "origin", "dest", "tailnum", "sched_dep_time", "distance"]
-TEXT_FIELDS = ["carrier", "origin", "dest", "tailnum", "sched_dep_time"]
-ENTITY_KEYS = ["origin", "tailnum", "carrier"]
+from serving.answers import OUTPUTS, Answer, output_types, requested_outputs
+from serving.datatypes import NUMERIC_DATATYPES
+from serving.json_bodies import parse_json_body
+from serving.metrics import FEATURE_DEFAULTS, ONLINE_FETCH_SECONDS
+from serving.request_errors import RequestError, counted_client_errors
+from serving.request_rules import check_names
 
 
 @dataclass
-class FlightRequest:
-    flights: pd.DataFrame
-    request: InferRequest | None
+class Forward:
+    """A caller's request on its way to the predictor."""
+
+    request: dict | InferRequest  # in the predictor's protocol
+    incoming: InferRequest | None  # the caller's v2 request; None for v1
+    outputs: tuple[str, ...]  # the outputs the caller asked for
 
 
-def _flights_from_v1(payload) -> pd.DataFrame:
+def flights_from_v1(payload) -> dict[str, list]:
     payload = parse_json_body(payload)
     if not isinstance(payload, dict) or not isinstance(payload.get("instances"), list):
         raise RequestError("malformed", 'body: expected {"instances": [flight, ...]}')
     for i, item in enumerate(payload["instances"]):
         if not isinstance(item, dict):
             raise RequestError("shape", f"instances[{i}]: expected an object")
-        check_names(list(item), FIELDS, f"instances[{i}]", noun="field")
+        check_names(list(item), list(REQUEST_FIELDS), f"instances[{i}]", noun="field")
         for name in TEXT_FIELDS:
             if not isinstance(item[name], str) or not item[name]:
                 raise RequestError(
                     "datatype", f"instances[{i}].{name}: expected a non-empty string"
                 )
-        if isinstance(item["distance"], bool) or not isinstance(item["distance"], int | float):
-            raise RequestError("datatype", f"instances[{i}].distance: expected a number")
-    return pd.DataFrame.from_records(payload["instances"], columns=FIELDS)
+        for name in NUMBER_FIELDS:
+            if isinstance(item[name], bool) or not isinstance(item[name], int | float):
+                raise RequestError("datatype", f"instances[{i}].{name}: expected a number")
+    if not payload["instances"]:
+        raise RequestError("shape", '"instances": the batch is empty')
+    return {name: [item[name] for item in payload["instances"]] for name in REQUEST_FIELDS}
 
 
-def _flights_from_v2(request: InferRequest) -> pd.DataFrame:
-    check_names([i.name for i in request.inputs], FIELDS, "inputs", noun="field")
+def flights_from_v2(request: InferRequest) -> dict[str, list]:
+    check_names([i.name for i in request.inputs], list(REQUEST_FIELDS), "inputs", noun="field")
     columns = {}
     for item in request.inputs:
-        expected = NUMERIC_DATATYPES if item.name == "distance" else {"BYTES"}
+        expected = NUMERIC_DATATYPES if item.name in NUMBER_FIELDS else {"BYTES"}
         if item.datatype not in expected:
             raise RequestError(
                 "datatype", f"input {item.name!r}: datatype {item.datatype} is not allowed"
@@ -76,117 +91,155 @@ def _flights_from_v2(request: InferRequest) -> pd.DataFrame:
     lengths = {len(v) for v in columns.values()}
     if len(lengths) != 1:
         raise RequestError("shape", f"inputs: fields have different lengths {sorted(lengths)}")
-    return pd.DataFrame(columns, columns=FIELDS)
+    return columns
 
 
-def request_features(flights: pd.DataFrame) -> pd.DataFrame:
-    """Request-time features, derived the way the training frame derived them."""
-    local = []
-    for row, value in enumerate(flights["sched_dep_time"]):
-        try:
-            stamp = pd.Timestamp(value)
-        except (ValueError, TypeError):
-            stamp = pd.NaT
-        if stamp is pd.NaT:
-            raise RequestError(
-                "datatype", f"row {row}: sched_dep_time {value!r} is not an ISO 8601 time"
-            )
-        local.append(stamp.tz_convert(TIMEZONE) if stamp.tzinfo else stamp.tz_localize(TIMEZONE))
-    return pd.DataFrame(
-        {
-            "carrier": flights["carrier"],
-            "origin": flights["origin"],
-            "dest": flights["dest"],
-            "hour": [t.hour for t in local],
-            "day_of_week": [t.dayofweek for t in local],
-            "month": [t.month for t in local],
-            "distance": flights["distance"].astype(float),
-        }
+def derived_features(flights: dict[str, list]) -> pd.DataFrame:
+    """The request-time features, derived as the training frame derives them."""
+    try:
+        scheduled = scheduled_departures(flights["sched_dep_time"])
+    except ValueError as exc:
+        raise RequestError("datatype", str(exc)) from None
+    return request_features(
+        carrier=flights["carrier"],
+        origin=flights["origin"],
+        dest=flights["dest"],
+        scheduled=scheduled,
+        distance=flights["distance"],
     )
+
+
+def _records(features: pd.DataFrame) -> list[dict]:
+    return features.astype(object).where(features.notna(), None).to_dict("records")
+
+
+def _v2_inputs(features: pd.DataFrame, missing) -> list[InferInput]:
+    """One input per feature; a missing value is `missing` (JSON has no NaN: null there)."""
+    inputs = []
+    for name in features.columns:
+        column = features[name]
+        if name in CATEGORICAL_FEATURES:
+            inputs.append(InferInput(name, [len(column)], "BYTES", column.tolist()))
+        else:
+            values = column.to_numpy(dtype=np.float64)
+            data = [missing if v != v else v for v in values.tolist()]
+            inputs.append(InferInput(name, [len(values)], "FP32", data))
+    return inputs
 
 
 class FeastTransformer(Model):
     """`predictor` set: in-process with that predictor; otherwise KServe forwards to
     `--predictor_host` over `--predictor_protocol`."""
 
-    def __init__(self, name: str, feature_repo: str, feature_service: str, predictor=None):
+    def __init__(
+        self,
+        name: str,
+        feature_repo: str,
+        feature_service: str,
+        predictor=None,
+    ):
         super().__init__(name)
         self.feature_repo, self.feature_service = feature_repo, feature_service
         self.local_predictor = predictor
         self.executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="feast")
+
+    @property
+    def version(self) -> str | None:
+        """The version served in-process; a remote predictor's comes with its answers."""
+        return None if self.local_predictor is None else self.local_predictor.version
+
+    @property
+    def platform(self) -> str:
+        return "" if self.local_predictor is None else self.local_predictor.platform
 
     def load(self) -> bool:
         from feast import FeatureStore
 
         self.store = FeatureStore(repo_path=self.feature_repo)
         self.service = self.store.get_feature_service(self.feature_service)
-        self.online_features = [
-            f.name for p in self.service.feature_view_projections for f in p.features
-        ]
+        views = {
+            p.name: self.store.get_feature_view(p.name)
+            for p in self.service.feature_view_projections
+        }
+        self.online_features = service_features(self.service, views)
+        self.features = model_features(self.online_features)
         if self.local_predictor is not None:
             self.local_predictor.load()
         self.ready = True
         return self.ready
 
-    def _fetch(self, entities: pd.DataFrame) -> dict[str, list]:
+    def fetch(self, flights: dict[str, list]) -> dict[str, list]:
+        """Online features for each flight's entities, through the feature service."""
         started = time.perf_counter()
-        rows = entities[ENTITY_KEYS].to_dict("records")
+        rows = [
+            dict(zip(ENTITY_KEYS, keys, strict=True))
+            for keys in zip(*(flights[k] for k in ENTITY_KEYS), strict=True)
+        ]
         values = self.store.get_online_features(features=self.service, entity_rows=rows).to_dict()
         ONLINE_FETCH_SECONDS.observe(time.perf_counter() - started)
         return values
 
-    async def preprocess(self, payload, headers=None):
-        with counted_client_errors():
-            if isinstance(payload, InferRequest):
-                flights = _flights_from_v2(payload)
-            else:
-                flights = _flights_from_v1(payload)
-            features = request_features(flights)
-        loop = asyncio.get_running_loop()
-        online = await loop.run_in_executor(self.executor, self._fetch, flights)
+    def model_input(self, flights: dict[str, list]) -> pd.DataFrame:
+        """What the predictor gets for these flights (the skew test holds it to the
+        training frame)."""
+        return self.assemble(derived_features(flights), self.fetch(flights))
+
+    def assemble(self, features: pd.DataFrame, online: dict[str, list]) -> pd.DataFrame:
+        """The request-time features, then the online features, in the training frame's
+        column order."""
         for name in self.online_features:
             column = pd.array(online[name], dtype="Float64").to_numpy(np.float64, na_value=np.nan)
             features[name] = column
             missing = int(np.isnan(column).sum())
             if missing:
                 FEATURE_DEFAULTS.labels(name).inc(missing)
-        if isinstance(payload, InferRequest):
-            return self._v2_request(payload, features)
-        records = features.astype(object).where(features.notna(), None).to_dict("records")
-        return {"instances": records}
+        return features[self.features]
 
-    def _v2_request(self, incoming: InferRequest, features: pd.DataFrame) -> InferRequest:
-        inputs = []
-        for name in features.columns:
-            column = features[name]
-            if name in ("carrier", "origin", "dest"):
-                inputs.append(InferInput(name, [len(column)], "BYTES", column.tolist()))
+    async def preprocess(self, payload, headers=None) -> Forward:
+        with counted_client_errors():
+            incoming = payload if isinstance(payload, InferRequest) else None
+            if incoming is None:
+                flights, outputs = flights_from_v1(payload), tuple(OUTPUTS)
             else:
-                values = column.to_numpy(dtype=np.float32)
-                item = InferInput(name, [len(values)], "FP32")
-                item.set_data_from_numpy(values, binary_data=False)
-                inputs.append(item)
+                flights = flights_from_v2(incoming)
+                outputs = requested_outputs([o.name for o in incoming.request_outputs or ()])
+            derived = derived_features(flights)
+        loop = asyncio.get_running_loop()
+        online = await loop.run_in_executor(self.executor, self.fetch, flights)
+        features = self.assemble(derived, online)
+        return Forward(self._forwarded(features, incoming), incoming, outputs)
+
+    def _forwarded(self, features: pd.DataFrame, incoming: InferRequest | None):
+        """The model input as the predictor reads it: in-process, in the caller's own
+        protocol; otherwise in `--predictor_protocol`."""
+        if self.local_predictor is None:
+            protocol = self.predictor_config.protocol
+        else:
+            protocol = "v1" if incoming is None else "grpc-v2"
+        if protocol == "v1":
+            return {"instances": _records(features)}
         return InferRequest(
             model_name=self.name,
-            infer_inputs=inputs,
-            request_id=incoming.id,
-            from_grpc=incoming.from_grpc,
-            request_outputs=incoming.request_outputs,
+            infer_inputs=_v2_inputs(features, None if protocol == "v2" else float("nan")),
+            request_id=None if incoming is None else incoming.id,
+            request_outputs=[RequestedOutput(name) for name in OUTPUTS],
         )
 
     def validate(self, payload):
         return payload
 
-    async def predict(self, payload, headers=None, response_headers=None):
+    async def predict(self, payload: Forward, headers=None, response_headers=None):
         if self.local_predictor is None:
-            return await super().predict(payload, headers, response_headers)
-        decoded = self.local_predictor.decode(payload)
-        return await self.local_predictor.predict(decoded, headers)
+            answer = await super().predict(payload.request, headers, response_headers)
+        else:
+            decoded = self.local_predictor.decode(payload.request)
+            answer = await self.local_predictor.predict(decoded, headers)
+        return Answer.read(answer).render(payload.incoming, payload.outputs, self.name)
 
     def get_input_types(self) -> list[dict]:
         return [
-            {"name": f, "datatype": "FP32" if f == "distance" else "BYTES", "shape": [-1]}
-            for f in FIELDS
+            {"name": f, "datatype": "FP32" if f in NUMBER_FIELDS else "BYTES", "shape": [-1]}
+            for f in REQUEST_FIELDS
         ]
 
     def get_output_types(self) -> list[dict]:

@@ -18,6 +18,8 @@ This route takes the body as bytes:
 Everything else about the call (KServe's handler, `Model.__call__`, the response) stays
 KServe's.
 
+Model metadata names the version served and the runtime (`serving.oip_metadata`).
+
 KServe answers every versioned route (`/v2/models/NAME/versions/V/...`) with a 500 (not
 implemented). Here the version the model serves answers as the model does, and any other
 is not found (404).
@@ -29,13 +31,11 @@ import kserve.protocol.rest.v2_endpoints as kserve_v2
 from fastapi import Request, Response
 from kserve.constants.constants import INFERENCE_CONTENT_LENGTH_HEADER
 from kserve.errors import ModelNotFound
+from kserve.protocol.rest.v2_datamodels import ModelMetadataResponse
 
-from serving.requests import (
-    RestV2Body,
-    counted_client_errors,
-    parse_json_object,
-    validated_v2_request,
-)
+from serving.json_bodies import RestV2Body, parse_json_object, validated_v2_request
+from serving.oip_metadata import model_metadata
+from serving.request_errors import counted_client_errors
 
 
 def is_json(content_type: str | None) -> bool:
@@ -59,7 +59,8 @@ class SluiceV2Endpoints(kserve_v2.V2Endpoints):
 
     async def model_metadata(self, model_name: str, model_version: str | None = None):
         self._served(model_name, model_version)
-        return await super().model_metadata(model_name)
+        metadata = await model_metadata(self.dataplane, model_name)
+        return ModelMetadataResponse.model_validate(metadata)
 
     async def model_ready(self, model_name: str, model_version: str | None = None):
         self._served(model_name, model_version)

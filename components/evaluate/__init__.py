@@ -10,6 +10,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from components.base.contract.artifact import ModelArtifact
+from components.base.splits import TimeSplit
 from components.evaluate.gate import GateConfig, evaluate_gate
 from components.evaluate.metrics import (
     classification_metrics,
@@ -20,10 +22,7 @@ from components.evaluate.metrics import (
 )
 from components.evaluate.report import write_report
 from components.flights.features import ENTITY_TIMESTAMP
-from components.splits import TimeSplit
-from serving.artifact import ModelArtifact
-
-SLICE_COLUMNS = ["origin", "carrier"]
+from components.flights.schema import SLICE_COLUMNS
 
 
 @dataclass
@@ -68,19 +67,20 @@ def run(
     started = time.perf_counter()
     model = ModelArtifact(model_dir)
     frame = pd.read_parquet(training_frame)
-    split = TimeSplit(**model.metadata["time_split"])
+    split = TimeSplit(**model.metadata.time_split)
     parts = split.split(frame, ENTITY_TIMESTAMP)
     holdout = parts["holdout"]
     if holdout.empty:
         raise ValueError(f"evaluate: the holdout split is empty ({split})")
-    label = model.metadata["label"]
+    label = model.metadata.label
     labels = holdout[label].to_numpy()
 
-    scores, _ = model.predict_frame(holdout)
+    scores, _ = model.predict_frame(holdout)  # through the encoder the server uses
     threshold = model.threshold
     base_rate = float(parts["train"][label].mean())
-    layout = model.layout
-    logistic = logistic_baseline(parts["train"], holdout, layout.categorical, layout.numeric, label)
+    logistic = logistic_baseline(
+        parts["train"], holdout, model.layout.categorical, model.layout.numeric, label
+    )
     scored = {"model": scores, "logistic": logistic}
     metrics = {
         "model": classification_metrics(labels, scores, threshold),

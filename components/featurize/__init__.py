@@ -12,7 +12,7 @@ import pandas as pd
 
 from components.flights import features as F
 from components.flights.feature_repo import definitions
-from components.flights.schema import LABEL
+from components.flights.schema import LABEL, REQUIRED_TABLES
 
 REPO_TEMPLATE = Path(definitions.__file__).resolve().parent
 
@@ -63,29 +63,8 @@ def write_repo(
     (repo_dir / "feature_store.yaml").write_text(
         store_yaml(online_store, offline_store, redis_connection)
     )
-    flights = tables["flights"]
-    since = pd.to_datetime(flights["time_hour"], utc=True).min() - pd.Timedelta(days=1)
-    sources = {
-        "weather_hourly": F.weather_source(tables["weather"]),
-        "plane_attributes": F.plane_source(tables["planes"], since),
-        "origin_congestion": F.congestion_source(flights),
-        "carrier_delay_7d": F.carrier_rate_source(flights),
-    }
-    for view, frame in sources.items():
+    for view, frame in F.feature_sources(tables).items():
         frame.to_parquet(data / definitions.SOURCE_FILES[view], index=False)
-
-
-def service_refs(objects: dict) -> dict[tuple[str, ...], list[str]]:
-    """Feature references of the feature service, grouped by the join keys they need."""
-    service = objects[definitions.FEATURE_SERVICE]
-    groups: dict[tuple[str, ...], list[str]] = {}
-    for projection in service.feature_view_projections:
-        view = objects[projection.name]
-        keys = tuple(sorted(view.join_keys))
-        groups.setdefault(keys, []).extend(
-            f"{projection.name}:{feature.name}" for feature in projection.features
-        )
-    return groups
 
 
 def historical_features(store, objects: dict, entities: pd.DataFrame) -> pd.DataFrame:
@@ -93,7 +72,9 @@ def historical_features(store, objects: dict, entities: pd.DataFrame) -> pd.Data
     (key, timestamp) pairs: many flights share an origin-hour, so this is ~20x fewer rows
     than the flights, and the result is merged back onto every flight."""
     frame = entities
-    for keys, refs in service_refs(objects).items():
+    for keys, refs in definitions.refs_by_join_keys(
+        objects[definitions.FEATURE_SERVICE], objects
+    ).items():
         columns = [*keys, F.ENTITY_TIMESTAMP]
         unique = entities[columns].dropna().drop_duplicates().reset_index(drop=True)
         joined = store.get_historical_features(entity_df=unique, features=refs).to_df()
@@ -101,10 +82,6 @@ def historical_features(store, objects: dict, entities: pd.DataFrame) -> pd.Data
         names = [ref.split(":", 1)[1] for ref in refs]
         frame = frame.merge(joined[[*columns, *names]], on=columns, how="left")
     return frame
-
-
-def feature_names(objects: dict) -> list[str]:
-    return [ref.split(":", 1)[1] for refs in service_refs(objects).values() for ref in refs]
 
 
 def run(
@@ -120,9 +97,7 @@ def run(
 
     started = time.perf_counter()
     validated_dir, repo_dir = Path(validated_dir), Path(repo_dir)
-    tables = {
-        t: pd.read_parquet(validated_dir / f"{t}.parquet") for t in ("flights", "weather", "planes")
-    }
+    tables = {t: pd.read_parquet(validated_dir / f"{t}.parquet") for t in REQUIRED_TABLES}
     write_repo(repo_dir, tables, online_store, offline_store, redis_connection)
     objects = definitions.build(repo_dir / "data")
     store = FeatureStore(repo_path=str(repo_dir))
@@ -140,12 +115,14 @@ def run(
         store.materialize(start_date=start.to_pydatetime(), end_date=end.to_pydatetime())
     materialize_seconds = time.perf_counter() - t0
 
-    frame = frame.sort_values([F.ENTITY_TIMESTAMP, "carrier", "flight"]).reset_index(drop=True)
+    frame = frame.sort_values(F.FRAME_ORDER).reset_index(drop=True)
     Path(training_frame_path).parent.mkdir(parents=True, exist_ok=True)
     frame.to_parquet(training_frame_path, index=False)
     return FeaturizeResult(
         rows=len(frame),
-        features=F.model_features(feature_names(objects)),
+        features=F.model_features(
+            definitions.service_features(objects[definitions.FEATURE_SERVICE], objects)
+        ),
         feature_service=definitions.FEATURE_SERVICE,
         offline_store=offline_store,
         online_store=online_store,

@@ -12,6 +12,7 @@ from datetime import timedelta
 
 import pandas as pd
 
+from components.flights.request import CATEGORICAL_FEATURES, REQUEST_NUMERIC, request_features
 from components.flights.schema import EVENT_TIME, LABEL, RANGES, SOFT_RANGES
 
 ENTITY_TIMESTAMP = "event_timestamp"
@@ -27,9 +28,8 @@ WEATHER_COLUMNS = [
     "visib",
 ]
 PLANE_COLUMNS = {"year": "plane_year", "seats": "plane_seats", "engines": "plane_engines"}
-# Known at request time: sent by the caller, never looked up.
-REQUEST_FEATURES = ["hour", "day_of_week", "month", "distance", "dest"]
-CATEGORICAL_FEATURES = ["carrier", "origin", "dest"]
+# The training frame's order: by event time, then carrier and flight number.
+FRAME_ORDER = [ENTITY_TIMESTAMP, "carrier", "flight"]
 
 WEATHER_AVAILABLE_AFTER = timedelta(hours=1)  # an hour's observation is published at its end
 CONGESTION_OFFSET = timedelta(hours=2)  # congestion for hour h is used at hour h + 2
@@ -122,32 +122,54 @@ def carrier_rate_source(flights: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+def scheduled_departure(flights: pd.DataFrame) -> pd.Series:
+    """The scheduled departure as a New York time: the scheduled hour plus its minute."""
+    return flights[EVENT_TIME] + pd.to_timedelta(flights["minute"], unit="min")
+
+
 def entity_frame(flights: pd.DataFrame) -> pd.DataFrame:
-    """One row per flight: join keys, event time, label and request-time features."""
-    return pd.DataFrame(
+    """One row per flight: the flight key, the entity keys, the request-time features (the
+    transformer's own derivation), event time and label."""
+    flights = flights.reset_index(drop=True)
+    key = pd.DataFrame(
         {
             "year": flights["year"].astype("int64"),
-            "month": flights["month"].astype("int64"),
             "day": flights["day"].astype("int64"),
             "flight": flights["flight"].astype("int64"),
             "sched_dep_time": flights["sched_dep_time"].astype("int64"),
-            "carrier": flights["carrier"],
-            "origin": flights["origin"],
-            "tailnum": flights["tailnum"],
-            "dest": flights["dest"],
-            "hour": flights["hour"].astype("int64"),
-            "day_of_week": flights[EVENT_TIME].dt.dayofweek.astype("int64"),
-            "distance": flights["distance"].astype("float64"),
-            ENTITY_TIMESTAMP: _utc(flights[EVENT_TIME]),
-            LABEL: flights[LABEL].astype("int64"),
+            "tailnum": flights["tailnum"].to_numpy(dtype=object),
+        }
+    )
+    derived = request_features(
+        carrier=flights["carrier"],
+        origin=flights["origin"],
+        dest=flights["dest"],
+        scheduled=scheduled_departure(flights),
+        distance=flights["distance"],
+    )
+    return pd.concat([key, derived], axis=1).assign(
+        **{
+            ENTITY_TIMESTAMP: _utc(flights[EVENT_TIME]).to_numpy(),
+            LABEL: flights[LABEL].to_numpy(dtype="int64"),
         }
     )
 
 
 def model_features(feast_features: list[str]) -> list[str]:
     """The model's input columns: categoricals, request-time numerics, then Feast's."""
-    request_numeric = [f for f in REQUEST_FEATURES if f not in CATEGORICAL_FEATURES]
-    return [*CATEGORICAL_FEATURES, *request_numeric, *feast_features]
+    return [*CATEGORICAL_FEATURES, *REQUEST_NUMERIC, *feast_features]
+
+
+def feature_sources(tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    """Each Feast view's source table, from the validated tables."""
+    flights = tables["flights"]
+    since = _utc(flights[EVENT_TIME]).min() - pd.Timedelta(days=1)
+    return {
+        "weather_hourly": weather_source(tables["weather"]),
+        "plane_attributes": plane_source(tables["planes"], since),
+        "origin_congestion": congestion_source(flights),
+        "carrier_delay_7d": carrier_rate_source(flights),
+    }
 
 
 def feature_ranges() -> dict[str, tuple[float, float]]:

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 
 TIMEZONE = "America/New_York"
+"""Every local time of the use case (schedules, splits, freshness) is New York time."""
+REFERENCE_PROFILE = Path(__file__).resolve().parent / "reference_profile.json"
+"""Statistics of known-good data that the suite's distribution checks compare to."""
 
 # Column kinds: "int" and "float" are numeric, "str" categorical, "time" an ISO timestamp.
 TABLES: dict[str, dict[str, str]] = {
@@ -108,6 +113,15 @@ SOFT_RANGES = {"weather": {"wind_speed": (0, 250, 0.9999)}}
 # Tables a user source must provide; the others fall back to the packaged reference data.
 REQUIRED_TABLES = ("flights", "weather", "planes")
 
+# The columns the reference profile lists the categories of.
+PROFILE_CATEGORIES = {
+    "flights": ("carrier", "origin", "dest"),
+    "weather": ("origin",),
+    "planes": ("type",),
+}
+# Evaluation reports the model's AUC on each value of these, and gates on the largest gap.
+SLICE_COLUMNS = ["origin", "carrier"]
+
 FLIGHT_KEY = ["year", "month", "day", "carrier", "flight", "origin", "sched_dep_time"]
 LABEL = "delayed"
 EVENT_TIME = "time_hour"
@@ -115,7 +129,7 @@ DELAY_THRESHOLD_MINUTES = 15
 
 
 def event_time(values: pd.Series) -> pd.Series:
-    """Parse timestamps (UTC strings in the source) into tz-aware New York time."""
+    """Timestamps (UTC strings in the source, or already tz-aware) as New York times."""
     parsed = pd.to_datetime(values, utc=True, errors="coerce")
     return parsed.dt.tz_convert(TIMEZONE)
 

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import numpy as np
 
-from components.registry import MODEL_NAME, RUN_ID_TAG, client
-from serving.artifact import METADATA_FILE, ModelArtifact
+from components.base.contract.artifact import ModelArtifact
+from components.base.contract.names import INPUT_NAMES, METADATA_FILE, MODEL_NAME
+from components.base.registry import CHALLENGER, RUN_ID_TAG, client
 
-CHALLENGER = "challenger"
-EXPERIMENT = "sluice-flights"
+EXPERIMENT = MODEL_NAME
 
 
 @dataclass
@@ -57,7 +57,7 @@ def existing_version(mlflow_client, pipeline_run_id: str):
 
 
 def _input_example(model: ModelArtifact) -> dict[str, np.ndarray]:
-    sample = model.metadata["reference_sample"]
+    sample = model.metadata.reference_sample
     import pandas as pd
 
     frame = pd.DataFrame(sample).head(200)
@@ -65,7 +65,7 @@ def _input_example(model: ModelArtifact) -> dict[str, np.ndarray]:
     frame = (complete if len(complete) >= 3 else frame).head(3)
     categorical, _ = model.layout.encode_categorical(frame)
     numeric = np.nan_to_num(model.layout.numeric_matrix(frame))
-    return {"categorical": categorical, "numeric": numeric}
+    return dict(zip(INPUT_NAMES, (categorical, numeric), strict=True))
 
 
 def _flat_metrics(evaluation: dict) -> dict[str, float]:
@@ -124,7 +124,7 @@ def run(
                 mlflow.log_artifact(str(path), artifact_path=f"reports/{name}")
         mlflow.log_dict(evaluation, "evaluation.json")
         logged = mlflow.onnx.log_model(
-            onnx.load(str(Path(model_dir) / model.metadata["model_file"])),
+            onnx.load(str(Path(model_dir) / model.metadata.model_file)),
             name="model",
             signature=signature,
             input_example=example,

@@ -10,18 +10,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from components.flights.features import (
-    CATEGORICAL_FEATURES,
-    ENTITY_TIMESTAMP,
-    REQUEST_FEATURES,
-    feature_ranges,
-)
-from components.flights.schema import LABEL
-from components.splits import TimeSplit
-from components.train.export import MODEL_FILE, export_onnx, parity, write_metadata
+from components.base.contract.metadata import ModelMetadata
+from components.base.contract.names import MODEL_FILE, MODEL_NAME
+from components.base.splits import TimeSplit
+from components.flights.features import ENTITY_TIMESTAMP, feature_ranges
+from components.flights.request import CATEGORICAL_FEATURES, REQUEST_FEATURES
+from components.flights.schema import LABEL, TIMEZONE
+from components.train.export import export_onnx, parity
 from components.train.preprocess import Preprocessing, TrainingDataError, check_training_frame
 
-MODEL_NAME = "sluice-flights"
 __all__ = ["TrainParams", "TrainResult", "TrainingDataError", "run"]
 
 
@@ -41,7 +38,7 @@ class TrainParams:
     launcher: str = "ray"
     """`ray` (Ray Train DDP) or `single-process` (the plain PyTorch baseline)."""
     max_failures: int = 1
-    split: TimeSplit = field(default_factory=TimeSplit)
+    split: TimeSplit = field(default_factory=lambda: TimeSplit(TIMEZONE))
     reference_rows: int = 5000
 
 
@@ -182,33 +179,30 @@ def run(
         resumed_from_epoch=resumed_from,
         seconds=round(time.perf_counter() - started, 3),
     )
-    write_metadata(
-        model_dir,
-        {
+    ModelMetadata(
+        features=features,
+        **prep.metadata(),
+        threshold=threshold,
+        label=LABEL,
+        time_split=asdict(params.split),
+        # What a server accepts: every feature must be sent; these may not be null.
+        required=[f for f in features if f in REQUEST_FEATURES],
+        valid_ranges={f: list(r) for f, r in feature_ranges().items() if f in features},
+        reference_sample={
+            c: sample[c].astype(object).where(sample[c].notna(), None).tolist() for c in features
+        },
+        extra={
             "model_name": MODEL_NAME,
             "format": "onnx",
-            "model_file": MODEL_FILE,
             "inputs": {
                 "categorical": "int64[batch, categorical]",
                 "numeric": "float32[batch, numeric]",
             },
-            "output": "probability",
-            "features": features,
-            **prep.metadata(),
-            "threshold": threshold,
-            # What a server accepts: every feature must be sent; these may not be null.
-            "required": [f for f in features if f in (*CATEGORICAL_FEATURES, *REQUEST_FEATURES)],
-            "valid_ranges": {f: list(r) for f, r in feature_ranges().items() if f in features},
-            "label": LABEL,
-            "time_split": asdict(params.split),
+            "normalisation": {"mean": prep.means, "std": prep.stds},
             "trained_at": datetime.now(UTC).isoformat(),
             "training": {k: v for k, v in result.to_dict().items() if k != "model_dir"},
             "torch_version": torch.__version__,
             **(lineage or {}),
-            "reference_sample": {
-                c: sample[c].astype(object).where(sample[c].notna(), None).tolist()
-                for c in features
-            },
         },
-    )
+    ).write(model_dir)
     return result

@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from components.base.contract.names import INPUT_NAMES, OUTPUT_NAME
 from components.train.model import DelayProbability, FlightDelayNet, FoldedDelayProbability
-
-MODEL_FILE = "model.onnx"
-METADATA_FILE = "metadata.json"
-INPUT_NAMES = ["categorical", "numeric"]
-OUTPUT_NAME = "probability"
 
 
 def export_onnx(net: FlightDelayNet, example: tuple[np.ndarray, np.ndarray], path: Path) -> None:
@@ -24,7 +19,7 @@ def export_onnx(net: FlightDelayNet, example: tuple[np.ndarray, np.ndarray], pat
         model,
         tensors,
         str(path),
-        input_names=INPUT_NAMES,
+        input_names=list(INPUT_NAMES),
         output_names=[OUTPUT_NAME],
         dynamic_axes={name: {0: "batch"} for name in [*INPUT_NAMES, OUTPUT_NAME]},
         opset_version=17,
@@ -42,7 +37,8 @@ def onnx_probability(path: Path, categorical: np.ndarray, numeric: np.ndarray) -
     import onnxruntime as ort
 
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    return session.run([OUTPUT_NAME], {"categorical": categorical, "numeric": numeric})[0]
+    inputs = dict(zip(INPUT_NAMES, (categorical, numeric), strict=True))
+    return session.run([OUTPUT_NAME], inputs)[0]
 
 
 def parity(net: FlightDelayNet, path: Path, categorical, numeric) -> float:
@@ -50,7 +46,3 @@ def parity(net: FlightDelayNet, path: Path, categorical, numeric) -> float:
     eager = eager_probability(net, categorical, numeric)
     exported = onnx_probability(path, categorical, numeric)
     return float(np.max(np.abs(eager - exported)))
-
-
-def write_metadata(directory: Path, metadata: dict) -> None:
-    (Path(directory) / METADATA_FILE).write_text(json.dumps(metadata, indent=1, default=str))

@@ -29,7 +29,7 @@ INFERENCE_BATCHES = (1, 256, 8192)
 
 
 def _latest_training_frame() -> tuple[Path, list[str]]:
-    from components.settings import get_settings
+    from components.base.settings import get_settings
 
     outputs = sorted(
         get_settings().runs_dir.glob("*/artifacts/*/featurize/executor_output.json"),

@@ -143,13 +143,8 @@ def fit_with_ray(
         raise RuntimeError(f"training failed: {result.error}") from result.error
     with result.checkpoint.as_directory() as directory:
         state = torch.load(Path(directory) / STATE_FILE, weights_only=False)
-    history = [
-        m
-        for m in (
-            result.metrics_dataframe.to_dict("records")
-            if result.metrics_dataframe is not None
-            else []
-        )
-    ]
+    history = (
+        result.metrics_dataframe.to_dict("records") if result.metrics_dataframe is not None else []
+    )
     backend = f"ray/{'nccl' if use_gpu else 'gloo'}"
     return FitOutcome(state, history or [state["metrics"]], seconds, num_workers, backend)

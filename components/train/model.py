@@ -16,10 +16,11 @@ class FlightDelayNet(nn.Module):
         vocab_sizes: list[int],
         means: list[float],
         stds: list[float],
-        embedding_dim: int = 8,
-        hidden: tuple[int, ...] = (128, 64),
-        dropout: float = 0.1,
+        embedding_dim: int,
+        hidden: tuple[int, ...],
+        dropout: float,
     ):
+        """The shape comes from `TrainParams`, which holds its defaults."""
         super().__init__()
         self.embeddings = nn.ModuleList(
             nn.Embedding(size + 1, embedding_dim)

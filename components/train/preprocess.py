@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from serving.features import FeatureLayout
+from components.base.contract.layout import FeatureLayout
 
 
 class TrainingDataError(ValueError):
@@ -39,11 +39,11 @@ class Preprocessing:
         return categorical, self.layout.numeric_matrix(frame)
 
     def metadata(self) -> dict:
+        """The layout's part of `ModelMetadata`."""
         return {
             "categorical": self.layout.categorical,
             "numeric": self.layout.numeric,
             "vocabularies": self.layout.vocabularies,
-            "normalisation": {"mean": self.means, "std": self.stds},
         }
 
 

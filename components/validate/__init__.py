@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from components.flights.schema import TABLES
+from components.base.localtime import localized
+from components.flights.schema import TABLES, TIMEZONE
 from components.validate.coerce import coerce_table
 from components.validate.profile import load_profile
 from components.validate.report import write_html_report
@@ -138,8 +139,7 @@ def _run_suites(
                         else [],
                     )
                 )
-    site = docs_root
-    return checks, sorted((site / "validations").rglob("*.html"))
+    return checks, sorted((docs_root / "validations").rglob("*.html"))
 
 
 def _quarantine(raw: pd.DataFrame, table: str, checks: list[CheckResult]) -> pd.DataFrame:
@@ -179,9 +179,7 @@ def run(
     snapshot_dir = Path(snapshot_dir)
     profile = load_profile()
     params = SuiteParameters(
-        reference_time=pd.Timestamp(reference_time).tz_convert("America/New_York")
-        if pd.Timestamp(reference_time).tzinfo
-        else pd.Timestamp(reference_time).tz_localize("America/New_York"),
+        reference_time=localized(reference_time, TIMEZONE),
         max_staleness=timedelta(days=max_staleness_days),
         tolerance=tolerance,
     )

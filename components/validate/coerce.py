@@ -35,11 +35,7 @@ def coerce_table(
                 parsed = pd.Series(float("nan"), index=original.index)
             parsed = parsed.astype("float64")
         elif kind == "time":
-            parsed = (
-                original.dt.tz_convert("America/New_York")
-                if isinstance(original.dtype, pd.DatetimeTZDtype)
-                else event_time(original)
-            )
+            parsed = event_time(original)
         else:
             parsed = original.where(original.isna(), original.astype(str))
         bad = original.notna() & parsed.isna()

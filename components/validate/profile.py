@@ -1,6 +1,6 @@
 """The reference profile: statistics of known-good data that distribution checks compare to.
 
-It is saved beside the suite (`components/flights/reference_profile.json`) and rebuilt with
+It is saved with the use case (`components/flights/reference_profile.json`) and rebuilt with
 `python -m components.validate.profile SNAPSHOT_DIR` when the reference data changes.
 """
 
@@ -12,16 +12,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from components.flights.schema import TABLES
+from components.flights.schema import PROFILE_CATEGORIES, REFERENCE_PROFILE, TABLES
 from components.validate.coerce import coerce_table
 
-PROFILE_PATH = Path(__file__).resolve().parents[1] / "flights" / "reference_profile.json"
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
-CATEGORICAL = {
-    "flights": ("carrier", "origin", "dest"),
-    "weather": ("origin",),
-    "planes": ("type",),
-}
 
 
 def build_reference_profile(tables: dict[str, pd.DataFrame]) -> dict:
@@ -41,13 +35,13 @@ def build_reference_profile(tables: dict[str, pd.DataFrame]) -> dict:
             },
             "categories": {
                 c: sorted(str(v) for v in frame[c].dropna().unique())
-                for c in CATEGORICAL.get(table, ())
+                for c in PROFILE_CATEGORIES.get(table, ())
             },
         }
     return profile
 
 
-def load_profile(path: Path = PROFILE_PATH) -> dict:
+def load_profile(path: Path = REFERENCE_PROFILE) -> dict:
     return json.loads(Path(path).read_text())
 
 
@@ -55,10 +49,10 @@ def main(snapshot_dir: str) -> None:
     tables = {
         table: coerce_table(pd.read_parquet(Path(snapshot_dir) / f"{table}.parquet"), schema)[0]
         for table, schema in TABLES.items()
-        if table in CATEGORICAL
+        if table in PROFILE_CATEGORIES
     }
-    PROFILE_PATH.write_text(json.dumps(build_reference_profile(tables), indent=1) + "\n")
-    print(f"wrote {PROFILE_PATH}")
+    REFERENCE_PROFILE.write_text(json.dumps(build_reference_profile(tables), indent=1) + "\n")
+    print(f"wrote {REFERENCE_PROFILE}")
 
 
 if __name__ == "__main__":

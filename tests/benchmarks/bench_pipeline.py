@@ -11,7 +11,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from components.settings import Settings, get_settings
+from components.base.settings import Settings, get_settings
 from pipelines.local import run_pipeline
 from tests.benchmarks.common import console, report
 

@@ -25,12 +25,13 @@ import psutil
 from kserve.protocol.infer_type import InferInput, InferRequest, RequestedOutput
 from rich.progress import track
 
-from serving.artifact import ModelArtifact
+from components.base.contract.artifact import ModelArtifact
+from components.base.contract.names import MODEL_NAME
 from serving.batch import predict_file
 from serving.process import model_server
 from tests.benchmarks.common import console, report
 
-NAME = "sluice-flights"
+NAME = MODEL_NAME
 CONCURRENCY = (1, 8, 32, 64)
 SECONDS = float(os.environ.get("SLUICE_BENCH_SECONDS", "10"))
 GOAL_CONCURRENCY = 32

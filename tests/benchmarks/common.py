@@ -11,7 +11,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from components.settings import get_settings
+from components.base.settings import get_settings
 
 console = Console()
 if not console.is_terminal:  # a log file or a pipe has no width to fit: do not cut names short

@@ -18,6 +18,8 @@ import pandas as pd
 from kserve import Model, ModelServer, model_server
 from kserve.protocol.infer_type import InferOutput, InferRequest, InferResponse
 
+from components.base.contract.names import METADATA_FILE
+
 
 class TextbookPredictor(Model):
     def __init__(self, name: str, model_dir: str):
@@ -25,7 +27,7 @@ class TextbookPredictor(Model):
         self.model_dir = Path(model_dir)
 
     def load(self) -> bool:
-        self.metadata = json.loads((self.model_dir / "metadata.json").read_text())
+        self.metadata = json.loads((self.model_dir / METADATA_FILE).read_text())
         self.session = ort.InferenceSession(str(self.model_dir / "model.onnx"))
         self.ready = True
         return True

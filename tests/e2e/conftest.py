@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from components.settings import Settings
+from components.base.settings import Settings
 from pipelines.local import run_pipeline
 from tests.conftest import write_slice
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from components.settings import Settings
+from components.base.settings import Settings
 from pipelines.local import run_pipeline
 from tests.conftest import write_slice
 from tests.e2e.conftest import JANUARY_ARGUMENTS, JANUARY_REFERENCE
@@ -185,6 +185,6 @@ def test_a_failing_gate_registers_nothing(january_run, tmp_path):
     assert "holdout ROC-AUC" in summary.message and "0.9900" in summary.message
     assert summary.steps["register"]["status"] == "skipped"
     assert summary.model_version is None
-    from components.registry import client
+    from components.base.registry import client
 
     assert client(settings.tracking_uri).search_model_versions("name = 'sluice-flights'") == []

@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+from collections import Counter
 from pathlib import Path
 
 import grpc
@@ -11,24 +12,13 @@ import pandas as pd
 import pytest
 from kserve import InferenceGRPCClient, InferenceRESTClient, RESTConfig
 from kserve.protocol.infer_type import InferInput, InferRequest, RequestedOutput
+from prometheus_client.parser import text_string_to_metric_families
 
-from serving.artifact import ModelArtifact
-from serving.process import model_server
+from components.base.contract.artifact import ModelArtifact
+from components.base.contract.names import MODEL_NAME
 
 pytestmark = pytest.mark.integration
-NAME = "sluice-flights"
-
-
-@pytest.fixture(scope="module")
-def rows(slice_training_frame, model_dir) -> pd.DataFrame:
-    features = ModelArtifact(model_dir).layout.features
-    return pd.read_parquet(slice_training_frame).tail(64)[features].reset_index(drop=True)
-
-
-@pytest.fixture(scope="module")
-def server(model_dir):
-    with model_server("--model_uri", str(model_dir), "--max_request_rows", "100") as running:
-        yield running
+NAME = MODEL_NAME
 
 
 def _records(rows: pd.DataFrame) -> list[dict]:
@@ -62,11 +52,12 @@ def test_health_and_metadata(server):
     assert {"carrier", "temp"} <= {i["name"] for i in metadata["inputs"]}
 
 
-def test_versioned_routes_answer_for_the_served_version_only(server, model_dir, rows):
+def test_versioned_routes_answer_for_the_served_version_only(server, registered, model_dir, rows):
     body = InferRequest(NAME, _v2_inputs(rows.head(2), ModelArtifact(model_dir).layout))
+    version, other_version = registered["version"], str(int(registered["version"]) + 1)
     served, other = (
-        f"{server.http}/v2/models/{NAME}/versions/7",
-        f"{server.http}/v2/models/{NAME}/versions/6",
+        f"{server.http}/v2/models/{NAME}/versions/{version}",
+        f"{server.http}/v2/models/{NAME}/versions/{other_version}",
     )
     assert httpx.get(served).json()["name"] == NAME
     assert httpx.get(f"{served}/ready").json()["ready"] is True
@@ -81,10 +72,10 @@ def test_versioned_routes_answer_for_the_served_version_only(server, model_dir, 
         httpx.post(f"{other}/infer", json=body.to_rest()[0]),
     ):
         assert response.status_code == 404, response.text
-        assert "version 6" in response.json()["error"]
+        assert f"version {other_version}" in response.json()["error"]
 
 
-def test_v1_rest_v2_rest_and_v2_grpc_agree_with_the_model(server, model_dir, rows):
+def test_v1_rest_v2_rest_and_v2_grpc_agree_with_the_model(server, registered, model_dir, rows):
     layout = ModelArtifact(model_dir).layout
     expected = _expected(model_dir, rows)
 
@@ -100,17 +91,17 @@ def test_v1_rest_v2_rest_and_v2_grpc_agree_with_the_model(server, model_dir, row
         return first, second, third
 
     v1, v2, grpc_response = asyncio.run(call())
-    assert v1["model_version"] == "7"
+    assert v1["model_version"] == registered["version"]
     np.testing.assert_allclose(v1["predictions"], expected, atol=1e-6)
     np.testing.assert_allclose(v2.outputs[0].as_numpy(), expected, atol=1e-6)
     np.testing.assert_allclose(grpc_response.outputs[0].as_numpy(), expected, atol=1e-6)
-    assert grpc_response.model_version == "7"
+    assert grpc_response.model_version == registered["version"]
     # KServe's REST client drops model_version when it parses a response: read the JSON.
     raw = httpx.post(
         f"{server.http}/v2/models/{NAME}/infer",
         json=InferRequest(NAME, _v2_inputs(rows.head(2), layout)).to_rest()[0],
     ).json()
-    assert raw["model_version"] == "7"
+    assert raw["model_version"] == registered["version"]
     assert [o["name"] for o in raw["outputs"]] == ["probability", "delayed"]
     threshold = float(raw["parameters"]["threshold"])
     assert raw["outputs"][1]["data"] == (expected[:2] >= threshold).tolist()
@@ -233,9 +224,14 @@ BAD_REST = [
 ]
 
 
-def _refused_naming(url: str, payload, names: str) -> None:
+def _post(url: str, payload) -> httpx.Response:
+    """A JSON body, or bytes sent as one."""
     content = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-    response = httpx.post(url, content=content, headers={"content-type": "application/json"})
+    return httpx.post(url, content=content, headers={"content-type": "application/json"})
+
+
+def _refused_naming(url: str, payload, names: str) -> None:
+    response = _post(url, payload)
     assert response.status_code == 400, response.text
     assert names in response.json()["error"]
 
@@ -328,28 +324,58 @@ def test_bad_grpc_inputs_are_invalid_argument(server, model_dir, rows, case, nam
     assert names in error.value.details()
 
 
-def test_after_bad_inputs_the_server_still_answers_and_counts_them(server, model_dir, rows):
+def _samples(server) -> Counter:
+    """Every sample on the server's /metrics, by name and labels."""
+    text = httpx.get(f"{server.http}/metrics").text
+    return Counter(
+        {
+            (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+        }
+    )
+
+
+def test_bad_inputs_are_counted_by_reason_and_the_server_keeps_answering(
+    server, registered, model_dir, rows
+):
+    v1, v2 = f"{server.http}/v1/models/{NAME}:predict", f"{server.http}/v2/models/{NAME}/infer"
+    layout = ModelArtifact(model_dir).layout
+    before = _samples(server)
+    malformed = [  # v1: two bodies that are not JSON (refused by KServe), one without
+        # "instances"; v2: a body that is not JSON, one not an object, two off the schema
+        (v1, b"{not json"),
+        (v1, b'{"instances": ['),
+        (v1, {"rows": []}),
+        (v2, b"{not json"),
+        (v2, [1, 2]),
+        (v2, {"inputs": {"hour": 9}}),
+        (v2, _bad_v2(rows, layout, temp={"data": None})),
+    ]
+    statuses = [_post(url, body).status_code for url, body in malformed]
+    statuses.append(_post(v1, _bad_v1(rows, hour=31)).status_code)
+    statuses.append(_post(v1, _bad_v1(rows, temp=KeyError)).status_code)
+    assert statuses == [400] * 9
     assert server.alive
-    response = httpx.post(
-        f"{server.http}/v1/models/{NAME}:predict", json={"instances": _records(rows.head(4))}
-    )
-    assert response.status_code == 200
+    good = httpx.post(v1, json={"instances": _records(rows.head(4))})
+    assert good.status_code == 200
     np.testing.assert_allclose(
-        response.json()["predictions"], _expected(model_dir, rows.head(4)), atol=1e-6
+        good.json()["predictions"], _expected(model_dir, rows.head(4)), atol=1e-6
     )
-    unseen = _bad_v1(rows, carrier="ZZ")  # an unknown category is served, and counted
-    assert httpx.post(f"{server.http}/v1/models/{NAME}:predict", json=unseen).status_code == 200
-    metrics = httpx.get(f"{server.http}/metrics").text
-    assert 'sluice_invalid_requests_total{reason="out_of_range"}' in metrics
-    assert 'sluice_invalid_requests_total{reason="missing_feature"}' in metrics
-    # v1: two bodies that are not JSON (refused by KServe), one without "instances"; v2: a
-    # body that is not JSON, one not an object and two off KServe's schema.
-    assert 'sluice_invalid_requests_total{reason="malformed"} 7.0' in metrics
+    unseen = _post(v1, _bad_v1(rows, carrier="ZZ"))
+    assert unseen.status_code == 200  # an unknown category is served, and counted
+    change = _samples(server)
+    change.subtract(before)
+    invalid = "sluice_invalid_requests_total"
+    assert change[(invalid, (("reason", "malformed"),))] == 7
+    assert change[(invalid, (("reason", "out_of_range"),))] == 1
+    assert change[(invalid, (("reason", "missing_feature"),))] == 1
+    assert change[("sluice_unseen_categories_total", (("feature", "carrier"),))] == 1
+    scored = ("sluice_predictions_total", (("model_version", registered["version"]),))
+    assert change[scored] == 5
+    assert any(name == "request_predict_seconds_bucket" for name, _ in change)
     log = Path(server.log).read_text()
     assert "400 POST" in log and "Traceback" not in log  # one line per client error
-    assert 'sluice_unseen_categories_total{feature="carrier"} 1.0' in metrics
-    assert 'sluice_predictions_total{model_version="7"}' in metrics
-    assert "request_predict_seconds_bucket" in metrics
 
 
 def test_batch_file_inference_matches_the_server(server, model_dir, rows, tmp_path):

@@ -8,17 +8,18 @@ from pathlib import Path
 import psutil
 import pytest
 
+from components.base.registry import RegistryUnavailable, client
+from components.base.splits import TimeSplit
 from components.evaluate import GateConfig
 from components.evaluate import run as evaluate
+from components.flights.schema import TIMEZONE
 from components.register import run as register
-from components.registry import RegistryUnavailable, client
-from components.splits import TimeSplit
 from components.train import TrainParams
 from components.train import run as train
 from tests.conftest import frame_features
+from tests.integration.conftest import JANUARY
 
 pytestmark = pytest.mark.integration
-JANUARY = TimeSplit(train_end="2013-01-20", valid_end="2013-01-25")
 PARAMS = TrainParams(epochs=3, split=JANUARY, patience=5)
 
 
@@ -87,7 +88,7 @@ def two_models(slice_training_frame, tmp_path_factory):
         launcher="single-process",
         epochs=1,
         lr=1e-5,
-        split=TimeSplit(train_end="2013-01-05", valid_end="2013-01-25"),
+        split=TimeSplit(TIMEZONE, train_end="2013-01-05", valid_end="2013-01-25"),
     )
     return Path(strong.model_dir), Path(weak.model_dir)
 

@@ -11,14 +11,14 @@ from feast import FeatureStore
 from kserve import InferenceGRPCClient
 from kserve.protocol.infer_type import InferInput, InferRequest
 
+from components.base.contract.artifact import ModelArtifact
+from components.base.contract.names import FEATURE_SERVICE, MODEL_NAME
 from components.featurize import run as featurize
-from serving.artifact import ModelArtifact
 from serving.process import model_server
-from serving.transformer import request_features
 from tests.integration.redis_fixture import redis_server
 
 pytestmark = pytest.mark.integration
-NAME = "sluice-flights"
+NAME = MODEL_NAME
 FLIGHTS = [
     {
         "carrier": "UA",
@@ -44,15 +44,23 @@ def sqlite_repo(slice_training_frame) -> Path:
     return slice_training_frame.parent / "repo"
 
 
+# The request-time features of FLIGHTS, worked out by hand (2013-01-31 was a Thursday).
+REQUEST_TIME = [
+    {"hour": 8, "day_of_week": 3, "month": 1, "distance": 1400.0},
+    {"hour": 18, "day_of_week": 3, "month": 1, "distance": 187.0},
+]
+
+
 def _expected(model_dir, repo: Path) -> np.ndarray:
-    """Independently: online features straight from Feast, scored by the artifact."""
+    """Independently of the transformer: the request-time features by hand, the online
+    features straight from Feast, scored by the artifact."""
     store = FeatureStore(repo_path=str(repo))
-    service = store.get_feature_service("flight_delay_v1")
+    service = store.get_feature_service(FEATURE_SERVICE)
     flights = pd.DataFrame(FLIGHTS)
     online = store.get_online_features(
         features=service, entity_rows=flights[["origin", "tailnum", "carrier"]].to_dict("records")
     ).to_dict()
-    frame = request_features(flights)
+    frame = pd.concat([flights[["carrier", "origin", "dest"]], pd.DataFrame(REQUEST_TIME)], axis=1)
     for projection in service.feature_view_projections:
         for feature in projection.features:
             frame[feature.name] = pd.array(online[feature.name], dtype="Float64").astype(float)
@@ -82,7 +90,7 @@ def test_combined_v1_uses_online_features_and_counts_defaults(combined, model_di
     assert "sluice_online_feature_fetch_seconds_count" in metrics
 
 
-def _grpc_predictions(address: str) -> np.ndarray:
+def _grpc_response(address: str):
     """The sample flights through a server's OIP v2 gRPC endpoint."""
     frame = pd.DataFrame(FLIGHTS)
     inputs = [
@@ -96,12 +104,14 @@ def _grpc_predictions(address: str) -> np.ndarray:
         async with InferenceGRPCClient(address) as client:
             return await client.infer(InferRequest(NAME, [*inputs, distance]))
 
-    return asyncio.run(call()).outputs[0].as_numpy()
+    return asyncio.run(call())
 
 
 def test_combined_v2_grpc(combined, model_dir, sqlite_repo):
     np.testing.assert_allclose(
-        _grpc_predictions(combined.grpc), _expected(model_dir, sqlite_repo), atol=1e-6
+        _grpc_response(combined.grpc).outputs[0].as_numpy(),
+        _expected(model_dir, sqlite_repo),
+        atol=1e-6,
     )
 
 
@@ -120,25 +130,67 @@ def test_transformer_refuses_bad_flights_with_400(combined, change, names):
     assert response.status_code == 400 and names in response.json()["error"]
 
 
-@pytest.mark.parametrize("protocol", ["v1", "grpc-v2"])
-def test_transformer_as_its_own_process_forwards_to_the_predictor(model_dir, sqlite_repo, protocol):
-    with model_server("--model_uri", str(model_dir)) as predictor:
-        host = predictor.grpc if protocol == "grpc-v2" else predictor.http.removeprefix("http://")
-        with model_server(
-            "--mode",
-            "transformer",
-            "--feature_repo",
-            str(sqlite_repo),
-            "--predictor_host",
-            host,
-            "--predictor_protocol",
-            protocol,
-        ) as transformer:
-            if protocol == "grpc-v2":  # over gRPC both ways, as on a cluster
-                predictions = _grpc_predictions(transformer.grpc)
-            else:
-                predictions = _v1_predictions(transformer.http)
+def _v2_rest_answer(http: str) -> tuple[list[float], str]:
+    """The sample flights through a server's OIP v2 REST endpoint: probabilities, version."""
+    inputs = [
+        {"name": c, "datatype": "BYTES", "shape": [2], "data": [f[c] for f in FLIGHTS]}
+        for c in ["carrier", "origin", "dest", "tailnum", "sched_dep_time"]
+    ]
+    inputs.append(
+        {
+            "name": "distance",
+            "datatype": "FP32",
+            "shape": [2],
+            "data": [f["distance"] for f in FLIGHTS],
+        }
+    )
+    response = httpx.post(f"{http}/v2/models/{NAME}/infer", json={"inputs": inputs})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert [o["name"] for o in body["outputs"]] == ["probability", "delayed"]
+    return body["outputs"][0]["data"], body["model_version"]
+
+
+def _answer(server, incoming: str) -> tuple[list[float], str]:
+    """Probabilities and the model version, from a server called over `incoming`."""
+    if incoming == "v1":
+        response = httpx.post(
+            f"{server.http}/v1/models/{NAME}:predict", json={"instances": FLIGHTS}
+        )
+        assert response.status_code == 200, response.text
+        return response.json()["predictions"], response.json()["model_version"]
+    if incoming == "v2":
+        return _v2_rest_answer(server.http)
+    response = _grpc_response(server.grpc)
+    return response.outputs[0].as_numpy().tolist(), response.model_version
+
+
+@pytest.fixture(scope="module", params=["v1", "v2", "grpc-v2"])
+def split(request, server, sqlite_repo):
+    """The transformer as its own process, as on a cluster, calling the registered model's
+    predictor over one protocol."""
+    protocol = request.param
+    host = server.grpc if protocol == "grpc-v2" else server.http.removeprefix("http://")
+    with model_server(
+        "--mode",
+        "transformer",
+        "--feature_repo",
+        str(sqlite_repo),
+        "--predictor_host",
+        host,
+        "--predictor_protocol",
+        protocol,
+    ) as transformer:
+        yield transformer
+
+
+@pytest.mark.parametrize("incoming", ["v1", "v2", "grpc"])
+def test_every_caller_protocol_through_every_predictor_protocol(
+    split, incoming, registered, model_dir, sqlite_repo
+):
+    predictions, version = _answer(split, incoming)
     np.testing.assert_allclose(predictions, _expected(model_dir, sqlite_repo), atol=1e-6)
+    assert version == registered["version"]  # the predictor's, relayed
 
 
 def test_transformer_with_a_redis_online_store(

@@ -1,6 +1,7 @@
 import pandas as pd
 
 from components.flights import features as F
+from components.flights.request import CATEGORICAL_FEATURES
 from components.flights.schema import add_derived_columns
 
 
@@ -43,4 +44,4 @@ def test_carrier_rate_window_ends_two_days_before_use():
 def test_model_features_have_no_duplicates():
     names = F.model_features(["temp"])
     assert len(names) == len(set(names))
-    assert names[:3] == F.CATEGORICAL_FEATURES
+    assert names[:3] == list(CATEGORICAL_FEATURES)

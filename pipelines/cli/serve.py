@@ -1,0 +1,134 @@
+"""Serving: a local model server, batch inference, and a smoke test of both protocols."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from components.base.contract.names import MODEL_NAME
+from components.base.settings import get_settings
+from pipelines.cli.app import app, console, fail
+from pipelines.cli.registry import model_uri
+
+MODEL_OPTION = typer.Option(help="Alias, models:/ URI or directory; default champion.")
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def serve(
+    ctx: typer.Context,
+    model: Annotated[str | None, MODEL_OPTION] = None,
+    mode: Annotated[str, typer.Option(help="predictor, transformer or combined.")] = "combined",
+    http_port: Annotated[int, typer.Option(help="REST port.")] = 8080,
+    grpc_port: Annotated[int, typer.Option(help="gRPC port.")] = 8081,
+    predictor_host: Annotated[
+        str | None, typer.Option(help="Transformer mode: host:port of the predictor.")
+    ] = None,
+    predictor_protocol: Annotated[str, typer.Option(help="v1, v2 or grpc-v2.")] = "v1",
+) -> None:
+    """Serve a model locally (KServe ModelServer: REST and gRPC).
+
+    Every other flag goes to the server as it is (`python -m serving.server --help` lists
+    them): the tuning flags --no-batching, --max_batch_rows, --max_wait_ms,
+    --inline_budget_us, --max_request_rows and --gc_threshold, and KServe's own.
+    """
+    from serving.server import main as serve_main
+
+    argv = ["--mode", mode, "--http_port", str(http_port), "--grpc_port", str(grpc_port)]
+    if mode != "transformer":
+        argv += ["--model_uri", model_uri(model)]
+    if predictor_host:
+        argv += ["--predictor_host", predictor_host, "--predictor_protocol", predictor_protocol]
+    serve_main([*argv, *ctx.args])
+
+
+@app.command()
+def predict(
+    source: Annotated[Path, typer.Argument(help="Parquet file of feature rows.")],
+    destination: Annotated[Path, typer.Argument(help="Parquet file to write.")],
+    model: Annotated[str | None, MODEL_OPTION] = None,
+) -> None:
+    """Batch inference: adds probability and delayed to every row."""
+    from components.base.contract.artifact import ModelArtifact
+    from components.base.locate import resolve_model
+    from serving.batch import predict_file
+    from serving.request_errors import RequestError
+
+    settings = get_settings()
+    if not source.is_file():
+        raise fail(f"{source} does not exist")
+    directory, version = resolve_model(
+        model_uri(model), settings.tracking_uri, settings.home / "served_models"
+    )
+    try:
+        result = predict_file(ModelArtifact(directory), source, destination)
+    except (KeyError, RequestError) as exc:
+        raise fail(str(exc)) from None
+    console.print(
+        f"scored {result.rows:,} rows with model {version or directory} in "
+        f"{result.seconds:.2f} s ({result.rows_per_second:,.0f} rows/s) → {destination}"
+    )
+
+
+@app.command()
+def smoke(model: Annotated[str | None, MODEL_OPTION] = None) -> None:
+    """Start the local server, send one REST and one gRPC request, print both, stop."""
+    import asyncio
+
+    import httpx
+    from kserve import InferenceGRPCClient
+    from kserve.protocol.infer_type import InferInput, InferRequest
+
+    from components.flights.request import EXAMPLE_REQUEST, NUMBER_FIELDS
+    from serving.process import free_port, model_server
+
+    uri = model_uri(model)
+    ports = (8080, 8081)
+    if any(not _port_free(p) for p in ports):
+        ports = (free_port(), free_port())
+    console.print(
+        f"serving {uri} (Feast transformer + predictor) on REST {ports[0]}, gRPC {ports[1]}"
+    )
+    with model_server("--mode", "combined", "--model_uri", uri, ports=ports) as server:
+        rest = httpx.post(
+            f"{server.http}/v1/models/{MODEL_NAME}:predict", json={"instances": [EXAMPLE_REQUEST]}
+        ).json()
+        inputs = [
+            InferInput(k, [1], "FP32", [float(v)])
+            if k in NUMBER_FIELDS
+            else InferInput(k, [1], "BYTES", [v])
+            for k, v in EXAMPLE_REQUEST.items()
+        ]
+
+        async def grpc_call():
+            async with InferenceGRPCClient(server.grpc) as client:
+                return await client.infer(InferRequest(MODEL_NAME, inputs))
+
+        answer = asyncio.run(grpc_call())
+    table = Table(
+        title=f"{EXAMPLE_REQUEST['carrier']} {EXAMPLE_REQUEST['origin']}→"
+        f"{EXAMPLE_REQUEST['dest']} {EXAMPLE_REQUEST['sched_dep_time']}"
+    )
+    for column in ("protocol", "model version", "delay probability", "delayed"):
+        table.add_column(column)
+    table.add_row(
+        "REST v1",
+        str(rest["model_version"]),
+        f"{rest['predictions'][0]:.4f}",
+        str(rest["delayed"][0]),
+    )
+    table.add_row(
+        "gRPC v2",
+        str(answer.model_version),
+        f"{float(answer.outputs[0].as_numpy()[0]):.4f}",
+        str(bool(answer.outputs[1].as_numpy()[0])),
+    )
+    console.print(table)
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) != 0

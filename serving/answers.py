@@ -1,0 +1,138 @@
+"""Answers in every protocol the servers speak: the outputs a model has, the body of each
+kind of answer, and a predictor's answer read back (which the transformer relays to its
+caller in the caller's protocol, whatever protocol the predictor spoke)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from kserve.protocol.grpc.grpc_predict_v2_pb2 import ModelInferRequest, ModelInferResponse
+from kserve.protocol.infer_type import InferOutput, InferRequest, InferResponse
+
+from serving.datatypes import GRPC_CONTENTS, RAW_DTYPES
+from serving.request_errors import RequestError
+
+OUTPUTS = {"probability": "FP32", "delayed": "BOOL"}  # name: v2 datatype
+
+
+def output_types() -> list[dict]:
+    return [{"name": n, "datatype": t, "shape": [-1]} for n, t in OUTPUTS.items()]
+
+
+def requested_outputs(names: Sequence[str]) -> tuple[str, ...]:
+    """OIP v2: a request may name the outputs it wants; without names it gets them all."""
+    if not names:
+        return tuple(OUTPUTS)
+    names = tuple(names)
+    unknown = sorted(set(names) - set(OUTPUTS))
+    if unknown:
+        raise RequestError(
+            "unknown_output", f"outputs: unknown output(s) {unknown}; the model has {list(OUTPUTS)}"
+        )
+    return names
+
+
+def v1_body(
+    scores: list[float], delayed: list[bool], threshold: float, model_name: str, version: str
+) -> dict:
+    return {
+        "predictions": scores,
+        "delayed": delayed,
+        "threshold": threshold,
+        "model_name": model_name,
+        "model_version": version,
+    }
+
+
+def grpc_response(
+    request: ModelInferRequest,
+    outputs: dict[str, list],
+    model_name: str,
+    version: str,
+    threshold_text: str,
+) -> ModelInferResponse:
+    """In the form the request used: raw bytes (`raw_output_contents`) for a request sent
+    raw, as Triton and KServe answer and as NVIDIA's clients read; typed contents else."""
+    # Built field by field: half the time of one nested constructor call.
+    response = ModelInferResponse(
+        id=request.id or str(uuid.uuid4()), model_name=model_name, model_version=version
+    )
+    response.parameters["threshold"].string_param = threshold_text
+    raw = bool(request.raw_input_contents)
+    rows = [len(next(iter(outputs.values())))]
+    for name, data in outputs.items():
+        datatype = OUTPUTS[name]
+        tensor = response.outputs.add(name=name, datatype=datatype, shape=rows)
+        if raw:
+            response.raw_output_contents.append(
+                np.asarray(data, dtype=RAW_DTYPES[datatype]).tobytes()
+            )
+        else:
+            getattr(tensor.contents, GRPC_CONTENTS[datatype]).extend(data)
+    return response
+
+
+def infer_response(
+    request, outputs: dict[str, list], model_name: str, version: str, threshold_text: str
+) -> InferResponse:
+    """For an `InferRequest` (or a `RestV2Body`): binary outputs where the request asked
+    for them (REST `binary_data_output`, or gRPC sent raw), JSON or typed contents else.
+    The version is also a parameter: KServe's REST client drops the `model_version` field
+    when it reads an answer (`InferResponse.from_bytes`), and a transformer relays it."""
+    rows = [len(next(iter(outputs.values())))]
+    binary = isinstance(request, InferRequest) and request.use_binary_outputs
+    return InferResponse(
+        response_id=request.id or str(uuid.uuid4()),
+        model_name=model_name,
+        model_version=version,
+        infer_outputs=[InferOutput(n, rows, OUTPUTS[n], data) for n, data in outputs.items()],
+        from_grpc=request.from_grpc,
+        parameters={"threshold": threshold_text, "model_version": version},  # gRPC: no floats
+        use_binary_outputs=binary,
+        requested_outputs=getattr(request, "request_outputs", None),
+    )
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A predictor's answer, whatever protocol it came in."""
+
+    probability: list[float]
+    delayed: list[bool]
+    threshold: float
+    version: str
+
+    @classmethod
+    def read(cls, response: dict | InferResponse) -> Answer:
+        if isinstance(response, dict):  # v1
+            return cls(
+                [float(v) for v in response["predictions"]],
+                [bool(v) for v in response["delayed"]],
+                float(response["threshold"]),
+                str(response.get("model_version")),
+            )
+        outputs = {output.name: output for output in response.outputs}
+        parameters = {
+            k: getattr(v, "string_param", v)  # gRPC: InferParameters
+            for k, v in (response.parameters or {}).items()
+        }
+        return cls(
+            outputs["probability"].as_numpy().astype(float).reshape(-1).tolist(),
+            outputs["delayed"].as_numpy().astype(bool).reshape(-1).tolist(),
+            float(parameters["threshold"]),
+            str(response.model_version or parameters.get("model_version")),
+        )
+
+    def outputs(self, names: Sequence[str]) -> dict[str, list]:
+        return {name: self.probability if name == "probability" else self.delayed for name in names}
+
+    def render(self, incoming, names: Sequence[str], model_name: str):
+        """This answer in the protocol of `incoming`, the caller's request (None for v1)."""
+        if incoming is None:
+            return v1_body(self.probability, self.delayed, self.threshold, model_name, self.version)
+        return infer_response(
+            incoming, self.outputs(names), model_name, self.version, str(self.threshold)
+        )

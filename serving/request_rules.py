@@ -1,0 +1,117 @@
+"""The rules every request meets, whatever its protocol: every feature present and nothing
+else, the batch within its limit, numbers finite and in range, null only where allowed.
+The decoders (`decode_v1`, `decode_v2`) read a request into columns and hand them here."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import numpy as np
+
+from components.base.contract.layout import FeatureLayout
+from components.base.contract.metadata import ModelMetadata
+from serving.request_errors import RequestError
+
+
+def check_names(names, expected: list[str], where: str, noun: str = "feature") -> None:
+    """Every expected name present, nothing else."""
+    unknown = sorted(set(names) - set(expected))
+    if unknown:
+        raise RequestError("unknown_feature", f"{where}: unknown {noun}(s) {unknown}")
+    missing = [name for name in expected if name not in names]
+    if missing:
+        raise RequestError("missing_feature", f"{where}: missing {noun}(s) {missing}")
+
+
+@dataclass
+class ModelInputs:
+    categorical: np.ndarray
+    numeric: np.ndarray
+    unseen: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RequestRules:
+    layout: FeatureLayout
+    ranges: dict[str, tuple[float, float]]
+    required: frozenset[str]
+    max_batch_rows: int
+
+    @classmethod
+    def from_metadata(cls, metadata: ModelMetadata, max_batch_rows: int) -> RequestRules:
+        return cls(
+            layout=FeatureLayout.from_metadata(metadata),
+            # Models exported before ranges were recorded serve without range checks.
+            ranges={k: (float(v[0]), float(v[1])) for k, v in metadata.valid_ranges.items()},
+            required=metadata.required_features,
+            max_batch_rows=max_batch_rows,
+        )
+
+    def check_rows(self, rows: int, where: str) -> None:
+        if rows == 0:
+            raise RequestError("shape", f"{where}: the batch is empty")
+        if rows > self.max_batch_rows:
+            raise RequestError(
+                "batch_too_large",
+                f"{where}: batch of {rows} rows exceeds the limit of {self.max_batch_rows}",
+            )
+
+    @cached_property
+    def _bounds(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        names = self.layout.numeric
+        low = np.array([self.ranges.get(n, (-np.inf, np.inf))[0] for n in names], np.float32)
+        high = np.array([self.ranges.get(n, (-np.inf, np.inf))[1] for n in names], np.float32)
+        required = np.array([n in self.required for n in names])
+        return low, high, required
+
+    @cached_property
+    def _finite_bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        """The bounds with infinities replaced by the largest finite float32, so that one
+        comparison also refuses inf and NaN (NaN compares false)."""
+        low, high, _ = self._bounds
+        largest = np.finfo(np.float32).max
+        return np.maximum(low, -largest), np.minimum(high, largest)
+
+    def check_numeric(self, numeric: np.ndarray) -> None:
+        """Vectorised over the whole matrix: infinities never, NaN only for nullable
+        features, ranges always. The message names the first offending feature and row."""
+        low, high = self._finite_bounds
+        if ((numeric >= low) & (numeric <= high)).all():
+            return  # the common case, in two comparisons
+        low, high, required = self._bounds
+        nan = np.isnan(numeric)
+        checks = (
+            ("non_finite", np.isinf(numeric), "inf is not allowed"),
+            ("non_finite", nan & required, "a value is required (got NaN/null)"),
+            ("out_of_range", ~nan & ((numeric < low) | (numeric > high)), None),
+        )
+        for reason, bad, rule in checks:
+            if bad.any():
+                row, column = (int(i[0]) for i in np.nonzero(bad))
+                name = self.layout.numeric[column]
+                value = numeric[row, column]
+                rule = rule or f"{value:g} is outside [{low[column]:g}, {high[column]:g}]"
+                raise RequestError(reason, f"feature {name!r} row {row}: {rule}")
+
+    def numeric_columns(self, columns, where: Callable[[str], str]) -> np.ndarray:
+        """float32 [rows, numeric] in one conversion; null becomes NaN. A value that is not
+        a number is refused, naming its feature (`where(name)` says where it came from)."""
+        try:
+            matrix = np.array([columns[n] for n in self.layout.numeric], dtype=np.float32)
+        except (ValueError, TypeError):
+            for name in self.layout.numeric:
+                try:
+                    np.asarray(columns[name], dtype=np.float32)
+                except (ValueError, TypeError) as exc:
+                    raise RequestError(
+                        "datatype", f"{where(name)}: expected numbers: {exc}"
+                    ) from None
+            raise
+        return np.ascontiguousarray(matrix.T)
+
+    def encode(self, columns, numeric: np.ndarray) -> ModelInputs:
+        self.check_numeric(numeric)
+        categorical, unseen = self.layout.encode_categorical(columns)
+        return ModelInputs(categorical, numeric, unseen)

@@ -1,0 +1,55 @@
+"""sluice replaces three module globals of KServe's, where KServe builds its servers from
+them and offers no hook. Each replaced name must still exist, still be read by name where
+KServe builds the server, and be sluice's after `install()`: a KServe release that moves one
+fails here, not silently in production (pyproject bounds kserve to the tested minor)."""
+
+import inspect
+
+import kserve.protocol.grpc.server as kserve_grpc
+import kserve.protocol.rest.server as kserve_rest
+import kserve.protocol.rest.v2_endpoints as kserve_v2
+import pytest
+
+from serving import client_errors, grpc_messages, v2_rest
+
+HOOKS = [
+    # (module, global, the KServe function that reads it, sluice's installer, sluice's value)
+    (
+        kserve_rest,
+        "invalid_input_handler",
+        "RESTServer._add_exception_handlers",
+        client_errors.install,
+        client_errors.client_error_handler,
+    ),
+    (
+        kserve_grpc,
+        "InferenceServicer",
+        "GRPCServer.start",
+        grpc_messages.install,
+        grpc_messages.MessageInferenceServicer,
+    ),
+    (
+        kserve_v2,
+        "V2Endpoints",
+        "register_v2_endpoints",
+        v2_rest.install,
+        v2_rest.SluiceV2Endpoints,
+    ),
+]
+
+
+@pytest.mark.parametrize(("module", "name", "reader", "install", "ours"), HOOKS)
+def test_each_replaced_kserve_global_is_still_read_by_name_and_is_ours(
+    module, name, reader, install, ours
+):
+    assert hasattr(module, name), f"{module.__name__}.{name} is gone"
+    function = module
+    for part in reader.split("."):
+        function = getattr(function, part)
+    assert name in inspect.getsource(function), f"{reader} no longer reads {name}"
+    original = getattr(module, name)
+    try:
+        install()
+        assert getattr(module, name) is ours
+    finally:
+        setattr(module, name, original)

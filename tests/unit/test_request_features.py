@@ -1,0 +1,81 @@
+"""Request-time features: derived from what a caller sends, the same way for training."""
+
+import pandas as pd
+import pytest
+
+from components.flights.features import entity_frame
+from components.flights.request import REQUEST_FEATURES, request_features, scheduled_departures
+from components.flights.schema import add_derived_columns
+
+
+def test_times_without_an_offset_are_new_york_times_and_others_are_converted():
+    scheduled = scheduled_departures(["2013-01-31T08:15:00", "2013-07-04T23:40:00Z"])
+    assert [str(t) for t in scheduled] == [
+        "2013-01-31 08:15:00-05:00",
+        "2013-07-04 19:40:00-04:00",  # summer time: UTC-4
+    ]
+
+
+@pytest.mark.parametrize("value", ["tomorrow", "", None, "2013-02-30T10:00"])
+def test_a_time_that_does_not_parse_names_its_row(value):
+    with pytest.raises(ValueError, match=r"row 1: sched_dep_time"):
+        scheduled_departures(["2013-01-31T08:15:00", value])
+
+
+def test_request_features_by_hand():
+    features = request_features(
+        carrier=["UA", "B6"],
+        origin=["EWR", "JFK"],
+        dest=["IAH", "BOS"],
+        scheduled=scheduled_departures(["2013-01-31T08:15:00", "2013-12-01T00:05:00-05:00"]),
+        distance=[1400, 187],
+    )
+    assert list(features.columns) == list(REQUEST_FEATURES)
+    assert features.to_dict("records") == [
+        {
+            "carrier": "UA",
+            "origin": "EWR",
+            "dest": "IAH",
+            "hour": 8,
+            "day_of_week": 3,  # a Thursday
+            "month": 1,
+            "distance": 1400.0,
+        },
+        {
+            "carrier": "B6",
+            "origin": "JFK",
+            "dest": "BOS",
+            "hour": 0,
+            "day_of_week": 6,  # a Sunday
+            "month": 12,
+            "distance": 187.0,
+        },
+    ]
+    assert features["hour"].dtype == "int64" and features["distance"].dtype == "float64"
+
+
+def test_the_training_frame_takes_them_from_the_same_derivation():
+    flights = add_derived_columns(
+        pd.DataFrame(
+            {
+                "year": [2013],
+                "month": [1],
+                "day": [31],
+                "flight": [1545],
+                "sched_dep_time": [815],
+                "hour": [8],
+                "minute": [15],
+                "carrier": ["UA"],
+                "origin": ["EWR"],
+                "dest": ["IAH"],
+                "tailnum": ["N14228"],
+                "distance": [1400.0],
+                "dep_delay": [2.0],
+                "dep_time": [817.0],
+                "time_hour": ["2013-01-31T13:00:00Z"],  # 08:00 in New York
+            }
+        )
+    )
+    row = entity_frame(flights).iloc[0]
+    assert (row["hour"], row["day_of_week"], row["month"], row["distance"]) == (8, 3, 1, 1400.0)
+    assert row["event_timestamp"] == pd.Timestamp("2013-01-31T13:00:00Z")
