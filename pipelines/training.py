@@ -2,6 +2,7 @@
 
 from kfp import dsl, kubernetes
 
+from components.flights.schema import SPLIT
 from pipelines import ops
 
 DEFAULT_REFERENCE_TIME = "2014-01-01T00:00:00-05:00"
@@ -19,8 +20,8 @@ def training_pipeline(
     num_workers: int = 2,
     gpus: int = 0,
     epochs: int = 8,
-    train_end: str = "2013-09-01",
-    valid_end: str = "2013-10-01",
+    train_end: str = SPLIT.train_end,
+    valid_end: str = SPLIT.valid_end,
     min_auc: float = 0.74,
     champion_tolerance: float = 0.005,
     max_slice_gap: float = 0.15,

@@ -5,17 +5,18 @@ caller in the caller's protocol, whatever protocol the predictor spoke)."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from kserve.protocol.grpc.grpc_predict_v2_pb2 import ModelInferRequest, ModelInferResponse
-from kserve.protocol.infer_type import InferOutput, InferRequest, InferResponse
+from kserve.protocol.infer_type import InferOutput, InferRequest, InferResponse, RequestedOutput
 
+from components.base.contract.names import OUTPUT_NAME
 from serving.datatypes import GRPC_CONTENTS, RAW_DTYPES
 from serving.request_errors import RequestError
 
-OUTPUTS = {"probability": "FP32", "delayed": "BOOL"}  # name: v2 datatype
+OUTPUTS = {OUTPUT_NAME: "FP32", "delayed": "BOOL"}  # name: v2 datatype; the decision second
 
 
 def output_types() -> list[dict]:
@@ -35,8 +36,19 @@ def requested_outputs(names: Sequence[str]) -> tuple[str, ...]:
     return names
 
 
+def output_values(
+    names: Sequence[str], probability: list[float], delayed: Callable[[], list[bool]]
+) -> dict[str, list]:
+    """The values of the outputs asked for; the decision is computed only when asked."""
+    return {name: probability if name == OUTPUT_NAME else delayed() for name in names}
+
+
 def v1_body(
-    scores: list[float], delayed: list[bool], threshold: float, model_name: str, version: str
+    scores: list[float],
+    delayed: list[bool],
+    threshold: float,
+    model_name: str,
+    version: str | None,
 ) -> dict:
     return {
         "predictions": scores,
@@ -84,6 +96,12 @@ def infer_response(
     when it reads an answer (`InferResponse.from_bytes`), and a transformer relays it."""
     rows = [len(next(iter(outputs.values())))]
     binary = isinstance(request, InferRequest) and request.use_binary_outputs
+    requested = getattr(request, "request_outputs", None)
+    if requested and binary:  # KServe reads binary_data per output when outputs are named
+        requested = [
+            o if o.binary_data is not None else RequestedOutput(o.name, {"binary_data": True})
+            for o in requested
+        ]
     return InferResponse(
         response_id=request.id or str(uuid.uuid4()),
         model_name=model_name,
@@ -92,7 +110,7 @@ def infer_response(
         from_grpc=request.from_grpc,
         parameters={"threshold": threshold_text, "model_version": version},  # gRPC: no floats
         use_binary_outputs=binary,
-        requested_outputs=getattr(request, "request_outputs", None),
+        requested_outputs=requested,
     )
 
 
@@ -103,7 +121,7 @@ class Answer:
     probability: list[float]
     delayed: list[bool]
     threshold: float
-    version: str
+    version: str | None
 
     @classmethod
     def read(cls, response: dict | InferResponse) -> Answer:
@@ -112,7 +130,7 @@ class Answer:
                 [float(v) for v in response["predictions"]],
                 [bool(v) for v in response["delayed"]],
                 float(response["threshold"]),
-                str(response.get("model_version")),
+                response.get("model_version"),
             )
         outputs = {output.name: output for output in response.outputs}
         parameters = {
@@ -123,16 +141,12 @@ class Answer:
             outputs["probability"].as_numpy().astype(float).reshape(-1).tolist(),
             outputs["delayed"].as_numpy().astype(bool).reshape(-1).tolist(),
             float(parameters["threshold"]),
-            str(response.model_version or parameters.get("model_version")),
+            response.model_version or parameters.get("model_version"),
         )
-
-    def outputs(self, names: Sequence[str]) -> dict[str, list]:
-        return {name: self.probability if name == "probability" else self.delayed for name in names}
 
     def render(self, incoming, names: Sequence[str], model_name: str):
         """This answer in the protocol of `incoming`, the caller's request (None for v1)."""
         if incoming is None:
             return v1_body(self.probability, self.delayed, self.threshold, model_name, self.version)
-        return infer_response(
-            incoming, self.outputs(names), model_name, self.version, str(self.threshold)
-        )
+        outputs = output_values(names, self.probability, lambda: self.delayed)
+        return infer_response(incoming, outputs, model_name, self.version, str(self.threshold))

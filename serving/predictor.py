@@ -26,6 +26,7 @@ from serving.answers import (
     grpc_response,
     infer_response,
     output_types,
+    output_values,
     requested_outputs,
     v1_body,
 )
@@ -78,7 +79,7 @@ class FlightDelayPredictor(Model):
         self.model_uri, self.options = model_uri, options
         self.tracking_uri, self.cache_dir = tracking_uri, cache_dir
         self.artifact: ModelArtifact | None = None
-        self.version = "unknown"
+        self.version: str | None = None  # until loaded
 
     def load(self) -> bool:
         directory, registered = resolve_model(self.model_uri, self.tracking_uri, self.cache_dir)
@@ -150,11 +151,11 @@ class FlightDelayPredictor(Model):
         for feature, count in payload.inputs.unseen.items():
             if count:
                 self._unseen[feature].inc(count)
-        delayed = self._delayed(probabilities)
         request = payload.request
         if request is None:
+            delayed = self._delayed(probabilities)
             return v1_body(scores, delayed, self.artifact.threshold, self.name, self.version)
-        outputs = {name: scores if name == "probability" else delayed for name in payload.outputs}
+        outputs = output_values(payload.outputs, scores, lambda: self._delayed(probabilities))
         if isinstance(request, ModelInferRequest):
             return grpc_response(request, outputs, self.name, self.version, self._threshold_text)
         return infer_response(request, outputs, self.name, self.version, self._threshold_text)

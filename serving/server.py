@@ -86,6 +86,7 @@ def build_model(args: argparse.Namespace):
         str(Path(args.feature_repo or settings.feature_repo_dir)),
         args.feature_service,
         predictor=predictor,
+        max_request_rows=args.max_request_rows,
     )
 
 

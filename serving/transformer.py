@@ -17,9 +17,12 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+import grpc
+import httpx
 import numpy as np
 import pandas as pd
 from kserve import Model
@@ -69,13 +72,22 @@ def flights_from_v1(payload) -> dict[str, list]:
         for name in NUMBER_FIELDS:
             if isinstance(item[name], bool) or not isinstance(item[name], int | float):
                 raise RequestError("datatype", f"instances[{i}].{name}: expected a number")
-    if not payload["instances"]:
-        raise RequestError("shape", '"instances": the batch is empty')
     return {name: [item[name] for item in payload["instances"]] for name in REQUEST_FIELDS}
 
 
+def _text(value, name: str) -> str:
+    try:
+        return value.decode() if isinstance(value, bytes) else value
+    except UnicodeDecodeError as exc:
+        raise RequestError("datatype", f"input {name!r}: not UTF-8 text: {exc}") from None
+
+
 def flights_from_v2(request: InferRequest) -> dict[str, list]:
-    check_names([i.name for i in request.inputs], list(REQUEST_FIELDS), "inputs", noun="field")
+    names = [i.name for i in request.inputs]
+    repeated = sorted(n for n, k in Counter(names).items() if k > 1)
+    if repeated:
+        raise RequestError("duplicate_feature", f"inputs: {repeated} given more than once")
+    check_names(names, list(REQUEST_FIELDS), "inputs", noun="field")
     columns = {}
     for item in request.inputs:
         expected = NUMERIC_DATATYPES if item.name in NUMBER_FIELDS else {"BYTES"}
@@ -87,11 +99,38 @@ def flights_from_v2(request: InferRequest) -> dict[str, list]:
             values = item.as_numpy().reshape(-1)
         except (ValueError, TypeError) as exc:
             raise RequestError("shape", f"input {item.name!r}: {exc}") from None
-        columns[item.name] = [v.decode() if isinstance(v, bytes) else v for v in values]
+        columns[item.name] = [_text(v, item.name) for v in values]
     lengths = {len(v) for v in columns.values()}
     if len(lengths) != 1:
         raise RequestError("shape", f"inputs: fields have different lengths {sorted(lengths)}")
     return columns
+
+
+def check_batch(flights: dict[str, list], max_rows: int) -> None:
+    rows = len(flights["carrier"])
+    if rows == 0:
+        raise RequestError("shape", "the batch is empty")
+    if rows > max_rows:
+        raise RequestError(
+            "batch_too_large", f"batch of {rows} flights exceeds the limit of {max_rows}"
+        )
+
+
+def predictor_refusal(error: Exception) -> RequestError | None:
+    """A client error the predictor answered (HTTP 4xx, gRPC INVALID_ARGUMENT), as this
+    server's own: the caller sent it, so it is the caller's 400, not a 500."""
+    if isinstance(error, httpx.HTTPStatusError) and 400 <= error.response.status_code < 500:
+        try:
+            message = error.response.json().get("error", error.response.text)
+        except ValueError:
+            message = error.response.text
+        return RequestError("predictor_refused", f"predictor: {message}")
+    if isinstance(error, grpc.aio.AioRpcError) and error.code() in (
+        grpc.StatusCode.INVALID_ARGUMENT,
+        grpc.StatusCode.NOT_FOUND,
+    ):
+        return RequestError("predictor_refused", f"predictor: {error.details()}")
+    return None
 
 
 def derived_features(flights: dict[str, list]) -> pd.DataFrame:
@@ -137,19 +176,26 @@ class FeastTransformer(Model):
         feature_repo: str,
         feature_service: str,
         predictor=None,
+        max_request_rows: int = 10_000,
     ):
         super().__init__(name)
         self.feature_repo, self.feature_service = feature_repo, feature_service
         self.local_predictor = predictor
+        self.max_request_rows = max_request_rows
         self.executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="feast")
+        self._answered_version: str | None = None
 
     @property
     def version(self) -> str | None:
-        """The version served in-process; a remote predictor's comes with its answers."""
-        return None if self.local_predictor is None else self.local_predictor.version
+        """The version served: in-process, the predictor's; a remote predictor's as its
+        latest answer gave it (None before the first)."""
+        if self.local_predictor is not None:
+            return self.local_predictor.version
+        return self._answered_version
 
     @property
     def platform(self) -> str:
+        """The runtime behind the transformer: known in-process; a remote one says its own."""
         return "" if self.local_predictor is None else self.local_predictor.platform
 
     def load(self) -> bool:
@@ -203,15 +249,15 @@ class FeastTransformer(Model):
             else:
                 flights = flights_from_v2(incoming)
                 outputs = requested_outputs([o.name for o in incoming.request_outputs or ()])
-            derived = derived_features(flights)
-        loop = asyncio.get_running_loop()
-        online = await loop.run_in_executor(self.executor, self.fetch, flights)
-        features = self.assemble(derived, online)
+            check_batch(flights, self.max_request_rows)
+            loop = asyncio.get_running_loop()  # Feast and pandas off the event loop
+            features = await loop.run_in_executor(self.executor, self.model_input, flights)
         return Forward(self._forwarded(features, incoming), incoming, outputs)
 
     def _forwarded(self, features: pd.DataFrame, incoming: InferRequest | None):
-        """The model input as the predictor reads it: in-process, in the caller's own
-        protocol; otherwise in `--predictor_protocol`."""
+        """The model input as the predictor reads it: remote, in `--predictor_protocol`
+        (missing values null over v2 REST, NaN over gRPC); in-process, a v1 caller's as v1
+        and any v2 caller's as an `InferRequest` with NaN, which never becomes JSON."""
         if self.local_predictor is None:
             protocol = self.predictor_config.protocol
         else:
@@ -230,11 +276,20 @@ class FeastTransformer(Model):
 
     async def predict(self, payload: Forward, headers=None, response_headers=None):
         if self.local_predictor is None:
-            answer = await super().predict(payload.request, headers, response_headers)
+            with counted_client_errors():
+                try:
+                    answer = await super().predict(payload.request, headers, response_headers)
+                except (httpx.HTTPStatusError, grpc.aio.AioRpcError) as error:
+                    refusal = predictor_refusal(error)
+                    if refusal is None:
+                        raise
+                    raise refusal from None
         else:
             decoded = self.local_predictor.decode(payload.request)
             answer = await self.local_predictor.predict(decoded, headers)
-        return Answer.read(answer).render(payload.incoming, payload.outputs, self.name)
+        answer = Answer.read(answer)
+        self._answered_version = answer.version
+        return answer.render(payload.incoming, payload.outputs, self.name)
 
     def get_input_types(self) -> list[dict]:
         return [

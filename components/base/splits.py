@@ -15,8 +15,8 @@ class TimeSplit:
     Boundaries are ISO 8601 dates or times, local to `timezone` when they carry no offset."""
 
     timezone: str
-    train_end: str = "2013-09-01"
-    valid_end: str = "2013-10-01"
+    train_end: str
+    valid_end: str
 
     def masks(self, event_time: pd.Series) -> dict[str, pd.Series]:
         train_end = localized(self.train_end, self.timezone)

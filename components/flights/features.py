@@ -148,10 +148,7 @@ def entity_frame(flights: pd.DataFrame) -> pd.DataFrame:
         distance=flights["distance"],
     )
     return pd.concat([key, derived], axis=1).assign(
-        **{
-            ENTITY_TIMESTAMP: _utc(flights[EVENT_TIME]).to_numpy(),
-            LABEL: flights[LABEL].to_numpy(dtype="int64"),
-        }
+        **{ENTITY_TIMESTAMP: _utc(flights[EVENT_TIME]), LABEL: flights[LABEL].astype("int64")}
     )
 
 

@@ -42,9 +42,9 @@ def scheduled_departures(values: Iterable) -> pd.Series:
     for row, value in enumerate(values):
         try:
             local.append(localized(value, TIMEZONE))
-        except (ValueError, TypeError):
+        except (ValueError, TypeError) as exc:
             raise ValueError(
-                f"row {row}: sched_dep_time {value!r} is not an ISO 8601 time"
+                f"row {row}: sched_dep_time {value!r} is not an ISO 8601 local time ({exc})"
             ) from None
     return pd.Series(pd.DatetimeIndex(local, tz=TIMEZONE))
 

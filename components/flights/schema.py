@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from components.base.splits import TimeSplit
+
 TIMEZONE = "America/New_York"
 """Every local time of the use case (schedules, splits, freshness) is New York time."""
 REFERENCE_PROFILE = Path(__file__).resolve().parent / "reference_profile.json"
@@ -119,6 +121,9 @@ PROFILE_CATEGORIES = {
     "weather": ("origin",),
     "planes": ("type",),
 }
+# Train on January to August, choose the threshold and stop early on September, and hold
+# out October to December.
+SPLIT = TimeSplit(TIMEZONE, train_end="2013-09-01", valid_end="2013-10-01")
 # Evaluation reports the model's AUC on each value of these, and gates on the largest gap.
 SLICE_COLUMNS = ["origin", "carrier"]
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -15,7 +15,7 @@ from components.base.contract.names import MODEL_FILE, MODEL_NAME
 from components.base.splits import TimeSplit
 from components.flights.features import ENTITY_TIMESTAMP, feature_ranges
 from components.flights.request import CATEGORICAL_FEATURES, REQUEST_FEATURES
-from components.flights.schema import LABEL, TIMEZONE
+from components.flights.schema import LABEL, SPLIT
 from components.train.export import export_onnx, parity
 from components.train.preprocess import Preprocessing, TrainingDataError, check_training_frame
 
@@ -38,7 +38,7 @@ class TrainParams:
     launcher: str = "ray"
     """`ray` (Ray Train DDP) or `single-process` (the plain PyTorch baseline)."""
     max_failures: int = 1
-    split: TimeSplit = field(default_factory=lambda: TimeSplit(TIMEZONE))
+    split: TimeSplit = SPLIT
     reference_rows: int = 5000
 
 

@@ -11,10 +11,11 @@ import numpy as np
 import pandas as pd
 import pytest
 from kserve import InferenceGRPCClient
-from kserve.protocol.infer_type import InferInput, InferRequest
+from kserve.protocol.infer_type import InferRequest
 
 from components.base.contract.artifact import ModelArtifact
 from components.base.contract.names import MODEL_NAME, PLATFORM
+from tests.integration.helpers import v2_inputs
 
 pytestmark = pytest.mark.integration
 
@@ -54,16 +55,7 @@ def triton(server, model_dir, complete_rows) -> dict:
 @pytest.fixture(scope="module")
 def kserve_answer(server, model_dir, complete_rows) -> dict:
     """The same rows through KServe's gRPC client, values in typed contents."""
-    layout = ModelArtifact(model_dir).layout
-    inputs = []
-    for name in layout.features:
-        categorical = name in layout.categorical
-        item = InferInput(name, [len(complete_rows)], "BYTES" if categorical else "FP32")
-        column = complete_rows[name].astype(str) if categorical else complete_rows[name]
-        item.set_data_from_numpy(
-            column.to_numpy(object if categorical else np.float32), binary_data=False
-        )
-        inputs.append(item)
+    inputs = v2_inputs(complete_rows, ModelArtifact(model_dir).layout)
 
     async def call():
         async with InferenceGRPCClient(server.grpc) as client:
@@ -79,6 +71,7 @@ def test_tritonclient_gets_the_kserve_clients_numbers(
 ):
     got = triton[call]
     assert got["probability_dtype"] == "float32" and got["delayed_dtype"] == "bool"
+    assert got["binary"] == (call != "http_json")  # answered in the form asked for
     np.testing.assert_array_equal(np.float32(got["probability"]), kserve_answer["probability"])
     assert got["delayed"] == kserve_answer["delayed"].tolist()
     expected = ModelArtifact(model_dir).predict_frame(complete_rows)[0]

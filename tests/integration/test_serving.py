@@ -2,7 +2,6 @@
 
 import asyncio
 import json
-from collections import Counter
 from pathlib import Path
 
 import grpc
@@ -12,10 +11,10 @@ import pandas as pd
 import pytest
 from kserve import InferenceGRPCClient, InferenceRESTClient, RESTConfig
 from kserve.protocol.infer_type import InferInput, InferRequest, RequestedOutput
-from prometheus_client.parser import text_string_to_metric_families
 
 from components.base.contract.artifact import ModelArtifact
 from components.base.contract.names import MODEL_NAME
+from tests.integration.helpers import metric_samples, v2_inputs
 
 pytestmark = pytest.mark.integration
 NAME = MODEL_NAME
@@ -23,21 +22,6 @@ NAME = MODEL_NAME
 
 def _records(rows: pd.DataFrame) -> list[dict]:
     return rows.astype(object).where(rows.notna(), None).to_dict("records")
-
-
-def _v2_inputs(rows: pd.DataFrame, layout, binary_data: bool = False) -> list[InferInput]:
-    """One input per feature; `binary_data` sends the values as raw bytes (gRPC
-    `raw_input_contents`), as Triton-style clients do."""
-    inputs = []
-    for name in layout.features:
-        categorical = name in layout.categorical
-        item = InferInput(name, [len(rows)], "BYTES" if categorical else "FP32")
-        column = rows[name].astype(str) if categorical else rows[name]
-        item.set_data_from_numpy(
-            column.to_numpy(object if categorical else np.float32), binary_data=binary_data
-        )
-        inputs.append(item)
-    return inputs
 
 
 def _expected(model_dir, rows) -> np.ndarray:
@@ -53,7 +37,7 @@ def test_health_and_metadata(server):
 
 
 def test_versioned_routes_answer_for_the_served_version_only(server, registered, model_dir, rows):
-    body = InferRequest(NAME, _v2_inputs(rows.head(2), ModelArtifact(model_dir).layout))
+    body = InferRequest(NAME, v2_inputs(rows.head(2), ModelArtifact(model_dir).layout))
     version, other_version = registered["version"], str(int(registered["version"]) + 1)
     served, other = (
         f"{server.http}/v2/models/{NAME}/versions/{version}",
@@ -84,10 +68,10 @@ def test_v1_rest_v2_rest_and_v2_grpc_agree_with_the_model(server, registered, mo
             first = await v1.infer(server.http, {"instances": _records(rows)}, model_name=NAME)
         async with InferenceRESTClient(RESTConfig(protocol="v2")) as v2:
             second = await v2.infer(
-                server.http, InferRequest(NAME, _v2_inputs(rows, layout)), model_name=NAME
+                server.http, InferRequest(NAME, v2_inputs(rows, layout)), model_name=NAME
             )
         async with InferenceGRPCClient(server.grpc) as client:
-            third = await client.infer(InferRequest(NAME, _v2_inputs(rows, layout)))
+            third = await client.infer(InferRequest(NAME, v2_inputs(rows, layout)))
         return first, second, third
 
     v1, v2, grpc_response = asyncio.run(call())
@@ -99,7 +83,7 @@ def test_v1_rest_v2_rest_and_v2_grpc_agree_with_the_model(server, registered, mo
     # KServe's REST client drops model_version when it parses a response: read the JSON.
     raw = httpx.post(
         f"{server.http}/v2/models/{NAME}/infer",
-        json=InferRequest(NAME, _v2_inputs(rows.head(2), layout)).to_rest()[0],
+        json=InferRequest(NAME, v2_inputs(rows.head(2), layout)).to_rest()[0],
     ).json()
     assert raw["model_version"] == registered["version"]
     assert [o["name"] for o in raw["outputs"]] == ["probability", "delayed"]
@@ -114,7 +98,7 @@ def test_a_request_gets_the_outputs_it_names(server, model_dir, rows):
     async def call():
         async with InferenceGRPCClient(server.grpc) as client:
             return await client.infer(
-                InferRequest(NAME, _v2_inputs(rows, layout), request_outputs=wanted)
+                InferRequest(NAME, v2_inputs(rows, layout), request_outputs=wanted)
             )
 
     response = asyncio.run(call())
@@ -123,7 +107,7 @@ def test_a_request_gets_the_outputs_it_names(server, model_dir, rows):
     np.testing.assert_array_equal(
         response.outputs[0].as_numpy(), _expected(model_dir, rows) >= threshold
     )
-    body = InferRequest(NAME, _v2_inputs(rows.head(1), layout)).to_rest()[0]
+    body = InferRequest(NAME, v2_inputs(rows.head(1), layout)).to_rest()[0]
     body["outputs"] = [{"name": "logits"}]
     refused = httpx.post(f"{server.http}/v2/models/{NAME}/infer", json=body)
     assert refused.status_code == 400 and "logits" in refused.json()["error"]
@@ -132,7 +116,7 @@ def test_a_request_gets_the_outputs_it_names(server, model_dir, rows):
 def test_grpc_values_as_raw_bytes_answer_alike_and_unknown_models_are_not_found(
     server, model_dir, rows
 ):
-    raw_inputs = _v2_inputs(rows, ModelArtifact(model_dir).layout, binary_data=True)
+    raw_inputs = v2_inputs(rows, ModelArtifact(model_dir).layout, binary_data=True)
 
     async def call():
         async with InferenceGRPCClient(server.grpc, retries=0) as client:
@@ -151,7 +135,7 @@ def test_grpc_values_as_raw_bytes_answer_alike_and_unknown_models_are_not_found(
 
 def test_rest_binary_extension_bodies_answer_alike(server, model_dir, rows):
     """KServe's binary data extension: the JSON header, then the values as raw bytes."""
-    inputs = _v2_inputs(rows, ModelArtifact(model_dir).layout, binary_data=True)
+    inputs = v2_inputs(rows, ModelArtifact(model_dir).layout, binary_data=True)
     body, json_length = InferRequest(NAME, inputs).to_rest()
     response = httpx.post(
         f"{server.http}/v2/models/{NAME}/infer",
@@ -165,6 +149,23 @@ def test_rest_binary_extension_bodies_answer_alike(server, model_dir, rows):
     np.testing.assert_allclose(
         response.json()["outputs"][0]["data"], _expected(model_dir, rows), atol=1e-6
     )
+
+
+def test_rest_binary_outputs_when_the_request_asks_for_them(server, model_dir, rows):
+    """`binary_data_output` asks for every output in binary, named or not."""
+    body = InferRequest(NAME, v2_inputs(rows.head(3), ModelArtifact(model_dir).layout)).to_rest()[0]
+    body["parameters"] = {"binary_data_output": True}
+    for outputs in (None, [{"name": "probability"}]):
+        if outputs:
+            body["outputs"] = outputs
+        response = httpx.post(f"{server.http}/v2/models/{NAME}/infer", json=body)
+        assert response.status_code == 200, response.text
+        header = int(response.headers["inference-header-content-length"])
+        head = json.loads(response.content[:header])
+        first = head["outputs"][0]
+        assert first["name"] == "probability" and first["parameters"]["binary_data_size"] == 12
+        values = np.frombuffer(response.content[header : header + 12], dtype="<f4")
+        np.testing.assert_allclose(values, _expected(model_dir, rows.head(3)), atol=1e-6)
 
 
 def test_single_tensor_in_metadata_order_matches_named_inputs(server, model_dir, rows):
@@ -242,7 +243,7 @@ def test_bad_rest_inputs_are_400_naming_the_field(server, rows, case, body, name
 
 
 def _bad_v2(rows, layout, **change):
-    body = InferRequest(NAME, _v2_inputs(rows.head(1), layout)).to_rest()[0]
+    body = InferRequest(NAME, v2_inputs(rows.head(1), layout)).to_rest()[0]
     for name, value in change.items():
         item = next(i for i in body["inputs"] if i["name"] == name)
         if value is KeyError:
@@ -281,7 +282,7 @@ def test_bad_v2_rest_inputs_are_400_naming_the_field(server, model_dir, rows, ca
 
 
 def _grpc_bad(rows, layout, case):
-    inputs = _v2_inputs(rows.head(2), layout)
+    inputs = v2_inputs(rows.head(2), layout)
     if case == "missing input":
         inputs = inputs[1:]
     elif case == "wrong datatype":
@@ -324,24 +325,12 @@ def test_bad_grpc_inputs_are_invalid_argument(server, model_dir, rows, case, nam
     assert names in error.value.details()
 
 
-def _samples(server) -> Counter:
-    """Every sample on the server's /metrics, by name and labels."""
-    text = httpx.get(f"{server.http}/metrics").text
-    return Counter(
-        {
-            (sample.name, tuple(sorted(sample.labels.items()))): sample.value
-            for family in text_string_to_metric_families(text)
-            for sample in family.samples
-        }
-    )
-
-
 def test_bad_inputs_are_counted_by_reason_and_the_server_keeps_answering(
     server, registered, model_dir, rows
 ):
     v1, v2 = f"{server.http}/v1/models/{NAME}:predict", f"{server.http}/v2/models/{NAME}/infer"
     layout = ModelArtifact(model_dir).layout
-    before = _samples(server)
+    before = metric_samples(server.http)
     malformed = [  # v1: two bodies that are not JSON (refused by KServe), one without
         # "instances"; v2: a body that is not JSON, one not an object, two off the schema
         (v1, b"{not json"),
@@ -364,7 +353,7 @@ def test_bad_inputs_are_counted_by_reason_and_the_server_keeps_answering(
     )
     unseen = _post(v1, _bad_v1(rows, carrier="ZZ"))
     assert unseen.status_code == 200  # an unknown category is served, and counted
-    change = _samples(server)
+    change = metric_samples(server.http)
     change.subtract(before)
     invalid = "sluice_invalid_requests_total"
     assert change[(invalid, (("reason", "malformed"),))] == 7
@@ -373,7 +362,8 @@ def test_bad_inputs_are_counted_by_reason_and_the_server_keeps_answering(
     assert change[("sluice_unseen_categories_total", (("feature", "carrier"),))] == 1
     scored = ("sluice_predictions_total", (("model_version", registered["version"]),))
     assert change[scored] == 5
-    assert any(name == "request_predict_seconds_bucket" for name, _ in change)
+    timed = [v for (name, _), v in change.items() if name == "request_predict_seconds_count"]
+    assert sum(timed) >= 2  # KServe's own latency histogram counted the answered calls
     log = Path(server.log).read_text()
     assert "400 POST" in log and "Traceback" not in log  # one line per client error
 

@@ -2,7 +2,9 @@
 training frame's row for that flight. The online store is materialized up to a time T;
 flights scheduled in the hour after T are then requested as a caller would send them
 (its own ISO time, no derived fields), and each model input is held to the training frame:
-same features, same order, same dtypes, equal values. A mismatch names flight and feature.
+same features in the same order, equal values (a mismatch names flight and feature), the
+same dtypes for the request-time features, and the same codes and float32 numbers as the
+model reads them. It runs `model_input`, the path `preprocess` serves requests through.
 """
 
 import numpy as np

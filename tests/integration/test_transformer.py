@@ -15,6 +15,7 @@ from components.base.contract.artifact import ModelArtifact
 from components.base.contract.names import FEATURE_SERVICE, MODEL_NAME
 from components.featurize import run as featurize
 from serving.process import model_server
+from tests.integration.helpers import metric_samples
 from tests.integration.redis_fixture import redis_server
 
 pytestmark = pytest.mark.integration
@@ -83,11 +84,15 @@ def _v1_predictions(http: str) -> list[float]:
 
 
 def test_combined_v1_uses_online_features_and_counts_defaults(combined, model_dir, sqlite_repo):
+    before = metric_samples(combined.http)
     predictions = _v1_predictions(combined.http)
     np.testing.assert_allclose(predictions, _expected(model_dir, sqlite_repo), atol=1e-6)
-    metrics = httpx.get(f"{combined.http}/metrics").text
-    assert 'sluice_feature_defaults_total{feature="plane_year"} 1.0' in metrics  # unknown tailnum
-    assert "sluice_online_feature_fetch_seconds_count" in metrics
+    change = metric_samples(combined.http)
+    change.subtract(before)
+    defaults = "sluice_feature_defaults_total"
+    assert change[(defaults, (("feature", "plane_year"),))] == 1  # the unknown tailnum
+    assert change[(defaults, (("feature", "temp"),))] == 0  # both origins have weather
+    assert change[("sluice_online_feature_fetch_seconds_count", ())] == 1  # one fetch
 
 
 def _grpc_response(address: str):
@@ -115,36 +120,36 @@ def test_combined_v2_grpc(combined, model_dir, sqlite_repo):
     )
 
 
-@pytest.mark.parametrize(
-    ("change", "names"),
-    [
-        ({"tailnum": None}, "tailnum"),
-        ({"sched_dep_time": "tomorrow"}, "sched_dep_time"),
-        ({"distance": "far"}, "distance"),
-        ({"gate": "B12"}, "gate"),
-    ],
-)
+BAD_FLIGHTS = [
+    ({"tailnum": None}, "tailnum"),
+    ({"sched_dep_time": "tomorrow"}, "sched_dep_time"),
+    ({"sched_dep_time": "2013-11-03T01:30:00"}, "daylight saving"),  # 01:30 came twice
+    ({"distance": "far"}, "distance"),
+    ({"gate": "B12"}, "gate"),
+    ({"distance": 99999}, "distance"),  # refused by the predictor's range check
+]
+
+
+@pytest.mark.parametrize(("change", "names"), BAD_FLIGHTS)
 def test_transformer_refuses_bad_flights_with_400(combined, change, names):
     flight = {**FLIGHTS[0], **change}
     response = httpx.post(f"{combined.http}/v1/models/{NAME}:predict", json={"instances": [flight]})
-    assert response.status_code == 400 and names in response.json()["error"]
+    assert response.status_code == 400 and names in response.json()["error"], response.text
 
 
-def _v2_rest_answer(http: str) -> tuple[list[float], str]:
-    """The sample flights through a server's OIP v2 REST endpoint: probabilities, version."""
+def _v2_rest_inputs() -> list[dict]:
+    """The sample flights as v2 REST inputs, one per request field."""
     inputs = [
         {"name": c, "datatype": "BYTES", "shape": [2], "data": [f[c] for f in FLIGHTS]}
         for c in ["carrier", "origin", "dest", "tailnum", "sched_dep_time"]
     ]
-    inputs.append(
-        {
-            "name": "distance",
-            "datatype": "FP32",
-            "shape": [2],
-            "data": [f["distance"] for f in FLIGHTS],
-        }
-    )
-    response = httpx.post(f"{http}/v2/models/{NAME}/infer", json={"inputs": inputs})
+    distances = [f["distance"] for f in FLIGHTS]
+    return [*inputs, {"name": "distance", "datatype": "FP32", "shape": [2], "data": distances}]
+
+
+def _v2_rest_answer(http: str) -> tuple[list[float], str]:
+    """The sample flights through a server's OIP v2 REST endpoint: probabilities, version."""
+    response = httpx.post(f"{http}/v2/models/{NAME}/infer", json={"inputs": _v2_rest_inputs()})
     assert response.status_code == 200, response.text
     body = response.json()
     assert [o["name"] for o in body["outputs"]] == ["probability", "delayed"]
@@ -191,6 +196,40 @@ def test_every_caller_protocol_through_every_predictor_protocol(
     predictions, version = _answer(split, incoming)
     np.testing.assert_allclose(predictions, _expected(model_dir, sqlite_repo), atol=1e-6)
     assert version == registered["version"]  # the predictor's, relayed
+
+
+def test_a_split_transformer_names_the_version_it_relays(split, registered):
+    _answer(split, "v1")
+    metadata = httpx.get(f"{split.http}/v2/models/{NAME}").json()
+    assert metadata["versions"] == [registered["version"]]
+    versioned = httpx.get(f"{split.http}/v2/models/{NAME}/versions/{registered['version']}")
+    assert versioned.status_code == 200
+
+
+V2_BAD = [
+    ("empty batch", lambda inputs: [{**i, "shape": [0], "data": []} for i in inputs], "empty"),
+    ("repeated input", lambda inputs: [*inputs, inputs[0]], "more than once"),
+    (
+        "over the row limit",
+        lambda inputs: [{**i, "shape": [150], "data": i["data"][:1] * 150} for i in inputs],
+        "limit of 100",
+    ),
+]
+
+
+@pytest.mark.parametrize(("change", "names"), [c[1:] for c in V2_BAD], ids=[c[0] for c in V2_BAD])
+def test_split_transformer_client_errors_are_400s(split, change, names):
+    """Its own refusals, and the predictor's relayed as the caller's (here, its row limit:
+    the predictor refuses over 100 rows, the transformer allows 10,000)."""
+    response = httpx.post(
+        f"{split.http}/v2/models/{NAME}/infer", json={"inputs": change(_v2_rest_inputs())}
+    )
+    assert response.status_code == 400 and names in response.json()["error"], response.text
+    far = httpx.post(
+        f"{split.http}/v1/models/{NAME}:predict",
+        json={"instances": [{**FLIGHTS[0], "distance": 99999}]},
+    )
+    assert far.status_code == 400 and "distance" in far.json()["error"], far.text
 
 
 def test_transformer_with_a_redis_online_store(

@@ -29,7 +29,13 @@ def _inputs(module, rows: dict, categorical: list[str], binary: bool = True) -> 
 
 def _outputs(result) -> dict:
     probability, delayed = result.as_numpy("probability"), result.as_numpy("delayed")
+    if isinstance(result, triton_http.InferResult):  # binary outputs say their size
+        sizes = [(result.get_output(n).get("parameters") or {}) for n in ("probability", "delayed")]
+        binary = all("binary_data_size" in p for p in sizes)
+    else:
+        binary = len(result.get_response().raw_output_contents) == 2
     return {
+        "binary": binary,
         "probability": probability.tolist(),
         "probability_dtype": str(probability.dtype),
         "delayed": delayed.tolist(),

@@ -16,7 +16,17 @@ def test_times_without_an_offset_are_new_york_times_and_others_are_converted():
     ]
 
 
-@pytest.mark.parametrize("value", ["tomorrow", "", None, "2013-02-30T10:00"])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "tomorrow",
+        "",
+        None,
+        "2013-02-30T10:00",
+        "2013-11-03T01:30:00",  # clocks went back: 01:30 came twice in New York
+        "2013-03-10T02:30:00",  # clocks went forward: no 02:30 in New York
+    ],
+)
 def test_a_time_that_does_not_parse_names_its_row(value):
     with pytest.raises(ValueError, match=r"row 1: sched_dep_time"):
         scheduled_departures(["2013-01-31T08:15:00", value])

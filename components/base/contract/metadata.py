@@ -36,11 +36,16 @@ class ModelMetadata:
     reference_sample: dict[str, list] = field(default_factory=dict)
     """Training rows by feature, for registration's input example and drift detection."""
     model_version: str | None = None
-    """Set only where something numbered the model before export; a registry's version
-    otherwise comes from the registry."""
+    """The registry's version, where one is written into the artifact; a model served
+    from a directory without it reports `unregistered`."""
     extra: dict = field(default_factory=dict)
     """Everything else (lineage, the training record, normalisation): kept, written back
     flat, and read by people rather than code."""
+
+    def __post_init__(self):
+        shadowed = sorted(set(self.extra) & {f.name for f in fields(self)})
+        if shadowed:
+            raise ValueError(f"{METADATA_FILE}: extra key(s) {shadowed} are fields of their own")
 
     @property
     def required_features(self) -> frozenset[str]:
@@ -73,4 +78,12 @@ class ModelMetadata:
         return path
 
 
-_REQUIRED = ("features", "categorical", "numeric", "vocabularies", "threshold", "label")
+_REQUIRED = (
+    "features",
+    "categorical",
+    "numeric",
+    "vocabularies",
+    "threshold",
+    "label",
+    "time_split",
+)

@@ -1,0 +1,37 @@
+"""Helpers the server tests share: v2 inputs for feature rows, and a server's metrics."""
+
+from collections import Counter
+
+import httpx
+import numpy as np
+import pandas as pd
+from kserve.protocol.infer_type import InferInput
+from prometheus_client.parser import text_string_to_metric_families
+
+
+def v2_inputs(rows: pd.DataFrame, layout, binary_data: bool = False) -> list[InferInput]:
+    """One input per feature; `binary_data` sends the values as raw bytes (gRPC
+    `raw_input_contents`), as Triton-style clients do."""
+    inputs = []
+    for name in layout.features:
+        categorical = name in layout.categorical
+        item = InferInput(name, [len(rows)], "BYTES" if categorical else "FP32")
+        column = rows[name].astype(str) if categorical else rows[name]
+        item.set_data_from_numpy(
+            column.to_numpy(object if categorical else np.float32), binary_data=binary_data
+        )
+        inputs.append(item)
+    return inputs
+
+
+def metric_samples(http: str) -> Counter:
+    """Every sample on a server's /metrics, by name and labels: take two and subtract to
+    measure what happened in between."""
+    text = httpx.get(f"{http}/metrics").text
+    return Counter(
+        {
+            (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+        }
+    )
