@@ -103,15 +103,21 @@ def train(
     from components.base.settings import get_settings
     from components.base.splits import TimeSplit
     from components.flights.schema import TIMEZONE
-    from components.train import TrainingDataError, TrainParams, run
-
-    params = TrainParams(
-        epochs=epochs,
-        num_workers=num_workers,
-        use_gpu=gpus > 0,
-        split=TimeSplit(TIMEZONE, train_end=train_end, valid_end=valid_end),
+    from components.train import (
+        TrainingConfigError,
+        TrainingDataError,
+        TrainParams,
+        run,
+        worker_count,
     )
+
     try:
+        params = TrainParams(
+            epochs=epochs,
+            num_workers=worker_count(num_workers, gpus),
+            use_gpu=gpus > 0,
+            split=TimeSplit(TIMEZONE, train_end=train_end, valid_end=valid_end),
+        )
         result = run(
             training_frame=Path(training_frame.path),
             features=list(training_frame.metadata["features"]),
@@ -125,7 +131,7 @@ def train(
                 "pipeline_run_id": pipeline_run,
             },
         )
-    except TrainingDataError as exc:
+    except (TrainingConfigError, TrainingDataError) as exc:
         raise SystemExit(f"train: {exc}") from None
     model.framework = "onnx"
     model.metadata.update({"data_version": data_version, **result.to_dict()})

@@ -2,8 +2,10 @@
 
 from kfp import dsl, kubernetes
 
+from components.base.settings import get_settings
 from components.flights.schema import SPLIT
 from pipelines import ops
+from pipelines.cluster import configure
 
 DEFAULT_REFERENCE_TIME = "2014-01-01T00:00:00-05:00"
 
@@ -17,7 +19,7 @@ def training_pipeline(
     source: str = "",
     reference_time: str = DEFAULT_REFERENCE_TIME,
     max_staleness_days: int = 31,
-    num_workers: int = 2,
+    num_workers: int = 0,
     gpus: int = 0,
     epochs: int = 8,
     train_end: str = SPLIT.train_end,
@@ -44,8 +46,9 @@ def training_pipeline(
         featurize.set_retry(num_retries=2, backoff_duration="30s")
 
         # The GPU count is a run parameter: 0 asks for no GPU (gloo on CPU), n > 0 for n
-        # GPUs (NCCL). kfp.local cannot run dsl.OneOf over artifacts, so one task serves
-        # both rather than an If/Else pair.
+        # GPUs (NCCL) and one worker per GPU (`worker_count`; num_workers 0: the default).
+        # kfp.local cannot run dsl.OneOf over artifacts, so one task serves both rather
+        # than an If/Else pair.
         train = ops.train(
             training_frame=featurize.outputs["training_frame"],
             data_version=version,
@@ -84,6 +87,10 @@ def training_pipeline(
                 pipeline_run=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
             ).set_display_name("register")
             register.set_retry(num_retries=2, backoff_duration="30s")
+
+    settings = get_settings()  # every task: settings from the ConfigMap, credentials from Secrets
+    for task in (ingest, validate, featurize, train, evaluate, register):
+        configure(task, settings)
 
 
 PIPELINES = {"training": training_pipeline}

@@ -9,10 +9,22 @@ run from another working directory, resolve them the same way.
 from __future__ import annotations
 
 from functools import lru_cache
+from importlib.metadata import version
 from pathlib import Path
 
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+IMAGE_REPOSITORY = "ghcr.io/sluice-ml/sluice"
+CONFIG_KEYS = ("SLUICE_ONLINE_STORE", "SLUICE_OFFLINE_STORE", "MLFLOW_TRACKING_URI")
+"""The settings a pipeline task reads from the `config_map` on a cluster, by env name."""
+SECRET_KEYS = {
+    "mlflow_secret": ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"),
+    "s3_secret": ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"),
+    "redis_secret": ("SLUICE_REDIS_CONNECTION",),
+}
+"""Credentials a task reads from Secrets, by the setting naming each Secret: MLflow's and
+boto's own variable names, and the Redis connection (it may carry a password)."""
 
 
 class Settings(BaseSettings):
@@ -21,8 +33,16 @@ class Settings(BaseSettings):
     home: Path = Path(".sluice")
     """Root of everything sluice writes locally."""
 
-    image: str = "ghcr.io/sluice-ml/sluice:0.1.0"
-    """The project image every KFP component runs in on a cluster."""
+    image: str = f"{IMAGE_REPOSITORY}:{version('sluice')}"
+    """The project image every KFP component runs in on a cluster: tagged with the package
+    version, or pinned by digest (`sluice compile --image-digest`); never a moving tag."""
+
+    config_map: str = "sluice-config"
+    """On a cluster: the ConfigMap every pipeline task reads `CONFIG_KEYS` from."""
+    mlflow_secret: str = "sluice-mlflow"
+    s3_secret: str = "sluice-s3"
+    redis_secret: str = "sluice-redis"
+    """On a cluster: the Secrets the tasks read `SECRET_KEYS` from, where they exist."""
 
     online_store: str = "sqlite"
     """Feast online store: `sqlite` locally, `redis` on a cluster."""

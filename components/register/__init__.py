@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import os
 import subprocess
+import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from components.base.contract.artifact import ModelArtifact
+from components.base.contract.metadata import ModelMetadata
 from components.base.contract.names import INPUT_NAMES, METADATA_FILE, MODEL_NAME
 from components.base.registry import CHALLENGER, RUN_ID_TAG, client
 
@@ -56,6 +58,22 @@ def existing_version(mlflow_client, pipeline_run_id: str):
     return versions[0] if versions else None
 
 
+def _logged_model_id(version) -> str:
+    """The logged model behind a version: SQL registries keep it only in the version's
+    source (`models:/m-...`)."""
+    return version.model_id or version.source.removeprefix("models:/")
+
+
+def stamp_version(mlflow_client, model_id: str, version: str, model_dir: Path) -> None:
+    """`metadata.json` with the registry's version, at the root of the version's model
+    artifacts (beside MLflow's `extra_files/` copy, which it takes precedence over): a
+    server loading what a storage initializer copied (KServe's /mnt/models), with no
+    registry to ask, reports the version in every answer and metric. Idempotent."""
+    metadata = replace(ModelMetadata.read(model_dir), model_version=version)
+    with tempfile.TemporaryDirectory() as scratch:
+        mlflow_client.log_model_artifact(model_id, str(metadata.write(scratch)))
+
+
 def _input_example(model: ModelArtifact) -> dict[str, np.ndarray]:
     sample = model.metadata.reference_sample
     import pandas as pd
@@ -93,7 +111,8 @@ def run(
     started = time.perf_counter()
     mlflow_client = client(tracking_uri)
     found = existing_version(mlflow_client, pipeline_run_id)
-    if found is not None:
+    if found is not None:  # a retry: finish what the first attempt may have left undone
+        stamp_version(mlflow_client, _logged_model_id(found), str(found.version), Path(model_dir))
         mlflow_client.set_registered_model_alias(MODEL_NAME, CHALLENGER, found.version)
         return RegisterResult(
             MODEL_NAME,
@@ -140,6 +159,7 @@ def run(
     mlflow_client.set_model_version_tag(
         MODEL_NAME, version, "sluice.holdout_auc", f"{evaluation['holdout_auc']:.5f}"
     )
+    stamp_version(mlflow_client, logged.model_id, version, Path(model_dir))
     mlflow_client.set_registered_model_alias(MODEL_NAME, CHALLENGER, version)
     return RegisterResult(
         MODEL_NAME,

@@ -19,7 +19,37 @@ from components.flights.schema import LABEL, SPLIT
 from components.train.export import export_onnx, parity
 from components.train.preprocess import Preprocessing, TrainingDataError, check_training_frame
 
-__all__ = ["TrainParams", "TrainResult", "TrainingDataError", "run"]
+__all__ = [
+    "TrainParams",
+    "TrainResult",
+    "TrainingConfigError",
+    "TrainingDataError",
+    "run",
+    "worker_count",
+]
+CPU_WORKERS = 2
+
+
+class TrainingConfigError(ValueError):
+    """Training parameters that cannot work together; raised before anything starts."""
+
+
+def worker_count(num_workers: int, gpus: int) -> int:
+    """DDP workers for a pod with `gpus` GPUs: one per GPU, since Ray Train gives each
+    worker a GPU of its own and a worker beyond the pod's GPUs would wait for one forever;
+    on CPU, `num_workers`. 0 asks for the default: one per GPU, or CPU_WORKERS on CPU."""
+    if gpus < 0 or num_workers < 0:
+        raise TrainingConfigError(
+            f"gpus={gpus}, num_workers={num_workers}: neither may be negative"
+        )
+    if gpus == 0:
+        return num_workers or CPU_WORKERS
+    if num_workers not in (0, gpus):
+        raise TrainingConfigError(
+            f"num_workers={num_workers} with gpus={gpus}: each worker takes one GPU, so "
+            f"num_workers must be {gpus} (or 0, one per GPU)"
+        )
+    return gpus
 
 
 @dataclass
@@ -33,7 +63,7 @@ class TrainParams:
     embedding_dim: int = 8
     hidden: tuple[int, ...] = (64,)
     dropout: float = 0.1
-    num_workers: int = 2
+    num_workers: int = CPU_WORKERS
     use_gpu: bool = False
     launcher: str = "ray"
     """`ray` (Ray Train DDP) or `single-process` (the plain PyTorch baseline)."""

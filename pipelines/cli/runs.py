@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -20,8 +21,22 @@ def compile(
     output_dir: Annotated[
         Path | None, typer.Option(help="Write the YAML here instead of pipelines/compiled.")
     ] = None,
+    image_digest: Annotated[
+        str | None,
+        typer.Option(help="Pin the image by digest (sha256:...) instead of the version tag."),
+    ] = None,
 ) -> None:
     """Compile the pipelines to KFP v2 YAML."""
+    if image_digest is not None:  # read when the components are defined, so set it first
+        from importlib.metadata import version
+
+        from pipelines.cluster import image_for
+
+        try:
+            os.environ["SLUICE_IMAGE"] = image_for(version("sluice"), image_digest)
+        except ValueError as exc:
+            raise fail(str(exc)) from None
+        get_settings.cache_clear()
     from pipelines.compile import COMPILED_DIR, compile_all
 
     for path in compile_all(output_dir or COMPILED_DIR):
@@ -32,6 +47,7 @@ def pipeline_params(pairs: list[str]) -> dict:
     """NAME=VALUE pairs, typed as the pipeline declares them; a clear error otherwise."""
     import inspect
 
+    from components.train import TrainingConfigError, worker_count
     from pipelines.training import training_pipeline
 
     declared = inspect.signature(training_pipeline.pipeline_func).parameters
@@ -45,6 +61,11 @@ def pipeline_params(pairs: list[str]) -> dict:
             values[name] = kind(raw)
         except ValueError:
             raise fail(f"--param {name}: {raw!r} is not a {kind.__name__}") from None
+    effective = {n: p.default for n, p in declared.items()} | values
+    try:  # refused here, not after ingest and validation have run
+        worker_count(effective["num_workers"], effective["gpus"])
+    except TrainingConfigError as exc:
+        raise fail(f"--param: {exc}") from None
     return values
 
 

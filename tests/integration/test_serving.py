@@ -14,6 +14,7 @@ from kserve.protocol.infer_type import InferInput, InferRequest, RequestedOutput
 
 from components.base.contract.artifact import ModelArtifact
 from components.base.contract.names import MODEL_NAME
+from serving.process import model_server
 from tests.integration.helpers import metric_samples, v2_inputs
 
 pytestmark = pytest.mark.integration
@@ -57,6 +58,30 @@ def test_versioned_routes_answer_for_the_served_version_only(server, registered,
     ):
         assert response.status_code == 404, response.text
         assert f"version {other_version}" in response.json()["error"]
+
+
+def test_a_copy_of_the_registered_version_reports_it_without_a_registry(
+    registered, model_dir, rows, tmp_path
+):
+    """As KServe's storage initializer copies a version into /mnt/models: a plain
+    directory, served with no tracking server to ask."""
+    import mlflow
+
+    copy = mlflow.artifacts.download_artifacts(
+        artifact_uri=registered["model_uri"],
+        dst_path=str(tmp_path / "mnt-models"),
+        tracking_uri=registered["env"]["MLFLOW_TRACKING_URI"],
+    )
+    assert ModelArtifact(copy).version == registered["version"]
+    assert ModelArtifact(model_dir).version == "unregistered"  # what training exported
+    env = {k: v for k, v in registered["env"].items() if k != "MLFLOW_TRACKING_URI"}
+    with model_server("--model_uri", copy, env=env) as plain:
+        answer = httpx.post(
+            f"{plain.http}/v1/models/{NAME}:predict", json={"instances": _records(rows.head(2))}
+        ).json()
+        metrics = metric_samples(plain.http)
+    assert answer["model_version"] == registered["version"]
+    assert metrics[("sluice_predictions_total", (("model_version", registered["version"]),))] == 2
 
 
 def test_v1_rest_v2_rest_and_v2_grpc_agree_with_the_model(server, registered, model_dir, rows):

@@ -8,7 +8,9 @@ from pathlib import Path
 import psutil
 import pytest
 
-from components.base.registry import RegistryUnavailable, client
+from components.base.contract.artifact import ModelArtifact
+from components.base.contract.names import MODEL_NAME
+from components.base.registry import RegistryUnavailable, client, download_version
 from components.base.splits import TimeSplit
 from components.evaluate import GateConfig
 from components.evaluate import run as evaluate
@@ -130,6 +132,11 @@ def test_registration_is_idempotent_per_pipeline_run(slice_training_frame, two_m
     assert (other.version, other.reused) == ("2", False)
     versions = client(uri).search_model_versions("name = 'sluice-flights'")
     assert len(versions) == 2
+    for result in (first, other):  # each version's artifacts name the version
+        copy = download_version(
+            client(uri).get_model_version(MODEL_NAME, result.version), tmp_path / result.version
+        )
+        assert ModelArtifact(copy).version == result.version
 
 
 def test_unreachable_tracking_server_fails_with_the_uri():

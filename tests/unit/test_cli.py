@@ -17,3 +17,19 @@ def test_bad_pipeline_params_exit_2(pair):
     with pytest.raises(typer.Exit) as stopped:
         pipeline_params([pair])
     assert stopped.value.exit_code == 2
+
+
+@pytest.mark.parametrize(
+    "pairs", [["gpus=1", "num_workers=2"], ["gpus=2", "num_workers=1"], ["gpus=-1"]]
+)
+def test_an_impossible_gpu_and_worker_pair_is_refused_before_the_run(pairs, capsys):
+    with pytest.raises(typer.Exit) as stopped:
+        pipeline_params(pairs)
+    assert stopped.value.exit_code == 2
+    said = capsys.readouterr().out
+    assert "gpus=" in said and "num_workers=" in said  # names both parameters
+
+
+def test_gpus_alone_get_one_worker_each():
+    assert pipeline_params(["gpus=2"]) == {"gpus": 2}
+    assert pipeline_params(["gpus=2", "num_workers=2"]) == {"gpus": 2, "num_workers": 2}

@@ -1,0 +1,35 @@
+"""What a pipeline task gets on a cluster besides its artifacts: its settings from the
+`sluice-config` ConfigMap and its credentials from Secrets, as environment variables.
+
+The ConfigMap is required: a task without it would fall back to its pod's empty local
+home and write to a throwaway registry, so it had better not start. The Secrets are
+optional (a tracking server without auth has none); what they hold never appears in the
+compiled YAML, which names only the Secret and its keys."""
+
+from __future__ import annotations
+
+import re
+
+from kfp import kubernetes
+from kfp.dsl import PipelineTask
+
+from components.base.settings import CONFIG_KEYS, IMAGE_REPOSITORY, SECRET_KEYS, Settings
+
+
+def configure(task: PipelineTask, settings: Settings) -> PipelineTask:
+    kubernetes.use_config_map_as_env(task, settings.config_map, {k: k for k in CONFIG_KEYS})
+    for setting, keys in SECRET_KEYS.items():
+        kubernetes.use_secret_as_env(
+            task, getattr(settings, setting), {k: k for k in keys}, optional=True
+        )
+    return task
+
+
+def image_for(version: str, digest: str | None = None) -> str:
+    """The project image by an immutable reference: its digest when given, else the tag
+    of the package version."""
+    if digest is None:
+        return f"{IMAGE_REPOSITORY}:{version}"
+    if not re.fullmatch(r"sha256:[0-9a-f]{64}", digest):
+        raise ValueError(f"image digest {digest!r}: expected sha256: and 64 hex digits")
+    return f"{IMAGE_REPOSITORY}@{digest}"

@@ -1,0 +1,103 @@
+"""What every task of the compiled pipeline gets on a cluster, read back from the YAML:
+its settings from the ConfigMap, its credentials from Secrets (names and keys only), and
+the image by an immutable reference."""
+
+import os
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+import yaml
+
+from components.base.settings import CONFIG_KEYS, IMAGE_REPOSITORY, SECRET_KEYS, Settings
+from pipelines.compile import COMPILED_DIR
+
+ROOT = Path(__file__).resolve().parents[2]
+VERSION = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+STEPS = {"ingest", "validate", "featurize", "train", "evaluate", "register"}
+
+
+def _documents(path: Path) -> tuple[dict, dict]:
+    spec, platform = yaml.safe_load_all(path.read_text())
+    return spec, platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+
+
+def test_every_task_reads_the_config_map_and_the_secrets():
+    spec, executors = _documents(COMPILED_DIR / "training.yaml")
+    assert set(spec["deploymentSpec"]["executors"]) == {f"exec-{s}" for s in STEPS}
+    assert set(executors) == {f"exec-{s}" for s in STEPS}
+    defaults = Settings()
+    for name, executor in executors.items():
+        (config,) = executor["configMapAsEnv"]
+        assert config["configMapName"] == defaults.config_map, name
+        assert config["optional"] is False  # a task without its settings must not start
+        assert [k["envVar"] for k in config["keyToEnv"]] == list(CONFIG_KEYS)
+        secrets = {s["secretName"]: s for s in executor["secretAsEnv"]}
+        assert set(secrets) == {getattr(defaults, s) for s in SECRET_KEYS}, name
+        for setting, keys in SECRET_KEYS.items():
+            entry = secrets[getattr(defaults, setting)]
+            assert [k["envVar"] for k in entry["keyToEnv"]] == list(keys)
+
+
+def test_the_config_keys_are_settings_the_tasks_read(monkeypatch):
+    """Each key, set in the environment as the ConfigMap sets it, changes a setting."""
+    values = {
+        "SLUICE_ONLINE_STORE": "redis",
+        "SLUICE_OFFLINE_STORE": "file",
+        "MLFLOW_TRACKING_URI": "http://mlflow.sluice:5000",
+    }
+    assert set(values) == set(CONFIG_KEYS)
+    for key, value in values.items():
+        monkeypatch.setenv(key, value)
+    settings = Settings()
+    assert (settings.online_store, settings.offline_store, settings.tracking_uri) == (
+        "redis",
+        "file",
+        "http://mlflow.sluice:5000",
+    )
+
+
+def test_every_task_runs_the_image_of_the_package_version():
+    spec, _ = _documents(COMPILED_DIR / "training.yaml")
+    images = {e["container"]["image"] for e in spec["deploymentSpec"]["executors"].values()}
+    assert images == {f"{IMAGE_REPOSITORY}:{VERSION}"}
+
+
+def _compile(tmp_path: Path, *args: str, env: dict | None = None):
+    return subprocess.run(
+        [sys.executable, "-m", "pipelines.cli", "compile", "--output-dir", str(tmp_path), *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def test_an_image_digest_given_at_compile_time_pins_every_task(tmp_path):
+    digest = "sha256:" + "ab" * 32
+    done = _compile(tmp_path, "--image-digest", digest)
+    assert done.returncode == 0, done.stderr
+    spec, _ = _documents(tmp_path / "training.yaml")
+    images = {e["container"]["image"] for e in spec["deploymentSpec"]["executors"].values()}
+    assert images == {f"{IMAGE_REPOSITORY}@{digest}"}
+
+
+@pytest.mark.parametrize("digest", ["latest", "sha256:abc", "md5:" + "ab" * 32])
+def test_what_is_not_a_digest_is_refused(tmp_path, digest):
+    done = _compile(tmp_path, "--image-digest", digest)
+    assert done.returncode == 2 and "image digest" in done.stdout + done.stderr
+
+
+def test_no_credential_reaches_the_yaml(tmp_path):
+    secrets = {
+        "MLFLOW_TRACKING_PASSWORD": "pw-8f1d2c",
+        "AWS_SECRET_ACCESS_KEY": "aws-3e9a77",
+        "SLUICE_REDIS_CONNECTION": "redis.sluice:6379,password=rd-5b0c44",
+    }
+    done = _compile(tmp_path, env=secrets)
+    assert done.returncode == 0, done.stderr
+    text = (tmp_path / "training.yaml").read_text()
+    for value in ("pw-8f1d2c", "aws-3e9a77", "rd-5b0c44"):
+        assert value not in text
