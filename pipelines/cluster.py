@@ -8,12 +8,10 @@ compiled YAML, which names only the Secret and its keys."""
 
 from __future__ import annotations
 
-import re
-
 from kfp import kubernetes
 from kfp.dsl import PipelineTask
 
-from components.base.settings import CONFIG_KEYS, IMAGE_REPOSITORY, SECRET_KEYS, Settings
+from components.base.settings import CONFIG_KEYS, SECRET_KEYS, Settings
 
 
 def configure(task: PipelineTask, settings: Settings) -> PipelineTask:
@@ -23,13 +21,3 @@ def configure(task: PipelineTask, settings: Settings) -> PipelineTask:
             task, getattr(settings, setting), {k: k for k in keys}, optional=True
         )
     return task
-
-
-def image_for(version: str, digest: str | None = None) -> str:
-    """The project image by an immutable reference: its digest when given, else the tag
-    of the package version."""
-    if digest is None:
-        return f"{IMAGE_REPOSITORY}:{version}"
-    if not re.fullmatch(r"sha256:[0-9a-f]{64}", digest):
-        raise ValueError(f"image digest {digest!r}: expected sha256: and 64 hex digits")
-    return f"{IMAGE_REPOSITORY}@{digest}"

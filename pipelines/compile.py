@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import yaml
 from kfp import compiler
 
 from pipelines.training import PIPELINES
@@ -20,6 +21,12 @@ def compile_all(output_dir: Path = COMPILED_DIR) -> list[Path]:
         compiler.Compiler().compile(pipeline_func=pipeline, package_path=str(path))
         written.append(path)
     return written
+
+
+def images(path: Path) -> set[str]:
+    """The images a compiled pipeline's tasks run."""
+    spec = next(yaml.safe_load_all(Path(path).read_text()))
+    return {e["container"]["image"] for e in spec["deploymentSpec"]["executors"].values()}
 
 
 def normalised(text: str) -> str:

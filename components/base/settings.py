@@ -8,6 +8,7 @@ run from another working directory, resolve them the same way.
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from importlib.metadata import version
 from pathlib import Path
@@ -16,6 +17,19 @@ from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 IMAGE_REPOSITORY = "ghcr.io/sluice-ml/sluice"
+_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
+
+
+def image_for(package_version: str, digest: str | None = None) -> str:
+    """The project image by an immutable reference: its digest when given, else the tag
+    of the package version."""
+    if digest is None:
+        return f"{IMAGE_REPOSITORY}:{package_version}"
+    if not _DIGEST.fullmatch(digest):
+        raise ValueError(f"image digest {digest!r}: expected sha256: and 64 hex digits")
+    return f"{IMAGE_REPOSITORY}@{digest}"
+
+
 CONFIG_KEYS = ("SLUICE_ONLINE_STORE", "SLUICE_OFFLINE_STORE", "MLFLOW_TRACKING_URI")
 """The settings a pipeline task reads from the `config_map` on a cluster, by env name."""
 SECRET_KEYS = {
@@ -33,7 +47,7 @@ class Settings(BaseSettings):
     home: Path = Path(".sluice")
     """Root of everything sluice writes locally."""
 
-    image: str = f"{IMAGE_REPOSITORY}:{version('sluice')}"
+    image: str = image_for(version("sluice"))
     """The project image every KFP component runs in on a cluster: tagged with the package
     version, or pinned by digest (`sluice compile --image-digest`); never a moving tag."""
 
@@ -58,6 +72,20 @@ class Settings(BaseSettings):
         default=None,
         validation_alias=AliasChoices("SLUICE_KFP_ENDPOINT", "KF_PIPELINES_ENDPOINT"),
     )
+
+    @field_validator("image")
+    @classmethod
+    def _immutable(cls, value: str) -> str:
+        """A moving tag (`latest`, a branch) would let a retried task run other code."""
+        name, at, digest = value.partition("@")
+        if at and _DIGEST.fullmatch(digest):
+            return value
+        if not at and name.rsplit("/", 1)[-1].endswith(f":{version('sluice')}"):
+            return value
+        raise ValueError(
+            f"SLUICE_IMAGE {value!r}: tag it with the package version "
+            f"({version('sluice')}) or pin it by digest (@sha256:...)"
+        )
 
     @field_validator("home")
     @classmethod

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import tempfile
 import time
@@ -61,7 +62,15 @@ def existing_version(mlflow_client, pipeline_run_id: str):
 def _logged_model_id(version) -> str:
     """The logged model behind a version: SQL registries keep it only in the version's
     source (`models:/m-...`)."""
-    return version.model_id or version.source.removeprefix("models:/")
+    if version.model_id:
+        return version.model_id
+    match = re.fullmatch(r"models:/(m-[0-9a-f]+)", version.source or "")
+    if match is None:
+        raise RuntimeError(
+            f"{version.name} version {version.version}: its source {version.source!r} is "
+            "no logged model, so its artifacts cannot be given its version"
+        )
+    return match.group(1)
 
 
 def stamp_version(mlflow_client, model_id: str, version: str, model_dir: Path) -> None:

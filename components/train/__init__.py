@@ -16,7 +16,6 @@ from components.base.splits import TimeSplit
 from components.flights.features import ENTITY_TIMESTAMP, feature_ranges
 from components.flights.request import CATEGORICAL_FEATURES, REQUEST_FEATURES
 from components.flights.schema import LABEL, SPLIT
-from components.train.export import export_onnx, parity
 from components.train.preprocess import Preprocessing, TrainingDataError, check_training_frame
 
 __all__ = [
@@ -157,6 +156,7 @@ def run(
     version, feature service …) is copied into the metadata."""
     import torch
 
+    from components.train.export import export_onnx, parity
     from components.train.launch import fit_single_process, fit_with_ray
 
     started = time.perf_counter()

@@ -27,19 +27,24 @@ def compile(
     ] = None,
 ) -> None:
     """Compile the pipelines to KFP v2 YAML."""
-    if image_digest is not None:  # read when the components are defined, so set it first
-        from importlib.metadata import version
+    from importlib.metadata import version
 
-        from pipelines.cluster import image_for
+    from components.base.settings import image_for
 
+    if image_digest is None:
+        image = get_settings().image
+    else:  # read when the components are defined, so set it first
         try:
-            os.environ["SLUICE_IMAGE"] = image_for(version("sluice"), image_digest)
+            image = image_for(version("sluice"), image_digest)
         except ValueError as exc:
             raise fail(str(exc)) from None
+        os.environ["SLUICE_IMAGE"] = image
         get_settings.cache_clear()
-    from pipelines.compile import COMPILED_DIR, compile_all
+    from pipelines.compile import COMPILED_DIR, compile_all, images
 
     for path in compile_all(output_dir or COMPILED_DIR):
+        if images(path) != {image}:  # the components were defined before the digest was set
+            raise fail(f"{path}: tasks run {sorted(images(path))}, expected {image}")
         console.print(f"[green]wrote[/] {path}")
 
 

@@ -139,6 +139,47 @@ def test_registration_is_idempotent_per_pipeline_run(slice_training_frame, two_m
         assert ModelArtifact(copy).version == result.version
 
 
+def test_a_retry_after_a_crash_before_the_stamp_finishes_the_registration(
+    slice_training_frame, two_models, tmp_path, monkeypatch
+):
+    """The version exists, unstamped and without its alias, when the first attempt dies;
+    the retry reuses it, stamps it and points challenger at it."""
+    import components.register as step
+
+    first_model, _ = two_models
+    evaluation = evaluate(
+        slice_training_frame, first_model, tmp_path / "report.html", GateConfig(min_auc=0.5)
+    )
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    args = {
+        "model_dir": first_model,
+        "evaluation": evaluation.to_dict(),
+        "tracking_uri": uri,
+        "pipeline_run_id": "run-crash",
+        "lineage": {"data_version": "test"},
+        "params": {},
+        "reports": {},
+        "artifact_root": (tmp_path / "artifacts").as_uri(),
+    }
+
+    def crash(*_):
+        raise RuntimeError("the pod died")
+
+    monkeypatch.setattr(step, "stamp_version", crash)
+    with pytest.raises(RuntimeError, match="the pod died"):
+        register(**args)
+    monkeypatch.undo()
+    unstamped = client(uri).get_model_version(MODEL_NAME, "1")
+    assert ModelArtifact(download_version(unstamped, tmp_path / "before")).version == (
+        "unregistered"
+    )
+    retried = register(**args)
+    assert (retried.version, retried.reused) == ("1", True)
+    assert len(client(uri).search_model_versions(f"name = '{MODEL_NAME}'")) == 1
+    assert str(client(uri).get_model_version_by_alias(MODEL_NAME, "challenger").version) == "1"
+    assert ModelArtifact(download_version(unstamped, tmp_path / "after")).version == "1"
+
+
 def test_unreachable_tracking_server_fails_with_the_uri():
     uri = "http://127.0.0.1:9"
     started = time.perf_counter()

@@ -30,6 +30,6 @@ def test_an_impossible_gpu_and_worker_pair_is_refused_before_the_run(pairs, caps
     assert "gpus=" in said and "num_workers=" in said  # names both parameters
 
 
-def test_gpus_alone_get_one_worker_each():
+def test_gpus_with_the_default_or_a_matching_worker_count_are_accepted():
     assert pipeline_params(["gpus=2"]) == {"gpus": 2}
     assert pipeline_params(["gpus=2", "num_workers=2"]) == {"gpus": 2, "num_workers": 2}

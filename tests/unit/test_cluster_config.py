@@ -34,11 +34,14 @@ def test_every_task_reads_the_config_map_and_the_secrets():
         assert config["configMapName"] == defaults.config_map, name
         assert config["optional"] is False  # a task without its settings must not start
         assert [k["envVar"] for k in config["keyToEnv"]] == list(CONFIG_KEYS)
+        assert [k["configMapKey"] for k in config["keyToEnv"]] == list(CONFIG_KEYS)
         secrets = {s["secretName"]: s for s in executor["secretAsEnv"]}
         assert set(secrets) == {getattr(defaults, s) for s in SECRET_KEYS}, name
         for setting, keys in SECRET_KEYS.items():
             entry = secrets[getattr(defaults, setting)]
+            assert entry["optional"] is True  # a tracking server without auth has none
             assert [k["envVar"] for k in entry["keyToEnv"]] == list(keys)
+            assert [k["secretKey"] for k in entry["keyToEnv"]] == list(keys)
 
 
 def test_the_config_keys_are_settings_the_tasks_read(monkeypatch):
@@ -49,6 +52,7 @@ def test_the_config_keys_are_settings_the_tasks_read(monkeypatch):
         "MLFLOW_TRACKING_URI": "http://mlflow.sluice:5000",
     }
     assert set(values) == set(CONFIG_KEYS)
+    monkeypatch.delenv("SLUICE_MLFLOW_TRACKING_URI", raising=False)  # it would win
     for key, value in values.items():
         monkeypatch.setenv(key, value)
     settings = Settings()
@@ -98,6 +102,28 @@ def test_no_credential_reaches_the_yaml(tmp_path):
     }
     done = _compile(tmp_path, env=secrets)
     assert done.returncode == 0, done.stderr
-    text = (tmp_path / "training.yaml").read_text()
+    text = (tmp_path / "training.yaml").read_text() + done.stdout + done.stderr
     for value in ("pw-8f1d2c", "aws-3e9a77", "rd-5b0c44"):
         assert value not in text
+
+
+@pytest.mark.parametrize(
+    "image",
+    [f"{IMAGE_REPOSITORY}:latest", f"{IMAGE_REPOSITORY}:main", f"{IMAGE_REPOSITORY}@sha256:ab"],
+)
+def test_a_moving_image_reference_is_refused(monkeypatch, image):
+    monkeypatch.setenv("SLUICE_IMAGE", image)
+    with pytest.raises(ValueError, match="package version"):
+        Settings()
+
+
+def test_a_mirror_of_the_same_version_or_digest_is_accepted(monkeypatch):
+    for image in (f"registry.local/sluice:{VERSION}", f"registry.local/sluice@sha256:{'0' * 64}"):
+        monkeypatch.setenv("SLUICE_IMAGE", image)
+        assert Settings().image == image
+
+
+def test_the_installed_package_is_the_pyproject_version():
+    from importlib.metadata import version
+
+    assert version("sluice") == VERSION
