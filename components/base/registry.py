@@ -15,6 +15,7 @@ from tenacity import (
 )
 
 from components.base.contract.names import MODEL_NAME
+from components.base.masking import masked, scrubbed
 
 RUN_ID_TAG = "sluice.pipeline_run_id"
 CHAMPION, CHALLENGER = "champion", "challenger"
@@ -49,8 +50,8 @@ def client(tracking_uri: str, attempts: int = 4, max_wait_s: float = 8.0):
     except RetryError as exc:
         cause = exc.last_attempt.exception()
         raise RegistryUnavailable(
-            f"MLflow tracking server {tracking_uri} unreachable after {attempts} attempts: "
-            f"{type(cause).__name__}: {str(cause)[:200]}"
+            f"MLflow tracking server {masked(tracking_uri)} unreachable after {attempts} "
+            f"attempts: {type(cause).__name__}: {scrubbed(str(cause), tracking_uri)[:200]}"
         ) from None
     return mlflow_client
 

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from components.base.contract.names import MODEL_NAME
+from components.base.masking import masked
 from components.base.registry import CHALLENGER, CHAMPION
 from components.base.settings import get_settings
 from pipelines.cli.app import app, console, fail
@@ -30,7 +31,7 @@ def promote(
     except Exception as exc:  # MlflowException: no such version
         raise fail(f"{MODEL_NAME} version {version}: {exc}") from None
     mlflow_client.set_registered_model_alias(MODEL_NAME, alias, version)
-    console.print(f"{MODEL_NAME} v{version} is now @{alias} ({uri})")
+    console.print(f"{MODEL_NAME} v{version} is now @{alias} ({masked(uri)})")
 
 
 def model_uri(model: str | None) -> str:

@@ -180,6 +180,16 @@ def test_a_retry_after_a_crash_before_the_stamp_finishes_the_registration(
     assert ModelArtifact(download_version(unstamped, tmp_path / "after")).version == "1"
 
 
+def test_an_unreachable_server_is_named_without_its_password(caplog, capfd):
+    uri = "http://alice:pw-0d9e1f@127.0.0.1:9"
+    with pytest.raises(RegistryUnavailable) as error:
+        client(uri, attempts=1, max_wait_s=0.1)
+    assert "http://alice:***@127.0.0.1:9 unreachable" in str(error.value)
+    said = capfd.readouterr()
+    for text in (str(error.value), caplog.text, said.out, said.err):
+        assert "pw-0d9e1f" not in text
+
+
 def test_unreachable_tracking_server_fails_with_the_uri():
     uri = "http://127.0.0.1:9"
     started = time.perf_counter()
