@@ -138,7 +138,7 @@ class Answer:
             for k, v in (response.parameters or {}).items()
         }
         return cls(
-            outputs["probability"].as_numpy().astype(float).reshape(-1).tolist(),
+            outputs[OUTPUT_NAME].as_numpy().astype(float).reshape(-1).tolist(),
             outputs["delayed"].as_numpy().astype(bool).reshape(-1).tolist(),
             float(parameters["threshold"]),
             response.model_version or parameters.get("model_version"),

@@ -8,7 +8,6 @@ what is wrong."""
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable
 from functools import cached_property
 from operator import attrgetter, itemgetter
@@ -19,7 +18,7 @@ from kserve.protocol.infer_type import InferRequest
 
 from serving.datatypes import GRPC_CONTENTS, NUMERIC_DATATYPES, TENSOR_DATATYPES
 from serving.request_errors import RequestError
-from serving.request_rules import ModelInputs, RequestRules, check_names
+from serving.request_rules import ModelInputs, RequestRules, check_names, check_unique
 
 
 def _text(value) -> str:
@@ -161,8 +160,7 @@ class V2Decoder:
             return self._from_tensor(inputs[0])
         by_name = {item.name: item for item in inputs}
         if len(by_name) != len(inputs):
-            repeated = sorted(n for n, k in Counter(i.name for i in inputs).items() if k > 1)
-            raise RequestError("duplicate_feature", f"inputs: {repeated} given more than once")
+            check_unique([i.name for i in inputs], "inputs")
         if by_name.keys() != self._feature_names:
             check_names(list(by_name), self.layout.features, "inputs")
         rows = self._v2_rows(inputs[0])

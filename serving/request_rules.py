@@ -4,6 +4,7 @@ The decoders (`decode_v1`, `decode_v2`) read a request into columns and hand the
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -23,6 +24,23 @@ def check_names(names, expected: list[str], where: str, noun: str = "feature") -
     missing = [name for name in expected if name not in names]
     if missing:
         raise RequestError("missing_feature", f"{where}: missing {noun}(s) {missing}")
+
+
+def check_rows(rows: int, limit: int, where: str) -> None:
+    """A batch of at least one row and at most `limit`."""
+    if rows == 0:
+        raise RequestError("shape", f"{where}: the batch is empty")
+    if rows > limit:
+        raise RequestError(
+            "batch_too_large", f"{where}: batch of {rows} rows exceeds the limit of {limit}"
+        )
+
+
+def check_unique(names: list[str], where: str) -> None:
+    """No input given twice."""
+    repeated = sorted(n for n, k in Counter(names).items() if k > 1)
+    if repeated:
+        raise RequestError("duplicate_feature", f"{where}: {repeated} given more than once")
 
 
 @dataclass
@@ -50,13 +68,7 @@ class RequestRules:
         )
 
     def check_rows(self, rows: int, where: str) -> None:
-        if rows == 0:
-            raise RequestError("shape", f"{where}: the batch is empty")
-        if rows > self.max_batch_rows:
-            raise RequestError(
-                "batch_too_large",
-                f"{where}: batch of {rows} rows exceeds the limit of {self.max_batch_rows}",
-            )
+        check_rows(rows, self.max_batch_rows, where)
 
     @cached_property
     def _bounds(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -44,7 +43,7 @@ from serving.datatypes import NUMERIC_DATATYPES
 from serving.json_bodies import parse_json_body
 from serving.metrics import FEATURE_DEFAULTS, ONLINE_FETCH_SECONDS
 from serving.request_errors import RequestError, counted_client_errors
-from serving.request_rules import check_names
+from serving.request_rules import check_names, check_rows, check_unique
 
 
 @dataclass
@@ -84,9 +83,7 @@ def _text(value, name: str) -> str:
 
 def flights_from_v2(request: InferRequest) -> dict[str, list]:
     names = [i.name for i in request.inputs]
-    repeated = sorted(n for n, k in Counter(names).items() if k > 1)
-    if repeated:
-        raise RequestError("duplicate_feature", f"inputs: {repeated} given more than once")
+    check_unique(names, "inputs")
     check_names(names, list(REQUEST_FIELDS), "inputs", noun="field")
     columns = {}
     for item in request.inputs:
@@ -104,16 +101,6 @@ def flights_from_v2(request: InferRequest) -> dict[str, list]:
     if len(lengths) != 1:
         raise RequestError("shape", f"inputs: fields have different lengths {sorted(lengths)}")
     return columns
-
-
-def check_batch(flights: dict[str, list], max_rows: int) -> None:
-    rows = len(flights["carrier"])
-    if rows == 0:
-        raise RequestError("shape", "the batch is empty")
-    if rows > max_rows:
-        raise RequestError(
-            "batch_too_large", f"batch of {rows} flights exceeds the limit of {max_rows}"
-        )
 
 
 def predictor_refusal(error: Exception) -> RequestError | None:
@@ -249,7 +236,7 @@ class FeastTransformer(Model):
             else:
                 flights = flights_from_v2(incoming)
                 outputs = requested_outputs([o.name for o in incoming.request_outputs or ()])
-            check_batch(flights, self.max_request_rows)
+            check_rows(len(flights["carrier"]), self.max_request_rows, "flights")
             loop = asyncio.get_running_loop()  # Feast and pandas off the event loop
             features = await loop.run_in_executor(self.executor, self.model_input, flights)
         return Forward(self._forwarded(features, incoming), incoming, outputs)

@@ -17,14 +17,15 @@ from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 IMAGE_REPOSITORY = "ghcr.io/sluice-ml/sluice"
+PACKAGE_VERSION = version("sluice")  # read once: each call reads the installed metadata
 _DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 
 
-def image_for(package_version: str, digest: str | None = None) -> str:
+def image_for(digest: str | None = None) -> str:
     """The project image by an immutable reference: its digest when given, else the tag
     of the package version."""
     if digest is None:
-        return f"{IMAGE_REPOSITORY}:{package_version}"
+        return f"{IMAGE_REPOSITORY}:{PACKAGE_VERSION}"
     if not _DIGEST.fullmatch(digest):
         raise ValueError(f"image digest {digest!r}: expected sha256: and 64 hex digits")
     return f"{IMAGE_REPOSITORY}@{digest}"
@@ -47,7 +48,7 @@ class Settings(BaseSettings):
     home: Path = Path(".sluice")
     """Root of everything sluice writes locally."""
 
-    image: str = image_for(version("sluice"))
+    image: str = image_for()
     """The project image every KFP component runs in on a cluster: tagged with the package
     version, or pinned by digest (`sluice compile --image-digest`); never a moving tag."""
 
@@ -80,11 +81,11 @@ class Settings(BaseSettings):
         name, at, digest = value.partition("@")
         if at and _DIGEST.fullmatch(digest):
             return value
-        if not at and name.rsplit("/", 1)[-1].endswith(f":{version('sluice')}"):
+        if not at and name.rsplit("/", 1)[-1].endswith(f":{PACKAGE_VERSION}"):
             return value
         raise ValueError(
             f"SLUICE_IMAGE {value!r}: tag it with the package version "
-            f"({version('sluice')}) or pin it by digest (@sha256:...)"
+            f"({PACKAGE_VERSION}) or pin it by digest (@sha256:...)"
         )
 
     @field_validator("home")

@@ -27,15 +27,13 @@ def compile(
     ] = None,
 ) -> None:
     """Compile the pipelines to KFP v2 YAML."""
-    from importlib.metadata import version
-
     from components.base.settings import image_for
 
     if image_digest is None:
         image = get_settings().image
     else:  # read when the components are defined, so set it first
         try:
-            image = image_for(version("sluice"), image_digest)
+            image = image_for(image_digest)
         except ValueError as exc:
             raise fail(str(exc)) from None
         os.environ["SLUICE_IMAGE"] = image

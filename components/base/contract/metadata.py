@@ -54,7 +54,7 @@ class ModelMetadata:
     @classmethod
     def from_dict(cls, data: dict) -> ModelMetadata:
         names = {f.name for f in fields(cls)} - {"extra"}
-        missing = [f.name for f in fields(cls) if f.name in _REQUIRED and f.name not in data]
+        missing = [key for key in _REQUIRED if key not in data]
         if missing:
             raise ValueError(f"{METADATA_FILE}: missing key(s) {missing}")
         known = {k: v for k, v in data.items() if k in names}
