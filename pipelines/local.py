@@ -15,7 +15,7 @@ import secrets
 import threading
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -50,6 +50,7 @@ class RunSummary:
     message: str
     run_dir: str
     wall_seconds: float
+    isolated: bool = False
     data_version: str | None = None
     steps: dict[str, dict] = field(default_factory=dict)
     holdout_auc: float | None = None
@@ -132,9 +133,13 @@ def run_pipeline(
     log_path: Path | None = None,
     on_change: Callable[[dict[str, StepRecord]], None] = lambda steps: None,
     run_id: str | None = None,
+    pods: Mapping[str, str] | None = None,
 ) -> RunSummary:
+    """Run the pipeline with kfp.local. With `pods` (the values of `sluice-config` and the
+    Secrets), each task runs as a pod would: alone, in an empty home (pipelines/pods.py)."""
     from kfp import local
 
+    from pipelines.pods import pod_tasks
     from pipelines.training import training_pipeline
 
     run_id = run_id or new_run_id()
@@ -157,14 +162,20 @@ def run_pipeline(
     warnings.filterwarnings("ignore", message="Task '.*': settings", category=UserWarning)
     started = time.perf_counter()
     watcher.start()
-    with open(log_path, "w") as log, contextlib.redirect_stdout(log):
+    isolation = pod_tasks(pods) if pods is not None else contextlib.nullcontext()
+    with open(log_path, "w") as log, contextlib.redirect_stdout(log), isolation:
         training_pipeline(**arguments)
     watcher.done.set()
     watcher.join()
     wall = round(time.perf_counter() - started, 2)
 
     summary = RunSummary(
-        run_id=run_id, status="succeeded", message="", run_dir=str(run_dir), wall_seconds=wall
+        run_id=run_id,
+        status="succeeded",
+        message="",
+        run_dir=str(run_dir),
+        wall_seconds=wall,
+        isolated=pods is not None,
     )
     dirs = _task_dirs(pipeline_root)
     for name, step in steps.items():

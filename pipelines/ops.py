@@ -20,12 +20,14 @@ def ingest(source: str, snapshot: Output[Dataset]) -> str:
     """Snapshot the raw tables; returns the content-hash data version."""
     from pathlib import Path
 
+    from components.base.services import ServiceUnavailable
     from components.base.settings import get_settings
     from components.ingest import SourceError, run
 
+    settings = get_settings()
     try:
-        result = run(source, get_settings().snapshots_dir, Path(snapshot.path))
-    except SourceError as exc:
+        result = run(source, settings.location(settings.snapshots), Path(snapshot.path))
+    except (SourceError, ServiceUnavailable) as exc:
         raise SystemExit(f"ingest: {exc}") from None
     snapshot.metadata.update(result.to_dict())
     return result.version
@@ -69,18 +71,21 @@ def featurize(validated: Input[Dataset], data_version: str, training_frame: Outp
     """Feast apply and materialize, then the point-in-time training frame; returns rows."""
     from pathlib import Path
 
+    from components.base.services import ServiceUnavailable
     from components.base.settings import get_settings
     from components.featurize import run
+    from components.flights.feature_repo.store import FeastStores
 
     settings = get_settings()
-    result = run(
-        validated_dir=Path(validated.path),
-        repo_dir=settings.feature_repo_dir,
-        training_frame_path=Path(training_frame.path),
-        online_store=settings.online_store,
-        offline_store=settings.offline_store,
-        redis_connection=settings.redis_connection,
-    )
+    try:
+        result = run(
+            validated_dir=Path(validated.path),
+            repo_dir=settings.feature_repo_dir,
+            training_frame_path=Path(training_frame.path),
+            stores=FeastStores.from_settings(settings),
+        )
+    except ServiceUnavailable as exc:
+        raise SystemExit(f"featurize: {exc}") from None
     training_frame.metadata.update({"data_version": data_version, **result.to_dict()})
     return result.rows
 
@@ -100,6 +105,7 @@ def train(
     """Ray Train DDP (gloo on CPU, NCCL when gpus > 0), exported to ONNX; returns val AUC."""
     from pathlib import Path
 
+    from components.base.services import ServiceUnavailable
     from components.base.settings import get_settings
     from components.base.splits import TimeSplit
     from components.flights.schema import TIMEZONE
@@ -111,6 +117,7 @@ def train(
         worker_count,
     )
 
+    settings = get_settings()
     try:
         params = TrainParams(
             epochs=epochs,
@@ -122,7 +129,7 @@ def train(
             training_frame=Path(training_frame.path),
             features=list(training_frame.metadata["features"]),
             model_dir=Path(model.path),
-            storage_dir=get_settings().ray_storage,
+            storage=settings.location(settings.ray_storage),
             run_name=f"train-{pipeline_run}",
             params=params,
             lineage={
@@ -130,8 +137,10 @@ def train(
                 "feature_service": training_frame.metadata["feature_service"],
                 "pipeline_run_id": pipeline_run,
             },
+            tracking_uri=settings.tracking_uri,
+            artifact_root=settings.artifact_root,
         )
-    except (TrainingConfigError, TrainingDataError) as exc:
+    except (TrainingConfigError, TrainingDataError, ServiceUnavailable) as exc:
         raise SystemExit(f"train: {exc}") from None
     model.framework = "onnx"
     model.metadata.update({"data_version": data_version, **result.to_dict()})
@@ -142,6 +151,7 @@ def train(
 def evaluate(
     training_frame: Input[Dataset],
     model: Input[Model],
+    validation_report: Input[HTML],
     data_version: str,
     min_auc: float,
     champion_tolerance: float,
@@ -163,12 +173,13 @@ def evaluate(
         download_version,
     )
     from components.base.settings import get_settings
-    from components.evaluate import GateConfig, run, write_json
+    from components.evaluate import GateConfig, record, run, write_json
 
     uri = get_settings().tracking_uri
     with tempfile.TemporaryDirectory() as scratch:
         try:
-            champion = alias_version(client(uri), CHAMPION)
+            registry = client(uri)
+            champion = alias_version(registry, CHAMPION)
         except RegistryUnavailable as exc:
             raise SystemExit(f"evaluate: {exc}") from None
         result = run(
@@ -176,9 +187,16 @@ def evaluate(
             model_dir=Path(model.path),
             report_html=Path(report.path),
             gate_config=GateConfig(min_auc, champion_tolerance, max_slice_gap),
-            champion_dir=None if champion is None else download_version(champion, Path(scratch)),
+            champion_dir=(
+                None if champion is None else download_version(registry, champion, Path(scratch))
+            ),
             champion_version=None if champion is None else str(champion.version),
         )
+    try:  # on the training run, passed or not: a failed challenger keeps its evaluation
+        reports = {"evaluation": Path(report.path), "validation": Path(validation_report.path)}
+        record(result, Path(model.path), reports, uri)
+    except RegistryUnavailable as exc:
+        raise SystemExit(f"evaluate: {exc}") from None
     for name, value in result.metrics.items():
         metrics.log_metric(name, value)
     for baseline, values in result.baselines.items():
@@ -201,8 +219,6 @@ def evaluate(
 def register(
     model: Input[Model],
     evaluation: Input[Artifact],
-    validation_report: Input[HTML],
-    evaluation_report: Input[HTML],
     data_version: str,
     pipeline_run: str,
     registration: Output[Artifact],
@@ -226,11 +242,6 @@ def register(
             lineage={
                 "data_version": data_version,
                 "feature_service": model.metadata.get("feature_service", ""),
-            },
-            params={k: v for k, v in model.metadata.items() if not isinstance(v, dict)},
-            reports={
-                "validation": Path(validation_report.path),
-                "evaluation": Path(evaluation_report.path),
             },
         )
     except RegistryUnavailable as exc:

@@ -70,6 +70,7 @@ def training_pipeline(
         evaluate = ops.evaluate(
             training_frame=featurize.outputs["training_frame"],
             model=model,
+            validation_report=validate.outputs["report"],
             data_version=version,
             min_auc=min_auc,
             champion_tolerance=champion_tolerance,
@@ -81,8 +82,6 @@ def training_pipeline(
             register = ops.register(
                 model=model,
                 evaluation=evaluate.outputs["evaluation"],
-                validation_report=validate.outputs["report"],
-                evaluation_report=evaluate.outputs["report"],
                 data_version=version,
                 pipeline_run=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
             ).set_display_name("register")

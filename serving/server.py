@@ -34,7 +34,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="model directory (KServe's storage initializer: /mnt/models) or models:/NAME@ALIAS",
     )
     parser.add_argument("--model_version", default=None, help="version to report")
-    parser.add_argument("--feature_repo", default=None, help="Feast repo (transformer)")
+    parser.add_argument(
+        "--feature_repo",
+        default=None,
+        help="the Feast repo's directory (transformer): the local stores' files; the "
+        "registry and online store themselves come from the settings",
+    )
     parser.add_argument("--feature_service", default=FEATURE_SERVICE)
     parser.add_argument(
         "--batching", action=argparse.BooleanOptionalAction, default=defaults.batching
@@ -79,11 +84,13 @@ def build_model(args: argparse.Namespace):
         )
     if args.mode == "predictor":
         return predictor
+    from components.flights.feature_repo.store import FeastStores
     from serving.transformer import FeastTransformer
 
     return FeastTransformer(
         args.model_name,
-        str(Path(args.feature_repo or settings.feature_repo_dir)),
+        Path(args.feature_repo or settings.feature_repo_dir),
+        FeastStores.from_settings(settings),
         args.feature_service,
         predictor=predictor,
         max_request_rows=args.max_request_rows,

@@ -19,6 +19,7 @@ import asyncio
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 
 import grpc
 import httpx
@@ -28,6 +29,7 @@ from kserve import Model
 from kserve.protocol.infer_type import InferInput, InferRequest, RequestedOutput
 
 from components.flights.feature_repo.definitions import service_features
+from components.flights.feature_repo.store import FeastStores
 from components.flights.features import model_features
 from components.flights.request import (
     CATEGORICAL_FEATURES,
@@ -160,13 +162,15 @@ class FeastTransformer(Model):
     def __init__(
         self,
         name: str,
-        feature_repo: str,
+        feature_repo: Path,
+        stores: FeastStores,
         feature_service: str,
         predictor=None,
         max_request_rows: int = 10_000,
     ):
         super().__init__(name)
-        self.feature_repo, self.feature_service = feature_repo, feature_service
+        self.feature_repo, self.stores = feature_repo, stores
+        self.feature_service = feature_service
         self.local_predictor = predictor
         self.max_request_rows = max_request_rows
         self.executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="feast")
@@ -186,9 +190,7 @@ class FeastTransformer(Model):
         return "" if self.local_predictor is None else self.local_predictor.platform
 
     def load(self) -> bool:
-        from feast import FeatureStore
-
-        self.store = FeatureStore(repo_path=self.feature_repo)
+        self.store = self.stores.open(self.feature_repo)
         self.service = self.store.get_feature_service(self.feature_service)
         views = {
             p.name: self.store.get_feature_view(p.name)

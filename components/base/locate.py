@@ -24,5 +24,5 @@ def resolve_model(uri: str, tracking_uri: str, cache_dir: Path) -> tuple[Path, s
         version = mlflow_client.get_model_version(name, number)
     destination = Path(cache_dir) / f"{name}-{version.version}"
     if not destination.is_dir():
-        download_version(version, destination)
+        download_version(mlflow_client, version, destination)
     return destination, str(version.version)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from tenacity import (
@@ -15,7 +17,7 @@ from tenacity import (
 )
 
 from components.base.contract.names import MODEL_NAME
-from components.base.masking import masked, scrubbed
+from components.base.services import ServiceUnavailable
 
 RUN_ID_TAG = "sluice.pipeline_run_id"
 CHAMPION, CHALLENGER = "champion", "challenger"
@@ -24,16 +26,32 @@ log = logging.getLogger(__name__)
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 
-class RegistryUnavailable(RuntimeError):
+MLFLOW_HINT = "credentials come from MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD"
+
+
+class RegistryUnavailable(ServiceUnavailable):
     """The tracking server could not be reached after retries."""
+
+
+@contextmanager
+def tracking(tracking_uri: str) -> Iterator[None]:
+    """MLflow's global tracking URI, for its fluent calls, only while they run: setting it
+    also sets MLFLOW_TRACKING_URI in this process's environment, which every task and
+    server started from here afterwards would inherit."""
+    import mlflow
+
+    previous = os.environ.get("MLFLOW_TRACKING_URI")
+    mlflow.set_tracking_uri(tracking_uri)
+    try:
+        yield
+    finally:
+        mlflow.set_tracking_uri(previous)
 
 
 def client(tracking_uri: str, attempts: int = 4, max_wait_s: float = 8.0):
     """An MlflowClient whose server answered, retried with exponential backoff."""
-    import mlflow
     from mlflow.tracking import MlflowClient
 
-    mlflow.set_tracking_uri(tracking_uri)
     if tracking_uri.startswith("http"):
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "5")
@@ -50,8 +68,10 @@ def client(tracking_uri: str, attempts: int = 4, max_wait_s: float = 8.0):
     except RetryError as exc:
         cause = exc.last_attempt.exception()
         raise RegistryUnavailable(
-            f"MLflow tracking server {masked(tracking_uri)} unreachable after {attempts} "
-            f"attempts: {type(cause).__name__}: {scrubbed(str(cause), tracking_uri)[:200]}"
+            "MLflow tracking server",
+            tracking_uri,
+            f"unreachable after {attempts} attempts: {type(cause).__name__}: {cause}",
+            hint=MLFLOW_HINT if tracking_uri.startswith("http") else "",
         ) from None
     return mlflow_client
 
@@ -66,12 +86,14 @@ def alias_version(mlflow_client, alias: str, name: str = MODEL_NAME):
         return None
 
 
-def download_version(version, destination: Path) -> Path:
+def download_version(mlflow_client, version, destination: Path) -> Path:
     """A registered version's model directory (model.onnx + metadata.json)."""
     import mlflow
 
-    return Path(
-        mlflow.artifacts.download_artifacts(
-            artifact_uri=f"models:/{version.name}/{version.version}", dst_path=str(destination)
+    with tracking(mlflow_client.tracking_uri):  # the version's source resolves through it
+        return Path(
+            mlflow.artifacts.download_artifacts(
+                artifact_uri=f"models:/{version.name}/{version.version}",
+                dst_path=str(destination),
+            )
         )
-    )

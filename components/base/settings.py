@@ -12,9 +12,13 @@ import re
 from functools import lru_cache
 from importlib.metadata import version
 from pathlib import Path
+from typing import Literal
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from components.base.masking import masked
+from components.base.storage import Location
 
 IMAGE_REPOSITORY = "ghcr.io/sluice-ml/sluice"
 PACKAGE_VERSION = version("sluice")  # read once: each call reads the installed metadata
@@ -31,15 +35,36 @@ def image_for(digest: str | None = None) -> str:
     return f"{IMAGE_REPOSITORY}@{digest}"
 
 
-CONFIG_KEYS = ("SLUICE_ONLINE_STORE", "SLUICE_OFFLINE_STORE", "MLFLOW_TRACKING_URI")
-"""The settings a pipeline task reads from the `config_map` on a cluster, by env name."""
+CONFIG_KEYS = (
+    "SLUICE_ONLINE_STORE",
+    "SLUICE_OFFLINE_STORE",
+    "MLFLOW_TRACKING_URI",
+    "SLUICE_SNAPSHOTS_URI",
+    "SLUICE_FEATURE_DATA_URI",
+    "SLUICE_RAY_STORAGE_URI",
+    "SLUICE_S3_ENDPOINT_URL",
+)
+"""The settings a pipeline task reads from the `config_map` on a cluster, by env name. An
+empty value means the setting's default (`SLUICE_S3_ENDPOINT_URL` empty: AWS itself)."""
 SECRET_KEYS = {
     "mlflow_secret": ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"),
     "s3_secret": ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"),
     "redis_secret": ("SLUICE_REDIS_CONNECTION",),
+    "feast_secret": ("SLUICE_FEAST_REGISTRY",),
 }
 """Credentials a task reads from Secrets, by the setting naming each Secret: MLflow's and
-boto's own variable names, and the Redis connection (it may carry a password)."""
+boto's own variable names, the Redis connection and the Feast SQL registry's URL (each may
+carry a password)."""
+SHARED_STATE = {
+    "mlflow_tracking_uri": "MLFLOW_TRACKING_URI",
+    "feast_registry": "SLUICE_FEAST_REGISTRY",
+    "online_store": "SLUICE_ONLINE_STORE",
+    "feature_data_uri": "SLUICE_FEATURE_DATA_URI",
+    "ray_storage_uri": "SLUICE_RAY_STORAGE_URI",
+    "snapshots_uri": "SLUICE_SNAPSHOTS_URI",
+}
+"""Each store that tasks share, by setting and the variable that sets it: on a cluster
+every one must be a service, since a pod's own disk dies with it."""
 
 
 class Settings(BaseSettings):
@@ -57,13 +82,28 @@ class Settings(BaseSettings):
     mlflow_secret: str = "sluice-mlflow"
     s3_secret: str = "sluice-s3"
     redis_secret: str = "sluice-redis"
+    feast_secret: str = "sluice-feast"
     """On a cluster: the Secrets the tasks read `SECRET_KEYS` from, where they exist."""
 
-    online_store: str = "sqlite"
+    online_store: Literal["sqlite", "redis"] = "sqlite"
     """Feast online store: `sqlite` locally, `redis` on a cluster."""
     redis_connection: str = "localhost:6379"
-    offline_store: str = "duckdb"
+    offline_store: Literal["duckdb", "file"] = "duckdb"
     """Feast offline store: `duckdb` (measured faster, see `make bench`) or `file`."""
+    feast_registry: str | None = None
+    """Feast registry: a file in the feature repo by default; a SQLAlchemy URL
+    (`postgresql+psycopg://…`) selects Feast's SQL registry, shared by featurize and the
+    transformer."""
+    feature_data_uri: str | None = None
+    """Where featurize writes the Parquet the feature views read: the feature repo's
+    `data/` by default; `s3://bucket/prefix` on a cluster (read through DuckDB's httpfs)."""
+    snapshots_uri: str | None = None
+    """Raw snapshots, one per content hash: `home/snapshots` by default, or `s3://…`."""
+    ray_storage_uri: str | None = None
+    """Ray Train run storage (checkpoints, so a retried train task resumes):
+    `home/ray_results` by default, or `s3://…`."""
+    s3_endpoint_url: str | None = None
+    """An S3-compatible server (MinIO, moto, Ceph) for every `s3://` URI; unset: AWS."""
 
     mlflow_tracking_uri: str | None = Field(
         default=None,
@@ -73,6 +113,20 @@ class Settings(BaseSettings):
         default=None,
         validation_alias=AliasChoices("SLUICE_KFP_ENDPOINT", "KF_PIPELINES_ENDPOINT"),
     )
+
+    @field_validator(
+        "mlflow_tracking_uri",
+        "feast_registry",
+        "feature_data_uri",
+        "snapshots_uri",
+        "ray_storage_uri",
+        "s3_endpoint_url",
+        mode="before",
+    )
+    @classmethod
+    def _empty_is_default(cls, value: str | None) -> str | None:
+        """A ConfigMap key must be present; an empty one asks for the default."""
+        return value or None
 
     @field_validator("image")
     @classmethod
@@ -94,17 +148,25 @@ class Settings(BaseSettings):
         return value.expanduser().resolve()
 
     @property
-    def snapshots_dir(self) -> Path:
-        return self.home / "snapshots"
+    def snapshots(self) -> str:
+        return self.snapshots_uri or str(self.home / "snapshots")
 
     @property
     def feature_repo_dir(self) -> Path:
+        """The Feast repo's working copy: its config, and the local stores' files."""
         return self.home / "feature_repo"
 
     @property
-    def ray_storage(self) -> Path:
-        """Ray Train run storage: checkpoints, so a retried train task resumes."""
-        return self.home / "ray_results"
+    def feature_data(self) -> str:
+        return self.feature_data_uri or str(self.feature_repo_dir / "data")
+
+    @property
+    def ray_storage(self) -> str:
+        return self.ray_storage_uri or str(self.home / "ray_results")
+
+    def location(self, uri: str) -> Location:
+        """A store's directory, local or on this deployment's S3."""
+        return Location(uri, self.s3_endpoint_url)
 
     @property
     def runs_dir(self) -> Path:
@@ -121,6 +183,20 @@ class Settings(BaseSettings):
         return None if self.mlflow_tracking_uri else (self.home / "mlartifacts").as_uri()
 
 
+class SettingsError(ValueError):
+    """A setting the environment gives a value it cannot take."""
+
+
 @lru_cache
 def get_settings() -> Settings:
-    return Settings()
+    """The settings, once per process; bad values raise `SettingsError` naming each
+    variable, its (masked) value and the rule."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise SettingsError(
+            "; ".join(
+                f"SLUICE_{str(e['loc'][0]).upper()}={masked(str(e['input']))!r}: {e['msg']}"
+                for e in exc.errors()
+            )
+        ) from None

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from components.base.contract.artifact import ModelArtifact
+from components.base.contract.metadata import ModelMetadata
 from components.base.splits import TimeSplit
 from components.evaluate.gate import GateConfig, evaluate_gate
 from components.evaluate.metrics import (
@@ -125,6 +126,23 @@ def run(
         confusion_matrix=confusion(labels, scores, threshold),
         seconds=round(time.perf_counter() - started, 3),
     )
+
+
+def record(
+    result: EvaluateResult, model_dir: Path, reports: dict[str, Path], tracking_uri: str
+) -> str:
+    """Attach the evaluation to the model's training run in MLflow (its id is in the
+    model's metadata, else the run is found or opened by the pipeline run); returns it."""
+    from components.base.registry import client
+    from components.base.tracking import log_evaluation, pipeline_run
+
+    extra = ModelMetadata.read(model_dir).extra
+    mlflow_client = client(tracking_uri)
+    run_id = extra.get("mlflow_run_id") or pipeline_run(
+        mlflow_client, str(extra.get("pipeline_run_id", "local")), tags={}
+    )
+    log_evaluation(mlflow_client, run_id, result.to_dict(), reports)
+    return run_id
 
 
 def write_json(result: EvaluateResult, path: Path) -> None:

@@ -10,8 +10,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from components.base.storage import Location
 from components.flights import features as F
 from components.flights.feature_repo import definitions
+from components.flights.feature_repo.store import FeastStores
 from components.flights.schema import LABEL, REQUIRED_TABLES
 
 REPO_TEMPLATE = Path(definitions.__file__).resolve().parent
@@ -34,37 +36,20 @@ class FeaturizeResult:
         return asdict(self)
 
 
-def store_yaml(online_store: str, offline_store: str, redis_connection: str) -> str:
-    online = (
-        f'  type: redis\n  connection_string: "{redis_connection}"\n'
-        if online_store == "redis"
-        else "  type: sqlite\n  path: data/online_store.db\n"
-    )
-    if offline_store not in ("duckdb", "file"):
-        raise ValueError(f"offline_store must be 'duckdb' or 'file', got {offline_store!r}")
-    return (
-        "project: sluice_flights\nprovider: local\nregistry: data/registry.db\n"
-        f"online_store:\n{online}offline_store:\n  type: {offline_store}\n"
-        "entity_key_serialization_version: 3\n"
-    )
-
-
-def write_repo(
-    repo_dir: Path,
-    tables: dict[str, pd.DataFrame],
-    online_store: str,
-    offline_store: str,
-    redis_connection: str,
-) -> None:
-    """A working copy of the feature repo with its source data, ready for `feast apply`."""
-    data = repo_dir / "data"
-    data.mkdir(parents=True, exist_ok=True)
+def write_repo(repo_dir: Path, tables: dict[str, pd.DataFrame], stores: FeastStores) -> Location:
+    """A working copy of the feature repo, ready for `feast apply`, and the views' source
+    data where the stores keep it (written before anything registers a view over it)."""
+    repo_dir = Path(repo_dir)
+    (repo_dir / "data").mkdir(parents=True, exist_ok=True)
     shutil.copy2(REPO_TEMPLATE / "definitions.py", repo_dir / "definitions.py")
-    (repo_dir / "feature_store.yaml").write_text(
-        store_yaml(online_store, offline_store, redis_connection)
-    )
+    (repo_dir / "feature_store.yaml").write_text(stores.yaml())
+    data = stores.data_location(repo_dir)
+    staging = repo_dir / "data"
     for view, frame in F.feature_sources(tables).items():
-        frame.to_parquet(data / definitions.SOURCE_FILES[view], index=False)
+        frame.to_parquet(staging / definitions.SOURCE_FILES[view], index=False)
+    if data.remote:
+        data.upload(staging, list(definitions.SOURCE_FILES.values()))
+    return data
 
 
 def historical_features(store, objects: dict, entities: pd.DataFrame) -> pd.DataFrame:
@@ -88,19 +73,19 @@ def run(
     validated_dir: Path,
     repo_dir: Path,
     training_frame_path: Path,
-    online_store: str = "sqlite",
-    offline_store: str = "duckdb",
-    redis_connection: str = "localhost:6379",
+    stores: FeastStores | None = None,
     materialize: bool = True,
 ) -> FeaturizeResult:
-    from feast import FeatureStore
-
+    """`repo_dir` holds the repo's working copy and the local stores' files; `stores`
+    says where the registry, the online store and the views' data live (default: all in
+    `repo_dir`)."""
     started = time.perf_counter()
+    stores = stores or FeastStores()
     validated_dir, repo_dir = Path(validated_dir), Path(repo_dir)
     tables = {t: pd.read_parquet(validated_dir / f"{t}.parquet") for t in REQUIRED_TABLES}
-    write_repo(repo_dir, tables, online_store, offline_store, redis_connection)
-    objects = definitions.build(repo_dir / "data")
-    store = FeatureStore(repo_path=str(repo_dir))
+    data = write_repo(repo_dir, tables, stores)
+    objects = definitions.build(data.uri, data.s3_endpoint)
+    store = stores.open(repo_dir)
     store.apply(list(objects.values()))
 
     entities = F.entity_frame(tables["flights"])
@@ -112,7 +97,7 @@ def run(
     if materialize:
         start = entities[F.ENTITY_TIMESTAMP].min() - pd.Timedelta(days=2)
         end = entities[F.ENTITY_TIMESTAMP].max() + pd.Timedelta(days=3)
-        store.materialize(start_date=start.to_pydatetime(), end_date=end.to_pydatetime())
+        stores.materialize(store, start.to_pydatetime(), end.to_pydatetime())
     materialize_seconds = time.perf_counter() - t0
 
     frame = frame.sort_values(F.FRAME_ORDER).reset_index(drop=True)
@@ -124,8 +109,8 @@ def run(
             definitions.service_features(objects[definitions.FEATURE_SERVICE], objects)
         ),
         feature_service=definitions.FEATURE_SERVICE,
-        offline_store=offline_store,
-        online_store=online_store,
+        offline_store=stores.offline_store,
+        online_store=stores.online_store,
         repo_dir=str(repo_dir),
         positive_rate=float(frame[LABEL].mean()),
         seconds=round(time.perf_counter() - started, 3),

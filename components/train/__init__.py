@@ -13,6 +13,7 @@ import pandas as pd
 from components.base.contract.metadata import ModelMetadata
 from components.base.contract.names import MODEL_FILE, MODEL_NAME
 from components.base.splits import TimeSplit
+from components.base.storage import Location
 from components.flights.features import ENTITY_TIMESTAMP, feature_ranges
 from components.flights.request import CATEGORICAL_FEATURES, REQUEST_FEATURES
 from components.flights.schema import LABEL, SPLIT
@@ -147,19 +148,29 @@ def run(
     training_frame: Path,
     features: list[str],
     model_dir: Path,
-    storage_dir: Path,
+    storage: Location | str | Path,
     run_name: str,
     params: TrainParams,
     lineage: dict | None = None,
+    tracking_uri: str | None = None,
+    artifact_root: str | None = None,
 ) -> TrainResult:
     """`features` is the model's input order (from the feature service); `lineage` (data
-    version, feature service …) is copied into the metadata."""
+    version, feature service, pipeline run …) is copied into the metadata. `storage` keeps
+    Ray Train's checkpoints (a local directory or S3). With `tracking_uri`, training is the
+    pipeline run's MLflow run: opened before the fit, so an unreachable server fails
+    before any training is spent."""
     import torch
 
     from components.train.export import export_onnx, parity
     from components.train.launch import fit_single_process, fit_with_ray
 
     started = time.perf_counter()
+    lineage = dict(lineage or {})
+    mlflow_run = None
+    if tracking_uri is not None:
+        mlflow_run = _open_mlflow_run(tracking_uri, artifact_root, lineage)
+        lineage["mlflow_run_id"] = mlflow_run[1]
     prepared = prepare(pd.read_parquet(training_frame), features, params)
     prep, arrays, splits, config = prepared.prep, prepared.arrays, prepared.splits, prepared.config
     if params.launcher == "single-process":
@@ -170,7 +181,7 @@ def run(
             arrays,
             num_workers=params.num_workers,
             use_gpu=params.use_gpu,
-            storage_dir=storage_dir,
+            storage=storage if isinstance(storage, Location) else Location(str(storage)),
             name=run_name,
             max_failures=params.max_failures,
         )
@@ -232,7 +243,34 @@ def run(
             "trained_at": datetime.now(UTC).isoformat(),
             "training": {k: v for k, v in result.to_dict().items() if k != "model_dir"},
             "torch_version": torch.__version__,
-            **(lineage or {}),
+            **lineage,
         },
     ).write(model_dir)
+    if mlflow_run is not None:
+        from components.base.tracking import log_training
+
+        mlflow_client, run_id = mlflow_run
+        logged = {k: v for k, v in asdict(params).items() if k not in ("split", "launcher")}
+        logged |= {f"split_{k}": v for k, v in asdict(params.split).items()}
+        log_training(
+            mlflow_client,
+            run_id,
+            params=logged | {"features": len(features), "backend": result.backend},
+            history=outcome.history,
+            data_version=lineage.get("data_version", "unknown"),
+            data_uri=str(training_frame),
+        )
+        mlflow_client.set_terminated(run_id)
     return result
+
+
+def _open_mlflow_run(tracking_uri: str, artifact_root: str | None, lineage: dict):
+    from components.base.registry import client
+    from components.base.tracking import pipeline_run
+
+    mlflow_client = client(tracking_uri)
+    tags = {f"sluice.{k}": str(v) for k, v in lineage.items() if k != "pipeline_run_id"}
+    run_id = pipeline_run(
+        mlflow_client, lineage.get("pipeline_run_id", "local"), tags, artifact_root
+    )
+    return mlflow_client, run_id

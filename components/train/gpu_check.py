@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from components.base.storage import Location
 from components.train import TrainParams, prepare
 from components.train.model import DelayProbability, FlightDelayNet
 
@@ -129,7 +130,9 @@ def main() -> None:
         from components.train.launch import fit_with_ray
 
         def gpu_fit():
-            return fit_with_ray(config, arrays, gpus, True, Path("/tmp/sluice-gpu-check"), "gpu")
+            return fit_with_ray(
+                config, arrays, gpus, True, Location("/tmp/sluice-gpu-check"), "gpu"
+            )
     except ImportError:
 
         def gpu_fit():

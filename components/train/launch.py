@@ -9,6 +9,7 @@ from pathlib import Path
 
 import torch
 
+from components.base.storage import Location
 from components.train.loop import train_loop
 from components.train.model import FlightDelayNet
 from components.train.session import STATE_FILE, LocalSession
@@ -103,13 +104,14 @@ def fit_with_ray(
     arrays: dict,
     num_workers: int,
     use_gpu: bool,
-    storage_dir: Path,
+    storage: Location,
     name: str,
     max_failures: int = 1,
 ) -> FitOutcome:
     """DDP across `num_workers` Ray Train workers: gloo on CPU, NCCL on GPU. Rerunning with
-    the same `storage_dir` and `name` resumes from the last checkpoint, and a lost worker
-    is replaced and resumes the same way (up to `max_failures` times)."""
+    the same `storage` (a directory, or S3 so that a retried pod finds it) and `name`
+    resumes from the last checkpoint, and a lost worker is replaced and resumes the same
+    way (up to `max_failures` times)."""
     import ray
     from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchConfig, TorchTrainer
@@ -131,7 +133,8 @@ def fit_with_ray(
         torch_config=TorchConfig(backend="nccl" if use_gpu else "gloo"),
         run_config=RunConfig(
             name=name,
-            storage_path=str(Path(storage_dir).resolve()),
+            storage_path=storage.path,
+            storage_filesystem=storage.filesystem if storage.remote else None,
             failure_config=FailureConfig(max_failures=max_failures),
             checkpoint_config=CheckpointConfig(num_to_keep=2),
         ),
@@ -143,8 +146,5 @@ def fit_with_ray(
         raise RuntimeError(f"training failed: {result.error}") from result.error
     with result.checkpoint.as_directory() as directory:
         state = torch.load(Path(directory) / STATE_FILE, weights_only=False)
-    history = (
-        result.metrics_dataframe.to_dict("records") if result.metrics_dataframe is not None else []
-    )
     backend = f"ray/{'nccl' if use_gpu else 'gloo'}"
-    return FitOutcome(state, history or [state["metrics"]], seconds, num_workers, backend)
+    return FitOutcome(state, state["history"], seconds, num_workers, backend)

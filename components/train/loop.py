@@ -34,17 +34,29 @@ def _shard(rows: int, epoch: int, seed: int, rank: int, world: int, batch_size: 
     return mine.split(batch_size)
 
 
-def _evaluate(model, data: tuple[torch.Tensor, ...], batch_size: int) -> float:
+def _auc(labels: torch.Tensor, logits: torch.Tensor) -> float:
+    """ROC-AUC (NaN when only one class is present)."""
+    from sklearn.metrics import roc_auc_score
+
+    y = labels.cpu().numpy()
+    if y.min() == y.max():
+        return float("nan")
+    return float(roc_auc_score(y, logits.float().cpu().numpy()))
+
+
+def _evaluate(model, data: tuple[torch.Tensor, ...], batch_size: int) -> tuple[float, float]:
+    """Mean loss and ROC-AUC over the whole split."""
     loss_fn = torch.nn.BCEWithLogitsLoss(reduction="sum")
     cat, num, y = data
-    total = 0.0
+    total, logits = 0.0, []
     model.eval()
     with torch.no_grad():
         for start in range(0, len(y), batch_size * 8):
             part = slice(start, start + batch_size * 8)
-            total += loss_fn(model(cat[part], num[part]), y[part]).item()
+            logits.append(model(cat[part], num[part]))
+            total += loss_fn(logits[-1], y[part]).item()
     model.train()
-    return total / len(y)
+    return total / len(y), _auc(y, torch.cat(logits))
 
 
 def train_loop(config: dict, arrays: dict, session: Session) -> None:
@@ -71,31 +83,35 @@ def train_loop(config: dict, arrays: dict, session: Session) -> None:
 
     state = session.restored_state()
     start_epoch, best_loss, best_weights, stale = 0, float("inf"), None, 0
-    resumed_from = None
+    resumed_from, history = None, []
     if state is not None:
         net.load_state_dict(state["weights"])
         optimizer.load_state_dict(state["optimizer"])
         start_epoch, best_loss = state["epoch"] + 1, state["best_loss"]
         best_weights, stale = state["best_weights"], state["stale"]
-        resumed_from = state["epoch"]
+        resumed_from, history = state["epoch"], state["history"]
 
     for epoch in range(start_epoch, config["epochs"]):
         started, seen = time.perf_counter(), 0
         running = torch.zeros((), device=device)
+        seen_labels, seen_logits = [], []  # this rank's share: the epoch's training AUC
         batches = _shard(len(train[2]), epoch, config["seed"], rank, world, local_batch)
         for index in batches:
             index = index.to(device)
             cat, num, y = (t.index_select(0, index) for t in train)
             optimizer.zero_grad(set_to_none=True)
-            loss = loss_fn(model(cat, num), y)
+            logits = model(cat, num)
+            loss = loss_fn(logits, y)
             loss.backward()
+            seen_labels.append(y)
+            seen_logits.append(logits.detach())
             optimizer.step()
             seen += len(index)
             running += loss.detach() * len(index)
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         seconds = time.perf_counter() - started
-        val_loss = _evaluate(net, valid, config["batch_size"])
+        val_loss, val_auc = _evaluate(net, valid, config["batch_size"])
         if val_loss < best_loss - config["min_delta"]:
             best_loss, best_weights, stale = val_loss, copy.deepcopy(net.state_dict()), 0
         else:
@@ -105,6 +121,10 @@ def train_loop(config: dict, arrays: dict, session: Session) -> None:
             "epoch": epoch,
             "train_loss": running.item() / max(seen, 1),
             "val_loss": val_loss,
+            "train_auc": _auc(torch.cat(seen_labels), torch.cat(seen_logits))
+            if seen_labels
+            else None,
+            "val_auc": val_auc,
             "best_val_loss": best_loss,
             "epoch_seconds": seconds,
             "samples_per_second": seen * world / seconds,
@@ -112,6 +132,7 @@ def train_loop(config: dict, arrays: dict, session: Session) -> None:
             "resumed_from_epoch": resumed_from,
             "stopped": stop,
         }
+        history.append(metrics)
         checkpoint = None
         if rank == 0:
             checkpoint = {
@@ -122,6 +143,7 @@ def train_loop(config: dict, arrays: dict, session: Session) -> None:
                 "best_weights": best_weights,
                 "stale": stale,
                 "metrics": metrics,
+                "history": history,  # every epoch's metrics, across resumes
             }
         session.report(metrics, checkpoint)
         if stop:

@@ -13,3 +13,14 @@ def fail(message: str, code: int = 2) -> typer.Exit:
     """Print an error and return the exit to raise: `raise fail(...)`."""
     console.print(f"[bold red]error:[/] {message}")
     return typer.Exit(code)
+
+
+@app.callback()
+def settings_first() -> None:
+    """The settings are read before any command, so a bad one is one clear line."""
+    from components.base.settings import SettingsError, get_settings
+
+    try:
+        get_settings()
+    except SettingsError as exc:
+        raise fail(f"settings: {exc}") from None

@@ -90,10 +90,19 @@ def run(
             "train_end, valid_end, min_auc, champion_tolerance, max_slice_gap); repeatable."
         ),
     ] = None,
+    isolated: Annotated[
+        bool,
+        typer.Option(
+            help="Run each task as a pod: alone, in an empty home deleted when it ends, with "
+            "only the settings of sluice-config and the Secrets. Every store must then be a "
+            "shared service (README: Shared services)."
+        ),
+    ] = False,
 ) -> None:
     """Run the training pipeline locally with kfp.local."""
     from components.ingest import SourceError, resolve_source
     from pipelines.local import run_pipeline
+    from pipelines.pods import local_state, pod_config
     from pipelines.training import DEFAULT_REFERENCE_TIME
 
     try:
@@ -101,15 +110,24 @@ def run(
     except SourceError as exc:
         raise fail(f"source: {exc}") from None
     settings = get_settings()
+    pods = None
+    if isolated:
+        problems = local_state(settings)
+        if problems:
+            raise fail("--isolated: " + "; ".join(problems) + ", which dies with the task")
+        pods = pod_config(os.environ)
     arguments = {
         "source": source,
         "reference_time": reference_time or DEFAULT_REFERENCE_TIME,
         "max_staleness_days": max_staleness_days,
         **pipeline_params(param or []),
     }
-    console.print(f"[bold]sluice[/] running the training pipeline locally under {settings.home}")
+    where = "as isolated pods" if isolated else "locally"
+    console.print(f"[bold]sluice[/] running the training pipeline {where} under {settings.home}")
     with Live(console=console, refresh_per_second=4, transient=False) as live:
-        summary = run_pipeline(settings, arguments, on_change=lambda s: live.update(steps_table(s)))
+        summary = run_pipeline(
+            settings, arguments, on_change=lambda s: live.update(steps_table(s)), pods=pods
+        )
     console.print()
     console.print(result_table(summary))
     for failure in summary.validation.get("failures", []):

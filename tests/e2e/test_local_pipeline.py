@@ -187,4 +187,10 @@ def test_a_failing_gate_registers_nothing(january_run, tmp_path):
     assert summary.model_version is None
     from components.base.registry import client
 
-    assert client(settings.tracking_uri).search_model_versions("name = 'sluice-flights'") == []
+    registry = client(settings.tracking_uri)
+    assert registry.search_model_versions("name = 'sluice-flights'") == []
+    # The challenger's run stays, with its evaluation: why it failed is on record.
+    (run,) = registry.search_runs([registry.get_experiment_by_name("sluice-flights").experiment_id])
+    assert run.data.tags["sluice.gate"] == "failed"
+    assert run.data.metrics["holdout_roc_auc"] == pytest.approx(summary.holdout_auc)
+    assert "evaluation.json" in [a.path for a in registry.list_artifacts(run.info.run_id)]

@@ -51,8 +51,6 @@ def registered(slice_training_frame, model_dir, tmp_path_factory) -> dict:
         tracking_uri=tracking_uri,
         pipeline_run_id="integration",
         lineage={"data_version": "january"},
-        params={},
-        reports={},
         artifact_root=(root / "artifacts").as_uri(),
     )
     env = {**os.environ, "MLFLOW_TRACKING_URI": tracking_uri, "SLUICE_HOME": str(root / "home")}

@@ -67,11 +67,12 @@ def test_a_copy_of_the_registered_version_reports_it_without_a_registry(
     directory, served with no tracking server to ask."""
     import mlflow
 
-    copy = mlflow.artifacts.download_artifacts(
-        artifact_uri=registered["model_uri"],
-        dst_path=str(tmp_path / "mnt-models"),
-        tracking_uri=registered["env"]["MLFLOW_TRACKING_URI"],
-    )
+    from components.base.registry import tracking
+
+    with tracking(registered["env"]["MLFLOW_TRACKING_URI"]):
+        copy = mlflow.artifacts.download_artifacts(
+            artifact_uri=registered["model_uri"], dst_path=str(tmp_path / "mnt-models")
+        )
     assert ModelArtifact(copy).version == registered["version"]
     assert ModelArtifact(model_dir).version == "unregistered"  # what training exported
     env = {**registered["env"], "MLFLOW_TRACKING_URI": "http://127.0.0.1:9"}  # no registry

@@ -15,6 +15,7 @@ from feast import FeatureStore
 from components.base.contract.layout import FeatureLayout
 from components.base.contract.names import FEATURE_SERVICE, MODEL_NAME
 from components.featurize import run as featurize
+from components.flights.feature_repo.store import FeastStores
 from components.flights.request import CATEGORICAL_FEATURES, REQUEST_FEATURES, REQUEST_FIELDS
 from components.flights.schema import TIMEZONE
 from serving.transformer import FeastTransformer
@@ -78,7 +79,7 @@ def skew(served: pd.DataFrame, trained: pd.DataFrame, names: list[str]) -> list[
 def test_the_transformers_model_input_is_the_training_frames_row(served_at_t):
     repo, frame, hour, features = served_at_t
     assert len(hour) >= 20, "the hour after T should have departures"
-    transformer = FeastTransformer(MODEL_NAME, str(repo), FEATURE_SERVICE)
+    transformer = FeastTransformer(MODEL_NAME, repo, FeastStores(), FEATURE_SERVICE)
     transformer.load()
     served = transformer.model_input(_requests(hour))
     trained = _training_rows(hour, frame)

@@ -12,6 +12,7 @@ from components.base.contract.artifact import ModelArtifact
 from components.base.contract.names import MODEL_NAME
 from components.base.registry import RegistryUnavailable, client, download_version
 from components.base.splits import TimeSplit
+from components.base.storage import Location
 from components.evaluate import GateConfig
 from components.evaluate import run as evaluate
 from components.flights.schema import TIMEZONE
@@ -20,6 +21,7 @@ from components.train import TrainParams
 from components.train import run as train
 from tests.conftest import frame_features
 from tests.integration.conftest import JANUARY
+from tests.services import S3_KEYS, s3_server
 
 pytestmark = pytest.mark.integration
 PARAMS = TrainParams(epochs=3, split=JANUARY, patience=5)
@@ -78,6 +80,39 @@ def test_training_resumes_from_the_last_checkpoint_after_a_worker_is_killed(
     assert (tmp_path / "resume" / "metadata.json").is_file()
 
 
+@pytest.mark.timeout(400)
+def test_a_retried_train_resumes_from_its_checkpoints_in_s3(
+    slice_training_frame, tmp_path, monkeypatch
+):
+    """A retried train pod has an empty disk: it resumes from the checkpoints the first
+    attempt left in the bucket, found by the run's name."""
+    import ray
+
+    for key, value in S3_KEYS.items():
+        monkeypatch.setenv(key, value)
+    ray.shutdown()  # a Ray started by an earlier test has workers without the S3 keys
+    with s3_server() as endpoint:
+        storage = Location("s3://sluice/ray", endpoint)
+        first = train(
+            slice_training_frame,
+            frame_features(slice_training_frame),
+            tmp_path / "first",
+            storage,
+            "retried",
+            replace(PARAMS, epochs=2),
+        )
+        retried = train(
+            slice_training_frame,
+            frame_features(slice_training_frame),
+            tmp_path / "retried",
+            storage,
+            "retried",
+            replace(PARAMS, epochs=3),
+        )
+    assert (first.resumed_from_epoch, first.epochs_run) == (None, 2)
+    assert (retried.resumed_from_epoch, retried.epochs_run) == (1, 3)
+
+
 @pytest.fixture(scope="module")
 def two_models(slice_training_frame, tmp_path_factory):
     """A real model and a weaker one (one epoch on a sliver of the data)."""
@@ -121,8 +156,6 @@ def test_registration_is_idempotent_per_pipeline_run(slice_training_frame, two_m
         evaluation=evaluation,
         tracking_uri=uri,
         lineage={"data_version": "v"},
-        params={"epochs": 4},
-        reports={},
     )
     first = register(pipeline_run_id="run-a", **args)
     retried = register(pipeline_run_id="run-a", **args)
@@ -133,58 +166,80 @@ def test_registration_is_idempotent_per_pipeline_run(slice_training_frame, two_m
     versions = client(uri).search_model_versions("name = 'sluice-flights'")
     assert len(versions) == 2
     for result in (first, other):  # each version's artifacts name the version
+        registry = client(uri)
         copy = download_version(
-            client(uri).get_model_version(MODEL_NAME, result.version), tmp_path / result.version
+            registry,
+            registry.get_model_version(MODEL_NAME, result.version),
+            tmp_path / result.version,
         )
         assert ModelArtifact(copy).version == result.version
 
 
-def test_a_retry_after_a_crash_before_the_stamp_finishes_the_registration(
-    slice_training_frame, two_models, tmp_path, monkeypatch
-):
-    """The version exists, unstamped and without its alias, when the first attempt dies;
-    the retry reuses it, stamps it and points challenger at it."""
-    import components.register as step
+class Killed(BaseException):
+    """The pod dies: not an Exception, so nothing on the way catches it."""
 
-    first_model, _ = two_models
-    evaluation = evaluate(
-        slice_training_frame, first_model, tmp_path / "report.html", GateConfig(min_auc=0.5)
-    )
+
+# Every registry write register makes, in order: the task is killed right after each.
+KILL_POINTS = (
+    "create_run",
+    "finalize_logged_model",
+    "create_registered_model",
+    "create_model_version",
+    "log_model_artifact",
+    "set_registered_model_alias",
+)
+
+
+@pytest.mark.parametrize("point", KILL_POINTS)
+def test_a_register_killed_at_any_point_and_rerun_leaves_one_complete_version(
+    slice_training_frame, two_models, tmp_path, monkeypatch, point
+):
+    from mlflow.tracking import MlflowClient
+
+    model, _ = two_models
+    evaluation = evaluate(slice_training_frame, model, tmp_path / "r.html", GateConfig(min_auc=0.5))
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     args = {
-        "model_dir": first_model,
+        "model_dir": model,
         "evaluation": evaluation.to_dict(),
         "tracking_uri": uri,
-        "pipeline_run_id": "run-crash",
+        "pipeline_run_id": "run-killed",
         "lineage": {"data_version": "test"},
-        "params": {},
-        "reports": {},
         "artifact_root": (tmp_path / "artifacts").as_uri(),
     }
+    real = getattr(MlflowClient, point)
 
-    def crash(*_):
-        raise RuntimeError("the pod died")
+    def dies_after(self, *a, **k):
+        real(self, *a, **k)
+        raise Killed(point)
 
-    monkeypatch.setattr(step, "stamp_version", crash)
-    with pytest.raises(RuntimeError, match="the pod died"):
+    monkeypatch.setattr(MlflowClient, point, dies_after)
+    with pytest.raises(Killed):
         register(**args)
     monkeypatch.undo()
-    unstamped = client(uri).get_model_version(MODEL_NAME, "1")
-    assert ModelArtifact(download_version(unstamped, tmp_path / "before")).version == (
-        "unregistered"
-    )
+
     retried = register(**args)
-    assert (retried.version, retried.reused) == ("1", True)
-    assert len(client(uri).search_model_versions(f"name = '{MODEL_NAME}'")) == 1
-    assert str(client(uri).get_model_version_by_alias(MODEL_NAME, "challenger").version) == "1"
-    assert ModelArtifact(download_version(unstamped, tmp_path / "after")).version == "1"
+    registry = client(uri)
+    versions = registry.search_model_versions(f"name = '{MODEL_NAME}'")
+    assert [str(v.version) for v in versions] == ["1"] and retried.version == "1"
+    assert retried.reused is (point in KILL_POINTS[3:])  # the version outlived the kill
+    assert versions[0].tags["sluice.pipeline_run_id"] == "run-killed"
+    assert versions[0].tags["sluice.data_version"] == "test"
+    assert str(registry.get_model_version_by_alias(MODEL_NAME, "challenger").version) == "1"
+    copy = ModelArtifact(download_version(registry, versions[0], tmp_path / "copy"))
+    assert copy.version == "1"  # its artifacts, stamped with the version
+    runs = registry.search_runs([registry.get_experiment_by_name(MODEL_NAME).experiment_id])
+    assert len(runs) == 1 and versions[0].run_id == runs[0].info.run_id
+    logged = registry.search_logged_models([runs[0].info.experiment_id])
+    ready = [m.model_id for m in logged if str(m.status).endswith("READY")]
+    assert [f"models:/{m}" for m in ready] == [versions[0].source]  # one, the version's
 
 
 def test_an_unreachable_server_is_named_without_its_password(caplog, capfd):
     uri = "http://alice:pw-0d9e1f@127.0.0.1:9"
     with pytest.raises(RegistryUnavailable) as error:
         client(uri, attempts=1, max_wait_s=0.1)
-    assert "http://alice:***@127.0.0.1:9 unreachable" in str(error.value)
+    assert "http://alice:***@127.0.0.1:9: unreachable" in str(error.value)
     said = capfd.readouterr()
     for text in (str(error.value), caplog.text, said.out, said.err):
         assert "pw-0d9e1f" not in text
@@ -193,6 +248,6 @@ def test_an_unreachable_server_is_named_without_its_password(caplog, capfd):
 def test_unreachable_tracking_server_fails_with_the_uri():
     uri = "http://127.0.0.1:9"
     started = time.perf_counter()
-    with pytest.raises(RegistryUnavailable, match="http://127.0.0.1:9 unreachable after 2"):
+    with pytest.raises(RegistryUnavailable, match="http://127.0.0.1:9: unreachable after 2"):
         client(uri, attempts=2, max_wait_s=0.5)
     assert time.perf_counter() - started < 30

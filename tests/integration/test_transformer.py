@@ -1,6 +1,7 @@
 """The Feast transformer against real online stores: SQLite, and Redis (redis-server)."""
 
 import asyncio
+import os
 from pathlib import Path
 
 import httpx
@@ -14,9 +15,10 @@ from kserve.protocol.infer_type import InferInput, InferRequest
 from components.base.contract.artifact import ModelArtifact
 from components.base.contract.names import FEATURE_SERVICE, MODEL_NAME
 from components.featurize import run as featurize
+from components.flights.feature_repo.store import FeastStores
 from serving.process import model_server
 from tests.integration.helpers import metric_samples
-from tests.integration.redis_fixture import redis_server
+from tests.services import redis_server
 
 pytestmark = pytest.mark.integration
 NAME = MODEL_NAME
@@ -244,12 +246,19 @@ def test_transformer_with_a_redis_online_store(
             slice_training_frame.parent / "validated",
             repo,
             tmp_path / "frame.parquet",
-            online_store="redis",
-            redis_connection=connection,
+            stores=FeastStores(online_store="redis", redis_connection=connection),
         )
-        assert "type: redis" in (repo / "feature_store.yaml").read_text()
+        written = (repo / "feature_store.yaml").read_text()
+        assert "type: redis" in written and connection not in written  # named, not written
+        env = {**os.environ, "SLUICE_ONLINE_STORE": "redis", "SLUICE_REDIS_CONNECTION": connection}
         with model_server(
-            "--mode", "combined", "--model_uri", str(model_dir), "--feature_repo", str(repo)
+            "--mode",
+            "combined",
+            "--model_uri",
+            str(model_dir),
+            "--feature_repo",
+            str(repo),
+            env=env,
         ) as server:
             predictions = _v1_predictions(server.http)
     # The same features from Redis as from SQLite, so the same predictions.

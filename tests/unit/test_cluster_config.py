@@ -50,6 +50,10 @@ def test_the_config_keys_are_settings_the_tasks_read(monkeypatch):
         "SLUICE_ONLINE_STORE": "redis",
         "SLUICE_OFFLINE_STORE": "file",
         "MLFLOW_TRACKING_URI": "http://mlflow.sluice:5000",
+        "SLUICE_SNAPSHOTS_URI": "s3://sluice/snapshots",
+        "SLUICE_FEATURE_DATA_URI": "s3://sluice/features",
+        "SLUICE_RAY_STORAGE_URI": "s3://sluice/ray",
+        "SLUICE_S3_ENDPOINT_URL": "http://minio.sluice:9000",
     }
     assert set(values) == set(CONFIG_KEYS)
     monkeypatch.delenv("SLUICE_MLFLOW_TRACKING_URI", raising=False)  # it would win
@@ -61,6 +65,33 @@ def test_the_config_keys_are_settings_the_tasks_read(monkeypatch):
         "file",
         "http://mlflow.sluice:5000",
     )
+    assert (settings.snapshots, settings.feature_data, settings.ray_storage) == (
+        "s3://sluice/snapshots",
+        "s3://sluice/features",
+        "s3://sluice/ray",
+    )
+    assert settings.location(settings.snapshots).s3_endpoint == "http://minio.sluice:9000"
+
+
+def test_an_empty_config_key_means_the_local_default(monkeypatch, tmp_path):
+    """The ConfigMap must carry every key; an empty one is the setting's default."""
+    monkeypatch.setenv("SLUICE_HOME", str(tmp_path))
+    for key in ("SLUICE_SNAPSHOTS_URI", "SLUICE_RAY_STORAGE_URI", "SLUICE_S3_ENDPOINT_URL"):
+        monkeypatch.setenv(key, "")
+    settings = Settings()
+    assert settings.snapshots == str(tmp_path / "snapshots")
+    assert settings.ray_storage == str(tmp_path / "ray_results")
+    assert settings.s3_endpoint_url is None
+
+
+def test_a_store_setting_outside_its_choices_is_one_line_naming_the_variable(tmp_path):
+    env = {**os.environ, "SLUICE_ONLINE_STORE": "memcached", "SLUICE_HOME": str(tmp_path)}
+    done = subprocess.run(
+        [sys.executable, "-m", "pipelines.cli", "show"], capture_output=True, text=True, env=env
+    )
+    said = " ".join(done.stdout.split())
+    assert done.returncode == 2 and "Traceback" not in done.stdout + done.stderr
+    assert "SLUICE_ONLINE_STORE='memcached': Input should be 'sqlite' or 'redis'" in said
 
 
 def test_every_task_runs_the_image_of_the_package_version():

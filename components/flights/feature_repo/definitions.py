@@ -46,8 +46,9 @@ def service_features(service: FeatureService, views: Mapping) -> list[str]:
     ]
 
 
-def build(data_dir: Path) -> dict[str, object]:
-    """Every Feast object of the repo, with sources under `data_dir`."""
+def build(data: str, s3_endpoint: str | None = None) -> dict[str, object]:
+    """Every Feast object of the repo, with sources under `data`: a directory, or an
+    `s3://` prefix on `s3_endpoint` (None: AWS)."""
     origin = Entity(
         name="origin",
         join_keys=["origin"],
@@ -70,8 +71,9 @@ def build(data_dir: Path) -> dict[str, object]:
     def source(view: str) -> FileSource:
         return FileSource(
             name=f"{view}_source",
-            path=str(Path(data_dir) / SOURCE_FILES[view]),
+            path=f"{data.rstrip('/')}/{SOURCE_FILES[view]}",
             timestamp_field=ENTITY_TIMESTAMP,
+            s3_endpoint_override=s3_endpoint if data.startswith("s3://") else None,
         )
 
     weather = FeatureView(
@@ -131,4 +133,4 @@ def build(data_dir: Path) -> dict[str, object]:
 
 
 # Module-level objects for `feast apply` run in a working copy of this folder.
-globals().update(build(Path(__file__).resolve().parent / "data"))
+globals().update(build(str(Path(__file__).resolve().parent / "data")))
