@@ -83,6 +83,7 @@ def featurize(validated: Input[Dataset], data_version: str, training_frame: Outp
             repo_dir=settings.feature_repo_dir,
             training_frame_path=Path(training_frame.path),
             stores=FeastStores.from_settings(settings),
+            data_version=data_version,
         )
     except ServiceUnavailable as exc:
         raise SystemExit(f"featurize: {exc}") from None
@@ -139,6 +140,7 @@ def train(
             },
             tracking_uri=settings.tracking_uri,
             artifact_root=settings.artifact_root,
+            data_uri=training_frame.uri,
         )
     except (TrainingConfigError, TrainingDataError, ServiceUnavailable) as exc:
         raise SystemExit(f"train: {exc}") from None
@@ -175,7 +177,8 @@ def evaluate(
     from components.base.settings import get_settings
     from components.evaluate import GateConfig, record, run, write_json
 
-    uri = get_settings().tracking_uri
+    settings = get_settings()
+    uri = settings.tracking_uri
     with tempfile.TemporaryDirectory() as scratch:
         try:
             registry = client(uri)
@@ -192,11 +195,9 @@ def evaluate(
             ),
             champion_version=None if champion is None else str(champion.version),
         )
-    try:  # on the training run, passed or not: a failed challenger keeps its evaluation
-        reports = {"evaluation": Path(report.path), "validation": Path(validation_report.path)}
-        record(result, Path(model.path), reports, uri)
-    except RegistryUnavailable as exc:
-        raise SystemExit(f"evaluate: {exc}") from None
+    # On the training run, passed or not: a failed challenger keeps its evaluation.
+    reports = {"evaluation": Path(report.path), "validation": Path(validation_report.path)}
+    record(result, Path(model.path), reports, registry, settings.artifact_root)
     for name, value in result.metrics.items():
         metrics.log_metric(name, value)
     for baseline, values in result.baselines.items():

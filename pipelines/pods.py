@@ -1,6 +1,7 @@
 """Pod-isolated local runs: each kfp.local task runs as a pod would, alone, in an empty home
-and working directory that is deleted when it exits, with no sluice, MLflow or cloud
-variable of this shell but the ones a pod gets from `sluice-config` and the Secrets.
+and working directory that is deleted when it exits, with none of this shell's variables
+but a few an image sets itself (`KEPT`) and the ones a pod gets from `sluice-config` and
+the Secrets.
 
 State can then pass between tasks only through their KFP artifacts and the shared
 services, as on a cluster: a task that kept something on its own disk, or read a path
@@ -22,15 +23,25 @@ from pathlib import Path
 
 from components.base.settings import CONFIG_KEYS, SECRET_KEYS, SHARED_STATE, Settings
 
-CLEARED_PREFIXES = ("SLUICE_", "MLFLOW_", "AWS_", "KF_PIPELINES_", "RAY_")
-"""Variables of this shell a pod does not inherit: its own come from the ConfigMap."""
+KEPT = ("PATH", "LANG", "LANGUAGE", "TZ", "TERM", "PYTHONPATH", "VIRTUAL_ENV")
+"""What a pod keeps of this shell (and `LC_*`): what its image would set. Nothing else
+passes, neither a cache directory nor a credential."""
 POD_KEYS = CONFIG_KEYS + tuple(k for keys in SECRET_KEYS.values() for k in keys)
 """What a pod gets from `sluice-config` and the Secrets (pipelines/cluster.py)."""
+_DATABASES = ("postgresql", "mysql", "mssql", "oracle")
 
 
-def pod_config(environ: Mapping[str, str]) -> dict[str, str]:
-    """The ConfigMap and Secret values, as this shell sets them."""
-    return {key: environ[key] for key in POD_KEYS if environ.get(key)}
+def pod_config(settings: Settings, environ: Mapping[str, str]) -> dict[str, str]:
+    """The ConfigMap and Secret values, as this shell sets them (the tracking server as the
+    settings resolved it, whichever of its two variables named it)."""
+    config = {key: environ[key] for key in POD_KEYS if environ.get(key)}
+    if settings.mlflow_tracking_uri:
+        config["MLFLOW_TRACKING_URI"] = settings.mlflow_tracking_uri
+    return config
+
+
+def _service(uri: str | None, schemes: tuple[str, ...]) -> bool:
+    return bool(uri) and str(uri).split(":", 1)[0].split("+", 1)[0] in schemes
 
 
 def local_state(settings: Settings) -> list[str]:
@@ -41,8 +52,10 @@ def local_state(settings: Settings) -> list[str]:
         value = getattr(settings, setting)
         if setting == "online_store":
             shared = value == "redis"
-        elif setting in ("mlflow_tracking_uri", "feast_registry"):
-            shared = bool(value) and not str(value).startswith(("sqlite:", "file:"))
+        elif setting == "mlflow_tracking_uri":
+            shared = _service(value, ("http", "https", *_DATABASES))
+        elif setting == "feast_registry":
+            shared = _service(value, _DATABASES)
         else:
             shared = bool(value) and settings.location(value).remote
         if not shared:
@@ -58,7 +71,7 @@ class _PodLauncher:
         self.root, self.config, self.started = root, dict(config), 0
 
     def environment(self, home: Path, task_env: Mapping[str, str] | None) -> dict[str, str]:
-        inherited = {k: v for k, v in os.environ.items() if not k.startswith(CLEARED_PREFIXES)}
+        inherited = {k: v for k, v in os.environ.items() if k in KEPT or k.startswith("LC_")}
         return {
             **inherited,
             **self.config,

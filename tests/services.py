@@ -1,6 +1,7 @@
 """Real servers on loopback for the tests: PostgreSQL, Redis, an S3-compatible server (moto
 in server mode) and an MLflow tracking server over both. Each skips, with the reason,
-where its binary is missing; CI installs them all (.ci/run)."""
+where its binary is missing; CI installs them all and sets SLUICE_REQUIRE_SERVICES=1
+(.ci/run), which turns a skip into a failure."""
 
 from __future__ import annotations
 
@@ -23,6 +24,13 @@ from serving.process import free_port
 BIN = Path(sys.executable).parent
 S3_KEYS = {"AWS_ACCESS_KEY_ID": "sluice-test", "AWS_SECRET_ACCESS_KEY": "sluice-test-secret"}
 BUCKET = "sluice"
+
+
+def missing(reason: str) -> None:
+    """Skip for want of a server binary, or fail where CI promised them all."""
+    if os.environ.get("SLUICE_REQUIRE_SERVICES") == "1":
+        pytest.fail(f"{reason}, and SLUICE_REQUIRE_SERVICES=1 says it must be there")
+    pytest.skip(reason)
 
 
 def wait_for_port(port: int, process: subprocess.Popen, what: str, timeout: float = 60) -> None:
@@ -62,7 +70,7 @@ def redis_server(password: str | None = None):
     """Yields Feast's connection string: `127.0.0.1:PORT[,password=…]`."""
     binary = shutil.which("redis-server")
     if binary is None:
-        pytest.skip("redis-server not installed (CI installs the Debian package)")
+        missing("redis-server not installed (CI installs the Debian package)")
     port = free_port()
     command = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", ""]
     command += ["--appendonly", "no", *(["--requirepass", password] if password else [])]
@@ -91,7 +99,7 @@ def postgres_server(databases: tuple[str, ...] = ("mlflow", "feast")):
     refuses to run as root, so under root it runs as the `postgres` user."""
     initdb, postgres = _postgres_bin("initdb"), _postgres_bin("postgres")
     if initdb is None or postgres is None:
-        pytest.skip("PostgreSQL not installed (CI installs the Debian package postgresql)")
+        missing("PostgreSQL not installed (CI installs the Debian package postgresql)")
     as_user: list[str] = []
     if os.geteuid() == 0:
         as_user = ["runuser", "-u", "postgres", "--"]
@@ -127,7 +135,7 @@ def s3_server():
     `S3_KEYS` are what clients send (moto accepts any)."""
     binary = BIN / "moto_server"
     if not binary.exists():
-        pytest.skip("moto[server] not installed (the dev extra has it)")
+        missing("moto[server] not installed (the dev extra has it)")
     port = free_port()
     with _running([str(binary), "-H", "127.0.0.1", "-p", str(port)], port, "moto_server"):
         endpoint = f"http://127.0.0.1:{port}"
@@ -159,12 +167,14 @@ def mlflow_server(backend_store_uri: str, s3_endpoint: str):
         import httpx
 
         deadline = time.time() + 120
-        while time.time() < deadline:
+        while True:
             try:
                 if httpx.get(f"{url}/health", timeout=2).status_code == 200:
                     break
             except httpx.HTTPError:
                 pass
+            if time.time() > deadline:
+                raise RuntimeError(f"mlflow server at {url} never answered /health")
             time.sleep(0.5)
         yield url
 

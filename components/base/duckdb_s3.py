@@ -9,6 +9,7 @@ environment's AWS variables and is never printed."""
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -31,12 +32,25 @@ def _quoted(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def enable_s3(connection, s3_endpoint: str | None) -> None:
-    """Load httpfs into `connection` (a DuckDB connection) and give it an S3 secret."""
+CREDENTIALS = {
+    "KEY_ID": "AWS_ACCESS_KEY_ID",
+    "SECRET": "AWS_SECRET_ACCESS_KEY",
+    "SESSION_TOKEN": "AWS_SESSION_TOKEN",
+}
+
+
+def enable_s3(connection, s3_endpoint: str | None, region: str) -> None:
+    """Load httpfs into `connection` (a DuckDB connection) and give it an S3 secret.
+
+    The extension is installed from the wheel's file into a directory under TMPDIR, the
+    one place a pod with a read-only root filesystem can write; ibis then finds it
+    installed by name and does not try to download it."""
+    directory = Path(tempfile.gettempdir()) / "duckdb_extensions"
+    connection.execute(f"SET extension_directory = {_quoted(str(directory))}")
     connection.execute(f"INSTALL {_quoted(str(httpfs_file()))}")
     connection.execute("LOAD httpfs")
-    options = {"TYPE": "s3", "REGION": os.environ.get("AWS_REGION", "us-east-1")}
-    for option, variable in (("KEY_ID", "AWS_ACCESS_KEY_ID"), ("SECRET", "AWS_SECRET_ACCESS_KEY")):
+    options = {"TYPE": "s3", "REGION": region}
+    for option, variable in CREDENTIALS.items():
         if os.environ.get(variable):
             options[option] = os.environ[variable]
     if s3_endpoint:

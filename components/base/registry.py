@@ -8,16 +8,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from tenacity import (
-    RetryError,
-    Retrying,
-    retry_if_exception_type,
-    stop_after_attempt,
-    wait_exponential,
-)
-
 from components.base.contract.names import MODEL_NAME
-from components.base.services import ServiceUnavailable
+from components.base.services import ServiceUnavailable, with_retries
 
 RUN_ID_TAG = "sluice.pipeline_run_id"
 CHAMPION, CHALLENGER = "champion", "challenger"
@@ -52,27 +44,20 @@ def client(tracking_uri: str, attempts: int = 4, max_wait_s: float = 8.0):
     """An MlflowClient whose server answered, retried with exponential backoff."""
     from mlflow.tracking import MlflowClient
 
-    if tracking_uri.startswith("http"):
-        os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
-        os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "5")
+    if tracking_uri.startswith("http"):  # and each request retried by MLflow itself: briefly
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
     mlflow_client = MlflowClient(tracking_uri=tracking_uri)
-    try:
-        for attempt in Retrying(
-            stop=stop_after_attempt(attempts),
-            wait=wait_exponential(multiplier=0.5, max=max_wait_s),
-            retry=retry_if_exception_type(Exception),
-            reraise=False,
-        ):
-            with attempt:
-                mlflow_client.search_experiments(max_results=1)
-    except RetryError as exc:
-        cause = exc.last_attempt.exception()
-        raise RegistryUnavailable(
-            "MLflow tracking server",
-            tracking_uri,
-            f"unreachable after {attempts} attempts: {type(cause).__name__}: {cause}",
-            hint=MLFLOW_HINT if tracking_uri.startswith("http") else "",
-        ) from None
+    with_retries(
+        "MLflow tracking server",
+        tracking_uri,
+        lambda: mlflow_client.search_experiments(max_results=1),
+        attempts=attempts,
+        max_wait_s=max_wait_s,
+        hint=MLFLOW_HINT if tracking_uri.startswith("http") else "",
+        error=RegistryUnavailable,
+    )
     return mlflow_client
 
 

@@ -27,6 +27,7 @@ def with_retries(
     attempts: int = 4,
     max_wait_s: float = 8.0,
     hint: str = "",
+    error: type[ServiceUnavailable] = ServiceUnavailable,
 ) -> T:
     """`action()`, retried with exponential backoff while it raises one of `retry_on`;
     then `ServiceUnavailable`. Any other error goes through at once."""
@@ -49,7 +50,7 @@ def with_retries(
                 return action()
     except RetryError as exc:
         cause = exc.last_attempt.exception()
-        raise ServiceUnavailable(
+        raise error(
             service,
             uri,
             f"unreachable after {attempts} attempts: {type(cause).__name__}: {cause}",

@@ -14,7 +14,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, ValidationError, field_validator
+from pydantic import AliasChoices, Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from components.base.masking import masked
@@ -43,6 +43,7 @@ CONFIG_KEYS = (
     "SLUICE_FEATURE_DATA_URI",
     "SLUICE_RAY_STORAGE_URI",
     "SLUICE_S3_ENDPOINT_URL",
+    "SLUICE_S3_REGION",
 )
 """The settings a pipeline task reads from the `config_map` on a cluster, by env name. An
 empty value means the setting's default (`SLUICE_S3_ENDPOINT_URL` empty: AWS itself)."""
@@ -104,6 +105,8 @@ class Settings(BaseSettings):
     `home/ray_results` by default, or `s3://…`."""
     s3_endpoint_url: str | None = None
     """An S3-compatible server (MinIO, moto, Ceph) for every `s3://` URI; unset: AWS."""
+    s3_region: str = "us-east-1"
+    """The buckets' region (pyarrow and DuckDB need it; an S3-compatible server ignores it)."""
 
     mlflow_tracking_uri: str | None = Field(
         default=None,
@@ -115,18 +118,46 @@ class Settings(BaseSettings):
     )
 
     @field_validator(
+        "online_store",
+        "offline_store",
         "mlflow_tracking_uri",
         "feast_registry",
         "feature_data_uri",
         "snapshots_uri",
         "ray_storage_uri",
         "s3_endpoint_url",
+        "s3_region",
         mode="before",
     )
     @classmethod
-    def _empty_is_default(cls, value: str | None) -> str | None:
+    def _empty_is_default(cls, value, info: ValidationInfo):
         """A ConfigMap key must be present; an empty one asks for the default."""
-        return value or None
+        return value if value else cls.model_fields[info.field_name].default
+
+    @field_validator("feature_data_uri", "snapshots_uri", "ray_storage_uri")
+    @classmethod
+    def _store(cls, value: str | None) -> str | None:
+        if value is not None:
+            Location(value)  # a local path or s3://, else a ValueError naming the rule
+        return value
+
+    @field_validator("s3_endpoint_url")
+    @classmethod
+    def _endpoint(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError(f"{value!r}: an endpoint starts with http:// or https://")
+        return value
+
+    @field_validator("mlflow_tracking_uri")
+    @classmethod
+    def _no_inline_password(cls, value: str | None) -> str | None:
+        """MLflow quotes the URI in its errors; the password goes in its own variable."""
+        if value is not None and masked(value) != value:
+            raise ValueError(
+                "the URI carries a password: set MLFLOW_TRACKING_USERNAME and "
+                "MLFLOW_TRACKING_PASSWORD (the sluice-mlflow Secret) instead"
+            )
+        return value
 
     @field_validator("image")
     @classmethod
@@ -157,16 +188,12 @@ class Settings(BaseSettings):
         return self.home / "feature_repo"
 
     @property
-    def feature_data(self) -> str:
-        return self.feature_data_uri or str(self.feature_repo_dir / "data")
-
-    @property
     def ray_storage(self) -> str:
         return self.ray_storage_uri or str(self.home / "ray_results")
 
     def location(self, uri: str) -> Location:
         """A store's directory, local or on this deployment's S3."""
-        return Location(uri, self.s3_endpoint_url)
+        return Location(uri, self.s3_endpoint_url, self.s3_region)
 
     @property
     def runs_dir(self) -> Path:
@@ -183,6 +210,13 @@ class Settings(BaseSettings):
         return None if self.mlflow_tracking_uri else (self.home / "mlartifacts").as_uri()
 
 
+def _variable(field: str) -> str:
+    """The variable a settings error is about: the upstream name where there is one."""
+    if field in ("mlflow_tracking_uri", "SLUICE_MLFLOW_TRACKING_URI"):
+        return "MLFLOW_TRACKING_URI"  # reported by its aliases' first name
+    return field if field.isupper() else f"SLUICE_{field.upper()}"
+
+
 class SettingsError(ValueError):
     """A setting the environment gives a value it cannot take."""
 
@@ -196,7 +230,7 @@ def get_settings() -> Settings:
     except ValidationError as exc:
         raise SettingsError(
             "; ".join(
-                f"SLUICE_{str(e['loc'][0]).upper()}={masked(str(e['input']))!r}: {e['msg']}"
+                f"{_variable(str(e['loc'][0]))}={masked(str(e['input']))!r}: {e['msg']}"
                 for e in exc.errors()
             )
         ) from None

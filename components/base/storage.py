@@ -8,6 +8,7 @@ Credentials never pass through here: pyarrow reads `AWS_ACCESS_KEY_ID` and
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -29,18 +30,23 @@ class Location:
 
     uri: str
     s3_endpoint: str | None = None
+    s3_region: str = "us-east-1"
 
     def __post_init__(self) -> None:
         scheme = urlsplit(self.uri).scheme if is_remote(self.uri) else ""
         if scheme not in ("", "s3"):
             raise ValueError(f"{self.uri!r}: a store is a local path or an s3:// URI")
 
+    @classmethod
+    def of(cls, where: Location | str | Path) -> Location:
+        return where if isinstance(where, Location) else cls(str(where))
+
     @property
     def remote(self) -> bool:
         return is_remote(self.uri)
 
     def child(self, *parts: str) -> Location:
-        return Location("/".join([self.uri.rstrip("/"), *parts]), self.s3_endpoint)
+        return Location("/".join([self.uri.rstrip("/"), *parts]), self.s3_endpoint, self.s3_region)
 
     @cached_property
     def _fs(self):
@@ -50,14 +56,15 @@ class Location:
             return fs.LocalFileSystem(), str(Path(self.uri.removeprefix("file://")).resolve())
         parts = urlsplit(self.uri)
         options: dict = {
+            "region": self.s3_region,
             "connect_timeout": 5,
             "request_timeout": 30,
             "retry_strategy": fs.AwsDefaultS3RetryStrategy(max_attempts=4),
         }
         if self.s3_endpoint:
             endpoint = urlsplit(self.s3_endpoint)
-            options |= {"endpoint_override": endpoint.netloc, "scheme": endpoint.scheme or "https"}
-            options |= {"region": "us-east-1", "force_virtual_addressing": False}
+            options |= {"endpoint_override": endpoint.netloc, "scheme": endpoint.scheme}
+            options |= {"force_virtual_addressing": False}
         return fs.S3FileSystem(**options), f"{parts.netloc}{parts.path}".rstrip("/")
 
     @property
@@ -103,18 +110,8 @@ class Location:
 
     def upload(self, local_dir: Path, names: list[str]) -> None:
         """Copy these files of `local_dir` here."""
-        from pyarrow import fs
-
-        if not self.remote:
-            Path(self.path).mkdir(parents=True, exist_ok=True)
         for name in names:
-            self._call(
-                fs.copy_files,
-                str(Path(local_dir) / name),
-                f"{self.path}/{name}",
-                fs.LocalFileSystem(),
-                self.filesystem,
-            )
+            self._copy(str(Path(local_dir) / name), f"{self.path}/{name}", upload=True)
 
     def download(self, local_dir: Path) -> list[str]:
         """Copy every file here into `local_dir`; returns their names."""
@@ -123,13 +120,23 @@ class Location:
         selector = fs.FileSelector(self.path, recursive=False)
         infos = self._call(self.filesystem.get_file_info, selector)
         names = [i.base_name for i in infos if i.type == fs.FileType.File]
-        Path(local_dir).mkdir(parents=True, exist_ok=True)
         for name in names:
-            self._call(
-                fs.copy_files,
-                f"{self.path}/{name}",
-                str(Path(local_dir) / name),
-                self.filesystem,
-                fs.LocalFileSystem(),
-            )
+            self._copy(f"{self.path}/{name}", str(Path(local_dir) / name), upload=False)
         return names
+
+    def _copy(self, source: str, target: str, upload: bool) -> None:
+        """One file between here and the local disk: a hard link where both are local
+        (snapshots are written once and never changed), else a copy."""
+        from pyarrow import fs
+
+        if not upload or not self.remote:
+            Path(target).parent.mkdir(parents=True, exist_ok=True)
+        if not self.remote:
+            Path(target).unlink(missing_ok=True)
+            try:
+                os.link(source, target)
+                return
+            except OSError:  # another filesystem
+                pass
+        local, store = fs.LocalFileSystem(), self.filesystem
+        self._call(fs.copy_files, source, target, *((local, store) if upload else (store, local)))

@@ -61,13 +61,16 @@ def log_training(
     data_uri: str,
 ) -> None:
     """Hyperparameters as params, each epoch's curves as metrics at step = epoch, and the
-    training frame as the run's dataset input, named by its data version."""
+    training frame as the run's dataset input, named by its data version. A retried task
+    logs only what the run does not have yet."""
     from mlflow.entities import Metric, Param
 
     now = int(time.time() * 1000)
+    logged = {m.step for m in mlflow_client.get_metric_history(run_id, EPOCH_METRICS[1])}
     metrics = [
         Metric(name, float(value), now, int(epoch["epoch"]))
         for epoch in history
+        if int(epoch["epoch"]) not in logged
         for name, value in epoch.items()
         if name in EPOCH_METRICS and isinstance(value, int | float) and value == value
     ]
@@ -76,7 +79,9 @@ def log_training(
         metrics=metrics,
         params=[Param(k, str(v)[:500]) for k, v in params.items()],
     )
-    mlflow_client.log_inputs(run_id, datasets=[_dataset_input(data_version, data_uri)])
+    inputs = mlflow_client.get_run(run_id).inputs.dataset_inputs
+    if not any(i.dataset.digest == data_version for i in inputs):
+        mlflow_client.log_inputs(run_id, datasets=[_dataset_input(data_version, data_uri)])
 
 
 def _dataset_input(data_version: str, data_uri: str):

@@ -129,17 +129,19 @@ def run(
 
 
 def record(
-    result: EvaluateResult, model_dir: Path, reports: dict[str, Path], tracking_uri: str
+    result: EvaluateResult,
+    model_dir: Path,
+    reports: dict[str, Path],
+    mlflow_client,
+    artifact_root: str | None = None,
 ) -> str:
     """Attach the evaluation to the model's training run in MLflow (its id is in the
     model's metadata, else the run is found or opened by the pipeline run); returns it."""
-    from components.base.registry import client
     from components.base.tracking import log_evaluation, pipeline_run
 
     extra = ModelMetadata.read(model_dir).extra
-    mlflow_client = client(tracking_uri)
     run_id = extra.get("mlflow_run_id") or pipeline_run(
-        mlflow_client, str(extra.get("pipeline_run_id", "local")), tags={}
+        mlflow_client, str(extra.get("pipeline_run_id", "local")), {}, artifact_root
     )
     log_evaluation(mlflow_client, run_id, result.to_dict(), reports)
     return run_id

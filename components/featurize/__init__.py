@@ -36,14 +36,19 @@ class FeaturizeResult:
         return asdict(self)
 
 
-def write_repo(repo_dir: Path, tables: dict[str, pd.DataFrame], stores: FeastStores) -> Location:
+def write_repo(
+    repo_dir: Path, tables: dict[str, pd.DataFrame], stores: FeastStores, data_version: str = ""
+) -> Location:
     """A working copy of the feature repo, ready for `feast apply`, and the views' source
-    data where the stores keep it (written before anything registers a view over it)."""
+    data where the stores keep it (written before anything registers a view over it). In a
+    bucket each data version has its own prefix, so that runs never read each other's."""
     repo_dir = Path(repo_dir)
     (repo_dir / "data").mkdir(parents=True, exist_ok=True)
     shutil.copy2(REPO_TEMPLATE / "definitions.py", repo_dir / "definitions.py")
     (repo_dir / "feature_store.yaml").write_text(stores.yaml())
     data = stores.data_location(repo_dir)
+    if data.remote and data_version:
+        data = data.child(data_version)
     staging = repo_dir / "data"
     for view, frame in F.feature_sources(tables).items():
         frame.to_parquet(staging / definitions.SOURCE_FILES[view], index=False)
@@ -75,6 +80,7 @@ def run(
     training_frame_path: Path,
     stores: FeastStores | None = None,
     materialize: bool = True,
+    data_version: str = "",
 ) -> FeaturizeResult:
     """`repo_dir` holds the repo's working copy and the local stores' files; `stores`
     says where the registry, the online store and the views' data live (default: all in
@@ -83,9 +89,9 @@ def run(
     stores = stores or FeastStores()
     validated_dir, repo_dir = Path(validated_dir), Path(repo_dir)
     tables = {t: pd.read_parquet(validated_dir / f"{t}.parquet") for t in REQUIRED_TABLES}
-    data = write_repo(repo_dir, tables, stores)
+    data = write_repo(repo_dir, tables, stores, data_version)
     objects = definitions.build(data.uri, data.s3_endpoint)
-    store = stores.open(repo_dir)
+    store = stores.open(repo_dir, offline=True)
     store.apply(list(objects.values()))
 
     entities = F.entity_frame(tables["flights"])

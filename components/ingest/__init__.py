@@ -106,7 +106,7 @@ def run(
     store's snapshot directory is written in place.
     """
     started = time.perf_counter()
-    store = snapshots if isinstance(snapshots, Location) else Location(str(snapshots))
+    store = Location.of(snapshots)
     files = resolve_source(source)
     version = content_version(files)
     snapshot = store.child(version)

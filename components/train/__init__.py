@@ -154,12 +154,14 @@ def run(
     lineage: dict | None = None,
     tracking_uri: str | None = None,
     artifact_root: str | None = None,
+    data_uri: str | None = None,
 ) -> TrainResult:
     """`features` is the model's input order (from the feature service); `lineage` (data
     version, feature service, pipeline run …) is copied into the metadata. `storage` keeps
     Ray Train's checkpoints (a local directory or S3). With `tracking_uri`, training is the
     pipeline run's MLflow run: opened before the fit, so an unreachable server fails
-    before any training is spent."""
+    before any training is spent; `data_uri` (default: the frame's path) is the dataset
+    input it records."""
     import torch
 
     from components.train.export import export_onnx, parity
@@ -181,7 +183,7 @@ def run(
             arrays,
             num_workers=params.num_workers,
             use_gpu=params.use_gpu,
-            storage=storage if isinstance(storage, Location) else Location(str(storage)),
+            storage=Location.of(storage),
             name=run_name,
             max_failures=params.max_failures,
         )
@@ -258,7 +260,7 @@ def run(
             params=logged | {"features": len(features), "backend": result.backend},
             history=outcome.history,
             data_version=lineage.get("data_version", "unknown"),
-            data_uri=str(training_frame),
+            data_uri=data_uri or str(training_frame),
         )
         mlflow_client.set_terminated(run_id)
     return result

@@ -115,7 +115,7 @@ def run(
         problems = local_state(settings)
         if problems:
             raise fail("--isolated: " + "; ".join(problems) + ", which dies with the task")
-        pods = pod_config(os.environ)
+        pods = pod_config(settings, os.environ)
     arguments = {
         "source": source,
         "reference_time": reference_time or DEFAULT_REFERENCE_TIME,

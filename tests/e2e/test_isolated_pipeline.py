@@ -22,19 +22,10 @@ from pipelines.local import run_pipeline
 from serving.process import model_server
 from tests.conftest import write_slice
 from tests.e2e.conftest import JANUARY_ARGUMENTS
-from tests.integration.helpers import metric_samples
+from tests.integration.helpers import FLIGHTS, metric_samples
 from tests.services import BUCKET, S3_KEYS, shared_services
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
-
-FLIGHT = {
-    "carrier": "UA",
-    "origin": "EWR",
-    "dest": "IAH",
-    "tailnum": "N14228",
-    "sched_dep_time": "2013-01-31T08:15:00",
-    "distance": 1400,
-}
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +79,7 @@ def test_isolated_runs_share_state_only_through_artifacts_and_services(services,
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET)["Contents"]]
     version = first.data_version
     assert f"snapshots/{version}/manifest.json" in keys
-    assert "features/weather_hourly.parquet" in keys
+    assert f"features/{version}/weather_hourly.parquet" in keys  # a prefix per data version
     assert any(k.startswith("ray/train-") and "checkpoint" in k for k in keys)
     assert any(k.startswith("mlartifacts/") and k.endswith("model.onnx") for k in keys)
 
@@ -130,7 +121,7 @@ def test_a_fresh_server_serves_the_champion_with_features_from_the_shared_stores
     ) as server:
         before = metric_samples(server.http)
         response = httpx.post(
-            f"{server.http}/v1/models/{MODEL_NAME}:predict", json={"instances": [FLIGHT]}
+            f"{server.http}/v1/models/{MODEL_NAME}:predict", json={"instances": FLIGHTS[:1]}
         )
         change = metric_samples(server.http)
     assert response.status_code == 200, response.text

@@ -8,6 +8,26 @@ import pandas as pd
 from kserve.protocol.infer_type import InferInput
 from prometheus_client.parser import text_string_to_metric_families
 
+FLIGHTS = [
+    {
+        "carrier": "UA",
+        "origin": "EWR",
+        "dest": "IAH",
+        "tailnum": "N14228",
+        "sched_dep_time": "2013-01-31T08:15:00",
+        "distance": 1400,
+    },
+    {
+        "carrier": "B6",
+        "origin": "JFK",
+        "dest": "BOS",
+        "tailnum": "N0UNKNOWN",
+        "sched_dep_time": "2013-01-31T18:40:00-05:00",
+        "distance": 187,
+    },
+]
+"""Two flights as a caller sends them: one the online store knows, one unknown tailnum."""
+
 
 def v2_inputs(rows: pd.DataFrame, layout, binary_data: bool = False) -> list[InferInput]:
     """One input per feature; `binary_data` sends the values as raw bytes (gRPC

@@ -33,7 +33,7 @@ def leaky() -> str:
     return read_from_disk(path=keep_on_disk().output).output
 
 
-def _run(tmp_path, capsys):
+def _run(tmp_path):
     local.init(
         runner=local.SubprocessRunner(use_venv=False),
         pipeline_root=str(tmp_path / "root"),
@@ -44,8 +44,8 @@ def _run(tmp_path, capsys):
 
 def test_a_path_another_task_wrote_is_gone_in_an_isolated_run(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("SLUICE_HOME", str(tmp_path / "shared"))
-    assert _run(tmp_path, capsys).output == "state"  # one disk for all: it works, wrongly
+    assert _run(tmp_path).output == "state"  # one disk for all: it works, wrongly
     with pod_tasks({}, root=tmp_path / "pods"), pytest.raises(RuntimeError, match="FAILURE"):
-        _run(tmp_path, capsys)
+        _run(tmp_path)
     said = capsys.readouterr().out
     assert "FileNotFoundError" in said and "kept.txt" in said

@@ -101,6 +101,7 @@ def test_a_retried_train_resumes_from_its_checkpoints_in_s3(
             "retried",
             replace(PARAMS, epochs=2),
         )
+        ray.shutdown()  # nothing of the first attempt's Ray survives: only the bucket
         retried = train(
             slice_training_frame,
             frame_features(slice_training_frame),

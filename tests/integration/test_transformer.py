@@ -17,29 +17,11 @@ from components.base.contract.names import FEATURE_SERVICE, MODEL_NAME
 from components.featurize import run as featurize
 from components.flights.feature_repo.store import FeastStores
 from serving.process import model_server
-from tests.integration.helpers import metric_samples
+from tests.integration.helpers import FLIGHTS, metric_samples
 from tests.services import redis_server
 
 pytestmark = pytest.mark.integration
 NAME = MODEL_NAME
-FLIGHTS = [
-    {
-        "carrier": "UA",
-        "origin": "EWR",
-        "dest": "IAH",
-        "tailnum": "N14228",
-        "sched_dep_time": "2013-01-31T08:15:00",
-        "distance": 1400,
-    },
-    {
-        "carrier": "B6",
-        "origin": "JFK",
-        "dest": "BOS",
-        "tailnum": "N0UNKNOWN",
-        "sched_dep_time": "2013-01-31T18:40:00-05:00",
-        "distance": 187,
-    },
-]
 
 
 @pytest.fixture(scope="module")

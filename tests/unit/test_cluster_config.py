@@ -54,6 +54,7 @@ def test_the_config_keys_are_settings_the_tasks_read(monkeypatch):
         "SLUICE_FEATURE_DATA_URI": "s3://sluice/features",
         "SLUICE_RAY_STORAGE_URI": "s3://sluice/ray",
         "SLUICE_S3_ENDPOINT_URL": "http://minio.sluice:9000",
+        "SLUICE_S3_REGION": "eu-west-1",
     }
     assert set(values) == set(CONFIG_KEYS)
     monkeypatch.delenv("SLUICE_MLFLOW_TRACKING_URI", raising=False)  # it would win
@@ -65,33 +66,54 @@ def test_the_config_keys_are_settings_the_tasks_read(monkeypatch):
         "file",
         "http://mlflow.sluice:5000",
     )
-    assert (settings.snapshots, settings.feature_data, settings.ray_storage) == (
+    assert (settings.snapshots, settings.feature_data_uri, settings.ray_storage) == (
         "s3://sluice/snapshots",
         "s3://sluice/features",
         "s3://sluice/ray",
     )
-    assert settings.location(settings.snapshots).s3_endpoint == "http://minio.sluice:9000"
+    snapshots = settings.location(settings.snapshots)
+    assert (snapshots.s3_endpoint, snapshots.s3_region) == ("http://minio.sluice:9000", "eu-west-1")
 
 
 def test_an_empty_config_key_means_the_local_default(monkeypatch, tmp_path):
     """The ConfigMap must carry every key; an empty one is the setting's default."""
     monkeypatch.setenv("SLUICE_HOME", str(tmp_path))
-    for key in ("SLUICE_SNAPSHOTS_URI", "SLUICE_RAY_STORAGE_URI", "SLUICE_S3_ENDPOINT_URL"):
+    monkeypatch.delenv("SLUICE_MLFLOW_TRACKING_URI", raising=False)
+    for key in CONFIG_KEYS:
         monkeypatch.setenv(key, "")
     settings = Settings()
     assert settings.snapshots == str(tmp_path / "snapshots")
     assert settings.ray_storage == str(tmp_path / "ray_results")
-    assert settings.s3_endpoint_url is None
+    assert (settings.online_store, settings.offline_store) == ("sqlite", "duckdb")
+    assert (settings.s3_endpoint_url, settings.s3_region) == (None, "us-east-1")
+    assert settings.tracking_uri == f"sqlite:///{tmp_path / 'mlflow.db'}"
 
 
-def test_a_store_setting_outside_its_choices_is_one_line_naming_the_variable(tmp_path):
-    env = {**os.environ, "SLUICE_ONLINE_STORE": "memcached", "SLUICE_HOME": str(tmp_path)}
+@pytest.mark.parametrize(
+    ("variable", "value", "said"),
+    [
+        ("SLUICE_ONLINE_STORE", "memcached", "Input should be 'sqlite' or 'redis'"),
+        ("SLUICE_SNAPSHOTS_URI", "gs://b/s", "a store is a local path or an s3:// URI"),
+        ("SLUICE_S3_ENDPOINT_URL", "minio:9000", "an endpoint starts with http:// or https://"),
+        (
+            "MLFLOW_TRACKING_URI",
+            "http://u:pw-8c7b@mlflow:5000",
+            "MLFLOW_TRACKING_PASSWORD (the sluice-mlflow",
+        ),
+    ],
+)
+def test_a_bad_setting_is_one_line_naming_the_variable_and_the_rule(
+    tmp_path, variable, value, said
+):
+    env = {**os.environ, variable: value, "SLUICE_HOME": str(tmp_path)}
+    env.pop("SLUICE_MLFLOW_TRACKING_URI", None)
     done = subprocess.run(
         [sys.executable, "-m", "pipelines.cli", "show"], capture_output=True, text=True, env=env
     )
-    said = " ".join(done.stdout.split())
+    printed = " ".join(done.stdout.split())
     assert done.returncode == 2 and "Traceback" not in done.stdout + done.stderr
-    assert "SLUICE_ONLINE_STORE='memcached': Input should be 'sqlite' or 'redis'" in said
+    assert f"settings: {variable}=" in printed and said in printed
+    assert "pw-8c7b" not in done.stdout + done.stderr
 
 
 def test_every_task_runs_the_image_of_the_package_version():

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from components.base.settings import CONFIG_KEYS, SECRET_KEYS, Settings
+from components.base.settings import Settings
 from pipelines.pods import local_state, pod_config, pod_tasks
 
 
@@ -20,21 +20,20 @@ def test_the_kfp_function_the_pods_replace_still_exists():
     assert "run_local_subprocess" in source
 
 
-def test_a_pod_gets_the_config_and_secret_keys_and_nothing_else_of_this_shell():
+def test_a_pod_gets_the_config_and_secret_keys_and_nothing_else_of_this_shell(tmp_path):
     environ = {
-        "MLFLOW_TRACKING_URI": "http://mlflow:5000",
         "SLUICE_REDIS_CONNECTION": "redis:6379,password=x",
         "SLUICE_HOME": "/home/me/.sluice",
         "SLUICE_IMAGE": "elsewhere",
         "MLFLOW_EXPERIMENT_NAME": "mine",
         "PATH": "/usr/bin",
     }
-    config = pod_config(environ)
-    assert config == {
+    # The tracking server under sluice's own name reaches the pod under MLflow's.
+    settings = Settings(home=tmp_path, mlflow_tracking_uri="http://mlflow:5000")
+    assert pod_config(settings, environ) == {
         "MLFLOW_TRACKING_URI": "http://mlflow:5000",
         "SLUICE_REDIS_CONNECTION": "redis:6379,password=x",
     }
-    assert set(config) <= set(CONFIG_KEYS) | {k for keys in SECRET_KEYS.values() for k in keys}
 
 
 def test_local_stores_are_named_by_the_variable_that_moves_them(tmp_path):
@@ -63,6 +62,8 @@ def test_local_stores_are_named_by_the_variable_that_moves_them(tmp_path):
     assert local_state(on_disk) == [
         "SLUICE_SNAPSHOTS_URI=/mnt/shared/snapshots keeps snapshots on each task's own disk"
     ]
+    a_path = shared.model_copy(update={"mlflow_tracking_uri": "/mnt/shared/mlruns"})
+    assert [p.split("=")[0] for p in local_state(a_path)] == ["MLFLOW_TRACKING_URI"]
 
 
 def test_each_task_runs_in_its_own_empty_home_which_dies_with_it(monkeypatch, tmp_path, capsys):
@@ -70,9 +71,11 @@ def test_each_task_runs_in_its_own_empty_home_which_dies_with_it(monkeypatch, tm
 
     monkeypatch.setenv("SLUICE_HOME", "/the/caller/home")
     monkeypatch.setenv("AWS_PROFILE", "mine")
+    monkeypatch.setenv("XDG_CACHE_HOME", "/the/caller/cache")
     script = (
         "import os, pathlib; print(os.getcwd(), os.environ['HOME'], os.environ['SLUICE_HOME'],"
-        " os.environ.get('AWS_PROFILE'), os.environ['MLFLOW_TRACKING_URI'],"
+        " os.environ.get('AWS_PROFILE', os.environ.get('XDG_CACHE_HOME')),"
+        " os.environ['MLFLOW_TRACKING_URI'],"
         " len(list(pathlib.Path.cwd().iterdir())))"
     )
     with pod_tasks({"MLFLOW_TRACKING_URI": "http://mlflow:5000"}, root=tmp_path):

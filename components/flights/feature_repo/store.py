@@ -81,19 +81,22 @@ class FeastStores:
     def yaml(self) -> str:
         return yaml.safe_dump(self.config(reveal=False), sort_keys=False)
 
-    def open(self, repo_dir: Path):
-        """A FeatureStore over these stores; `repo_dir` holds the local stores' files."""
+    def open(self, repo_dir: Path, offline: bool = False):
+        """A FeatureStore over these stores; `repo_dir` holds the local stores' files.
+        `offline`: it will read the views' data (featurize), so DuckDB gets S3 access;
+        the transformer reads only the online store, and its image has no DuckDB."""
         from feast import FeatureStore
         from feast.repo_config import RepoConfig
 
         repo_dir = Path(repo_dir)
         (repo_dir / "data").mkdir(parents=True, exist_ok=True)
-        if self.data is not None and self.data.remote and self.offline_store == "duckdb":
+        data = self.data
+        if offline and data is not None and data.remote and self.offline_store == "duckdb":
             import ibis
 
             from components.base.duckdb_s3 import enable_s3
 
-            enable_s3(ibis.get_backend().con, self.data.s3_endpoint)
+            enable_s3(ibis.get_backend().con, data.s3_endpoint, data.s3_region)
         config = RepoConfig(repo_path=repo_dir, **self.config())
         if not self.registry:
             return FeatureStore(repo_path=str(repo_dir), config=config)
