@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-main
 
-.PHONY: venv run test unit e2e bench compile lint gpu-check clean
+.PHONY: venv run test unit e2e bench compile manifests cluster-up deploy lint gpu-check clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,17 @@ bench: venv
 
 compile: venv
 	$(BIN)/sluice compile
+
+manifests: venv  # the kustomize base, rendered from the Helm chart's defaults
+	$(BIN)/python infra/render_manifests.py
+
+cluster-up:  # a kind cluster with everything sluice runs on (CLUSTER=existing: the current one)
+	infra/cluster-up.sh $(if $(filter existing,$(CLUSTER)),--existing)
+
+deploy:  # the chart into namespace sluice, serving STORAGE_URI (a registered version's model)
+	@test -n "$(STORAGE_URI)" || { echo "usage: make deploy STORAGE_URI=s3://…/artifacts"; exit 2; }
+	helm upgrade --install sluice helm/sluice --namespace sluice --create-namespace \
+	  --set inferenceService.storageUri=$(STORAGE_URI) --wait
 
 lint: venv
 	$(BIN)/ruff check .

@@ -117,15 +117,22 @@ class FeastStores:
 
     def materialize(self, store, start: datetime, end: datetime) -> None:
         """Load the views' latest values into the online store (idempotent: upserts)."""
+        self._online(lambda: store.materialize(start_date=start, end_date=end))
+
+    def materialize_incremental(self, store, end: datetime) -> None:
+        """The same, from where each view's last materialization ended."""
+        self._online(lambda: store.materialize_incremental(end_date=end))
+
+    def _online(self, write) -> None:
         if self.online_store != "redis":
-            store.materialize(start_date=start, end_date=end)
+            write()
             return
         from redis.exceptions import ConnectionError, TimeoutError
 
         with_retries(
             "Redis online store",
             self.redis_connection,
-            lambda: store.materialize(start_date=start, end_date=end),
+            write,
             retry_on=(ConnectionError, TimeoutError),
             hint="the connection comes from SLUICE_REDIS_CONNECTION",
         )
