@@ -14,7 +14,14 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from components.base.masking import masked
@@ -116,6 +123,20 @@ class Settings(BaseSettings):
         default=None,
         validation_alias=AliasChoices("SLUICE_KFP_ENDPOINT", "KF_PIPELINES_ENDPOINT"),
     )
+    """The KFP API server `sluice submit` and `sluice schedule` talk to, `http(s)://…`;
+    the dashboard's links are under the same address."""
+    kfp_namespace: str = "kubeflow"
+    """`kfp.Client`'s namespace: `kubeflow` on a single-user deployment; in multi-user mode
+    the profile namespace that the experiment and its runs belong to."""
+    kfp_token_path: Path | None = Field(
+        default=None,
+        validation_alias=AliasChoices("SLUICE_KFP_TOKEN_PATH", "KF_PIPELINES_SA_TOKEN_PATH"),
+    )
+    """A projected service-account token (audience `pipelines.kubeflow.org`), read again
+    for every request since the kubelet rotates it."""
+    kfp_token: SecretStr | None = None
+    """A bearer token obtained elsewhere (kfp's `existing_token`); it wins over the token
+    file. Secret: no repr, log line or error shows it."""
 
     @field_validator(
         "online_store",
@@ -127,6 +148,10 @@ class Settings(BaseSettings):
         "ray_storage_uri",
         "s3_endpoint_url",
         "s3_region",
+        "kfp_endpoint",
+        "kfp_namespace",
+        "kfp_token_path",
+        "kfp_token",
         mode="before",
     )
     @classmethod
@@ -141,7 +166,7 @@ class Settings(BaseSettings):
             Location(value)  # a local path or s3://, else a ValueError naming the rule
         return value
 
-    @field_validator("s3_endpoint_url")
+    @field_validator("s3_endpoint_url", "kfp_endpoint")
     @classmethod
     def _endpoint(cls, value: str | None) -> str | None:
         if value is not None and not value.startswith(("http://", "https://")):
@@ -210,11 +235,18 @@ class Settings(BaseSettings):
         return None if self.mlflow_tracking_uri else (self.home / "mlartifacts").as_uri()
 
 
+_UPSTREAM = {
+    "SLUICE_MLFLOW_TRACKING_URI": "MLFLOW_TRACKING_URI",
+    "SLUICE_KFP_ENDPOINT": "KF_PIPELINES_ENDPOINT",
+    "SLUICE_KFP_TOKEN_PATH": "KF_PIPELINES_SA_TOKEN_PATH",
+}
+
+
 def _variable(field: str) -> str:
-    """The variable a settings error is about: the upstream name where there is one."""
-    if field in ("mlflow_tracking_uri", "SLUICE_MLFLOW_TRACKING_URI"):
-        return "MLFLOW_TRACKING_URI"  # reported by its aliases' first name
-    return field if field.isupper() else f"SLUICE_{field.upper()}"
+    """The variable a settings error is about: the upstream name where there is one (an
+    aliased setting is reported by its first alias, the `SLUICE_` one)."""
+    name = field if field.isupper() else f"SLUICE_{field.upper()}"
+    return _UPSTREAM.get(name, name)
 
 
 class SettingsError(ValueError):

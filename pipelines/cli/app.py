@@ -10,8 +10,9 @@ console = Console()
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:
-    """Print an error and return the exit to raise: `raise fail(...)`."""
-    console.print(f"[bold red]error:[/] {message}")
+    """Print an error, on one line however long, and return the exit to raise:
+    `raise fail(...)`."""
+    console.print(f"[bold red]error:[/] {message}", soft_wrap=True)
     return typer.Exit(code)
 
 

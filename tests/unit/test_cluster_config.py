@@ -96,6 +96,11 @@ def test_an_empty_config_key_means_the_local_default(monkeypatch, tmp_path):
         ("SLUICE_SNAPSHOTS_URI", "gs://b/s", "a store is a local path or an s3:// URI"),
         ("SLUICE_S3_ENDPOINT_URL", "minio:9000", "an endpoint starts with http:// or https://"),
         (
+            "KF_PIPELINES_ENDPOINT",
+            "ml-pipeline:8888",
+            "an endpoint starts with http:// or https://",
+        ),
+        (
             "MLFLOW_TRACKING_URI",
             "http://u:pw-8c7b@mlflow:5000",
             "MLFLOW_TRACKING_PASSWORD (the sluice-mlflow",
