@@ -21,20 +21,28 @@ kubectl apply -f "$(github knative/serving "$KNATIVE_SERVING_VERSION" serving-cr
 kubectl apply -f "$(github knative/serving "$KNATIVE_SERVING_VERSION" serving-core.yaml)"
 kubectl apply -f "$(github knative/serving "$KNATIVE_SERVING_VERSION" serving-hpa.yaml)"
 kubectl apply -f "$(github knative-extensions/net-kourier "$KNATIVE_KOURIER_VERSION" kourier.yaml)"
+# Knative validates its ConfigMaps through its webhook: patch them once it answers.
+kubectl wait --for=condition=Available deployment/webhook -n knative-serving --timeout=300s
 kubectl patch configmap/config-network -n knative-serving --type merge \
   -p '{"data":{"ingress-class":"kourier.ingress.networking.knative.dev"}}'
 # Request metrics (count, latency, status code) from queue-proxy, scraped by Prometheus:
 # Knative >= 1.19 exports none unless asked.
 kubectl patch configmap/config-observability -n knative-serving --type merge \
   -p '{"data":{"request-metrics-protocol":"prometheus"}}'
+# The chart sets the pods' runAsUser, runAsGroup and fsGroup (Pod Security "restricted").
 kubectl patch configmap/config-features -n knative-serving --type merge \
-  -p '{"data":{"kubernetes.podspec-securitycontext":"enabled","kubernetes.podspec-emptydir":"enabled"}}'
+  -p '{"data":{"kubernetes.podspec-securitycontext":"enabled"}}'
 kubectl wait --for=condition=Available deployment --all -n knative-serving --timeout=300s
 
 step "KServe $KSERVE_VERSION (Knative mode)"
 kubectl apply --server-side -f "$(github kserve/kserve "$KSERVE_VERSION" kserve.yaml)"
 kubectl wait --for=condition=Available deployment/kserve-controller-manager -n kserve --timeout=300s
 kubectl apply --server-side -f "$(github kserve/kserve "$KSERVE_VERSION" kserve-cluster-resources.yaml)"
+# Kourier, not Istio: KServe must not create Istio VirtualServices (its Kourier guide).
+ingress=$(kubectl get configmap inferenceservice-config -n kserve -o jsonpath='{.data.ingress}')
+ingress=$(python3 -c 'import json,sys; c=json.loads(sys.argv[1]); c["disableIstioVirtualHost"]=True; print(json.dumps(c))' "$ingress")
+kubectl patch configmap/inferenceservice-config -n kserve --type merge \
+  -p "$(python3 -c 'import json,sys; print(json.dumps({"data": {"ingress": sys.argv[1]}}))' "$ingress")"
 
 step "Kubeflow Pipelines $KFP_VERSION (standalone)"
 kfp="github.com/kubeflow/pipelines/manifests/kustomize"
@@ -56,12 +64,22 @@ helm upgrade --install kube-prometheus-stack prometheus-community/kube-prometheu
 
 step "sluice's shared services in namespace $SLUICE_NAMESPACE"
 kubectl create namespace "$SLUICE_NAMESPACE" --dry-run=client -o yaml | kubectl apply -f -
-kubectl label namespace "$SLUICE_NAMESPACE" pod-security.kubernetes.io/enforce=restricted --overwrite
-"$here/secrets.sh"
+# Every sluice pod meets "restricted"; KServe's injected storage-initializer sets no
+# securityContext, so the namespace enforces "baseline" and warns and audits "restricted".
+kubectl label namespace "$SLUICE_NAMESPACE" --overwrite \
+  pod-security.kubernetes.io/enforce=baseline \
+  pod-security.kubernetes.io/warn=restricted \
+  pod-security.kubernetes.io/audit=restricted
+"$here/secrets.sh" "$SLUICE_NAMESPACE"
+# KFP runs the pipeline's tasks in its own namespace: they read the same Secrets and the
+# chart's ConfigMap there.
+"$here/secrets.sh" kubeflow
 kubectl apply -k "$here/services" -n "$SLUICE_NAMESPACE"
 for service in redis postgres minio mlflow; do
   kubectl rollout status "deployment/$service" -n "$SLUICE_NAMESPACE" --timeout=300s
 done
 kubectl wait --for=condition=Complete job/minio-bucket -n "$SLUICE_NAMESPACE" --timeout=300s
+helm template sluice "$here/../helm/sluice" --namespace kubeflow --show-only templates/configmap.yaml \
+  --set inferenceService.storageUri=unused | kubectl apply -n kubeflow -f -
 echo
 echo "done: deploy sluice with 'make deploy', submit the pipeline with 'sluice submit'"

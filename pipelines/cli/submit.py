@@ -146,6 +146,8 @@ def _inputs(param: list[str] | None, package: Path | None) -> tuple[dict[str, An
         return params, package, pipeline_name(package)
     except KfpError as exc:
         raise fail(escape(str(exc))) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise fail(f"pipeline package {escape(str(package))} cannot be read: {exc}") from None
 
 
 @contextlib.contextmanager

@@ -3,6 +3,7 @@ its objects are checked against."""
 
 from __future__ import annotations
 
+import importlib.util
 from functools import cache
 from pathlib import Path
 
@@ -12,17 +13,15 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "helm" / "sluice"
 SCHEMAS = ROOT.parent / "shared" / "schemas"
-RELEASE, NAMESPACE = "sluice", "sluice"
 STORAGE_URI = "s3://sluice/mlartifacts/1/models/m-0/artifacts"
 BASE_VALUES = {"inferenceService": {"storageUri": STORAGE_URI}}
 
 CRD_FILES = {
     "InferenceService": "kserve/serving.kserve.io_inferenceservices.yaml",
-    "ServingRuntime": "kserve/serving.kserve.io_servingruntimes.yaml",
     "PodMonitor": "prometheus-operator/monitoring.coreos.com_podmonitors.yaml",
-    "ServiceMonitor": "prometheus-operator/monitoring.coreos.com_servicemonitors.yaml",
     "PrometheusRule": "prometheus-operator/monitoring.coreos.com_prometheusrules.yaml",
 }
+"""The custom resources the chart renders, and their CRDs in ../shared/schemas."""
 
 
 def merged(base: dict, changes: dict) -> dict:
@@ -32,18 +31,20 @@ def merged(base: dict, changes: dict) -> dict:
     return out
 
 
+@cache
+def generator():
+    """infra/render_manifests.py, the one place the chart is rendered (`make manifests`)."""
+    spec = importlib.util.spec_from_file_location(
+        "render_manifests", ROOT / "infra" / "render_manifests.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def render(values: dict | None = None) -> list[dict]:
     """Every object the chart renders with these values (over BASE_VALUES)."""
-    from helm_python.chart import Chart
-
-    rendered = Chart.load(str(CHART)).render(
-        merged(BASE_VALUES, values or {}), name=RELEASE, namespace=NAMESPACE
-    )
-    objects = []
-    for path, text in rendered.items():
-        if not path.endswith("NOTES.txt"):
-            objects += [doc for doc in yaml.safe_load_all(text) if doc]
-    return objects
+    return generator().chart_objects(merged(BASE_VALUES, values or {}))
 
 
 def by_kind(objects: list[dict], kind: str) -> list[dict]:

@@ -73,3 +73,34 @@ def test_every_alert_has_a_severity_a_summary_a_description_and_a_runbook(rules)
         "SluiceModelRolledOut": "info",
         "SluiceRetrainTriggered": "info",
     }
+
+
+def test_the_dashboard_queries_parse_and_cover_every_panel_asked_for(promtool, tmp_path):
+    """Each panel's PromQL, with Grafana's variables filled in, as recording rules that
+    promtool parses."""
+    import json
+
+    (config,) = [c for c in by_kind(render(), "ConfigMap") if "sluice.json" in c.get("data", {})]
+    dashboard = json.loads(config["data"]["sluice.json"])
+    grafana = {"$__rate_interval": "1m", "$namespace": "sluice", "${datasource}": "prometheus"}
+    rules = []
+    for panel in dashboard["panels"]:
+        for target in panel["targets"]:
+            expr = target["expr"]
+            for variable, value in grafana.items():
+                expr = expr.replace(variable, value)
+            rules.append({"record": f"panel:{panel['id']}:{target['refId']}", "expr": expr})
+    (tmp_path / "dashboard.yaml").write_text(
+        yaml.safe_dump({"groups": [{"name": "dashboard", "rules": rules}]})
+    )
+    checked = subprocess.run(
+        [promtool, "check", "rules", "dashboard.yaml"], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    titles = " | ".join(p["title"].lower() for p in dashboard["panels"])
+    for asked in ("throughput by model version", "latency", "error rate", "score distribution"):
+        assert asked in titles
+    assert (
+        "drift: p-value" in titles and "drift: psi" in titles and "canary traffic split" in titles
+    )
+    assert config["metadata"]["labels"]["grafana_dashboard"] == "1"

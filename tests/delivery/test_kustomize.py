@@ -3,7 +3,6 @@ valid objects that differ from the chart only where they say so."""
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
 import subprocess
 from pathlib import Path
@@ -13,25 +12,16 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from tests.delivery.chart import CRD_FILES, ROOT, crd_schema, strict_crd
+from tests.delivery.chart import CRD_FILES, ROOT, crd_schema, generator, strict_crd
 from tests.services import missing
 
 MANIFESTS = ROOT / "manifests"
 OVERLAY_NAMESPACES = {"dev": "sluice-dev", "prod": "sluice"}
 PATCHED = {
-    "dev": {("InferenceService", "sluice-flights"), ("ConfigMap", "sluice-config")}
+    "dev": {("InferenceService", "sluice-flights")}
     | {("RoleBinding", "sluice-rollout"), ("RoleBinding", "sluice-serving")},
     "prod": {("InferenceService", "sluice-flights")},
 }
-
-
-def _generator():
-    spec = importlib.util.spec_from_file_location(
-        "render_manifests", ROOT / "infra" / "render_manifests.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _kustomize(directory: Path) -> list[dict]:
@@ -49,7 +39,7 @@ def _key(obj: dict) -> tuple[str, str]:
 
 
 def _chart_as_applied_by_kubectl() -> dict[tuple[str, str], dict]:
-    render = _generator()
+    render = generator()
     objects = {}
     for obj in render.chart_objects():
         obj = render.without_helm_labels(obj)
@@ -60,7 +50,7 @@ def _chart_as_applied_by_kubectl() -> dict[tuple[str, str], dict]:
 
 def test_the_committed_base_is_a_fresh_render_of_the_chart():
     """`make manifests` writes it; editing the chart without it fails here."""
-    fresh = _generator().base_files()
+    fresh = generator().base_files()
     committed = {p.name: p.read_text() for p in (MANIFESTS / "base").glob("*.yaml")}
     assert committed == fresh
 
@@ -77,9 +67,7 @@ def test_an_overlay_renders_valid_objects_that_differ_only_where_patched(overlay
     assert {_key(o) for o in objects} == set(chart)
     for obj in objects:
         assert obj["metadata"]["namespace"] == OVERLAY_NAMESPACES[overlay]
-        if obj["kind"] in CRD_FILES:
-            jsonschema.Draft7Validator(strict_crd(crd_schema(obj["kind"]))).validate(obj)
-        else:
+        if obj["kind"] not in CRD_FILES:
             for kube in ("1.30.0", "1.33.0"):
                 kubernetes_validate.validate(obj, kube, strict=True)
         unplaced = {
@@ -92,6 +80,14 @@ def test_an_overlay_renders_valid_objects_that_differ_only_where_patched(overlay
             assert unplaced != chart[_key(obj)], f"{_key(obj)}: the patch changed nothing"
     for binding in (o for o in objects if o["kind"] == "RoleBinding"):
         assert binding["subjects"][0]["namespace"] == OVERLAY_NAMESPACES[overlay]
+
+
+@pytest.mark.parametrize("overlay", list(OVERLAY_NAMESPACES))
+def test_an_overlays_custom_resources_validate_against_their_crds(overlay):
+    custom = [o for o in _kustomize(MANIFESTS / "overlays" / overlay) if o["kind"] in CRD_FILES]
+    assert custom
+    for obj in custom:
+        jsonschema.Draft7Validator(strict_crd(crd_schema(obj["kind"]))).validate(obj)
 
 
 def test_prod_runs_two_to_ten_replicas_of_each_server():
