@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -54,22 +55,20 @@ def submit(
     """Upload the compiled pipeline as a new version and run it once on Kubeflow Pipelines."""
     from pipelines import submit as kfp_submit
 
-    params, package, name = _inputs(param, package)
-    version_name = version_name or kfp_submit.version_name()
-    settings = get_settings()
-    with _errors(settings):
-        client = kfp_submit.connect(settings)
-        ids = kfp_submit.upload(client, package, name, version_name, pipeline_id)
-        run_id = None
+    run_id = None
+    with _new_version(param, package, version_name, pipeline_id) as new:
         if run:
             run_id = kfp_submit.submit_run(
-                client, experiment, run_name or f"{name} {version_name}", *ids, params
+                new.client,
+                experiment,
+                run_name or f"{new.name} {new.version_name}",
+                *new.ids,
+                new.params,
             )
-    _uploaded(name, version_name, ids)
     if run_id is None:
         return
     console.print(f"run {run_id} in experiment {escape(experiment)}", soft_wrap=True)
-    console.print(kfp_submit.run_url(settings.kfp_endpoint, run_id), soft_wrap=True)
+    console.print(kfp_submit.run_url(new.settings.kfp_endpoint, run_id), soft_wrap=True)
 
 
 @app.command()
@@ -107,29 +106,53 @@ def schedule(
         cron = kfp_submit.check_cron(cron)
     except ValueError as exc:
         raise fail(f"--cron {escape(str(exc))}") from None
+    with _new_version(param, package, version_name, pipeline_id) as new:
+        recurring_id = kfp_submit.schedule(
+            new.client,
+            experiment,
+            run_name or f"{new.name} {cron}",
+            *new.ids,
+            new.params,
+            cron,
+            max_concurrency=max_concurrency,
+            catchup=catchup,
+        )
+    console.print(
+        f"recurring run {recurring_id} in experiment {escape(experiment)}: {escape(cron)!r}, "
+        f"at most {max_concurrency} at once, {'catching up' if catchup else 'no catchup'}",
+        soft_wrap=True,
+    )
+    console.print(
+        kfp_submit.recurring_run_url(new.settings.kfp_endpoint, recurring_id), soft_wrap=True
+    )
+
+
+@dataclass(frozen=True)
+class NewVersion:
+    settings: Settings
+    client: Any
+    name: str
+    version_name: str
+    ids: tuple[str, str]
+    params: dict[str, Any]
+
+
+@contextlib.contextmanager
+def _new_version(
+    param: list[str] | None, package: Path | None, version_name: str | None, pipeline_id: str | None
+) -> Iterator[NewVersion]:
+    """The inputs checked, then the package uploaded as a new version; what runs inside
+    has KFP's failures turned into one error line, and the version is printed after."""
+    from pipelines import submit as kfp_submit
+
     params, package, name = _inputs(param, package)
     version_name = version_name or kfp_submit.version_name()
     settings = get_settings()
     with _errors(settings):
         client = kfp_submit.connect(settings)
         ids = kfp_submit.upload(client, package, name, version_name, pipeline_id)
-        recurring_id = kfp_submit.schedule(
-            client,
-            experiment,
-            run_name or f"{name} {cron}",
-            *ids,
-            params,
-            cron,
-            max_concurrency=max_concurrency,
-            catchup=catchup,
-        )
+        yield NewVersion(settings, client, name, version_name, ids, params)
     _uploaded(name, version_name, ids)
-    console.print(
-        f"recurring run {recurring_id} in experiment {escape(experiment)}: {escape(cron)!r}, "
-        f"at most {max_concurrency} at once, {'catching up' if catchup else 'no catchup'}",
-        soft_wrap=True,
-    )
-    console.print(kfp_submit.recurring_run_url(settings.kfp_endpoint, recurring_id), soft_wrap=True)
 
 
 def _inputs(param: list[str] | None, package: Path | None) -> tuple[dict[str, Any], Path, str]:
