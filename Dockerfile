@@ -1,23 +1,22 @@
 # The pipeline image: every KFP component runs in it (base_image), so pods do not
-# pip-install at start-up. PyPI's torch 2.13.0 wheel carries CUDA, so the same image
-# trains on CPU workers (gloo) and GPU workers (NCCL).
-FROM python:3.11-slim AS build
-WORKDIR /src
-COPY pyproject.toml README.md ./
-COPY components ./components
-COPY pipelines ./pipelines
-COPY serving ./serving
-RUN pip wheel --no-cache-dir --wheel-dir /wheels ".[pipeline,train]"
+# pip-install at start-up. Built twice from this file (infra/images/build.sh): `sluice`
+# with CPU torch (gloo), and `sluice-train-gpu` with PyPI's torch, which carries CUDA and
+# NCCL (the node brings the driver), for `gpus > 0` and KubeRay. Its wheels come from the
+# shared build stage (infra/images/wheels.Dockerfile, the named context `wheels`).
+# hadolint ignore=DL3006
+FROM wheels AS built
 
-FROM python:3.11-slim
+FROM python:3.11.11-slim-bookworm
 ARG GIT_COMMIT=unknown
 ENV PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     SLUICE_HOME=/var/lib/sluice \
-    SLUICE_GIT_COMMIT=${GIT_COMMIT}
+    SLUICE_GIT_COMMIT=${GIT_COMMIT} \
+    NVIDIA_VISIBLE_DEVICES=all \
+    NVIDIA_DRIVER_CAPABILITIES=compute,utility
 RUN groupadd --system --gid 1000 sluice \
     && useradd --system --uid 1000 --gid sluice --home-dir /var/lib/sluice --create-home sluice
-COPY --from=build /wheels /wheels
+COPY --from=built /wheels /wheels
 RUN pip install --no-cache-dir --no-index --find-links=/wheels "sluice[pipeline,train]==0.1.0" \
     && rm -rf /wheels
 USER 1000:1000

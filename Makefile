@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-main
 
-.PHONY: venv run test unit e2e bench compile manifests cluster-up deploy lint gpu-check clean
+.PHONY: venv run test unit e2e bench compile manifests images cluster-up deploy lint gpu-check clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -38,6 +38,9 @@ compile: venv
 
 manifests: venv  # the kustomize base, rendered from the Helm chart's defaults
 	$(BIN)/python infra/render_manifests.py
+
+images:  # every image, with docker (buildx) or podman: infra/images/build.sh
+	infra/images/build.sh
 
 cluster-up:  # a kind cluster with everything sluice runs on (CLUSTER=existing: the current one)
 	infra/cluster-up.sh $(if $(filter existing,$(CLUSTER)),--existing)

@@ -1,10 +1,12 @@
-"""The Dockerfiles, parsed: each final stage runs as a non-root user and carries no build
-tools; the serving image carries only what serving imports, and no torch."""
+"""The Dockerfiles, parsed: each image takes its wheels from the one shared build stage,
+its final stage runs as a non-root user and carries no build tools; the serving image
+carries only what serving imports, and no torch."""
 
 import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import tomllib
 from importlib import metadata
 from pathlib import Path
@@ -14,7 +16,10 @@ from dockerfile_parse import DockerfileParser
 from packaging.requirements import Requirement
 
 ROOT = Path(__file__).resolve().parents[2]
-DOCKERFILES = [ROOT / "Dockerfile", ROOT / "serving" / "Dockerfile"]
+WHEELS = ROOT / "infra" / "images" / "wheels.Dockerfile"
+BUILD = ROOT / "infra" / "images" / "build.sh"
+IMAGES = [ROOT / "Dockerfile", ROOT / "serving" / "Dockerfile"]
+DOCKERFILES = [*IMAGES, WHEELS]
 HADOLINT = shutil.which("hadolint") or str(Path(sys.executable).with_name("hadolint"))
 BUILD_TOOLS = re.compile(r"\b(gcc|g\+\+|clang|make|cmake|build-essential|pip wheel|cargo)\b")
 ids = [str(p.relative_to(ROOT)) for p in DOCKERFILES]
@@ -42,7 +47,7 @@ def test_dockerfiles_pass_hadolint(dockerfile):
     assert done.returncode == 0, done.stdout + done.stderr
 
 
-@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=ids)
+@pytest.mark.parametrize("dockerfile", IMAGES, ids=ids[:-1])
 def test_the_final_stage_runs_as_a_non_root_user_without_build_tools(dockerfile):
     final = stages(dockerfile)[-1]
     users = _values(final, "USER")
@@ -53,24 +58,61 @@ def test_the_final_stage_runs_as_a_non_root_user_without_build_tools(dockerfile)
         assert not BUILD_TOOLS.search(command), f"build tools in the final stage: {command}"
 
 
-def _copied_packages(dockerfile: Path) -> tuple[list[str], list[str]]:
-    """The first-party source the build stage copies, as module paths: single modules
-    (a file copied), and whole packages (a folder copied, everything under it)."""
-    modules, packages = [], []
-    for value in _values(stages(dockerfile)[0], "COPY"):
-        for source in value.split()[:-1]:
-            path = Path(source)
-            if not path.parts or path.parts[0] not in ("components", "serving", "pipelines"):
-                continue
-            name = ".".join(path.with_suffix("").parts).removesuffix(".__init__")
-            (modules if path.suffix == ".py" else packages).append(name)
-    return modules, packages
+def image_rows() -> dict[str, dict[str, str]]:
+    """infra/images/build.sh's table: image → Dockerfile, extras, folders, torch index."""
+    rows = re.findall(
+        r'^\s+"([^"|]+)\|([^"|]+)\|([^"|]+)\|([^"|]+)\|([^"|]+)"$', BUILD.read_text(), re.M
+    )
+    keys = ("dockerfile", "extras", "packages", "torch")
+    return {row[0]: dict(zip(keys, row[1:], strict=True)) for row in rows}
+
+
+def _carried(packages: str) -> list[str]:
+    """The source folders left after the shared build stage prunes for `packages`: its own
+    RUN command's loop, run by bash over a copy of the tree's folders."""
+    (run,) = _values(stages(WHEELS)[0], "RUN")
+    loop = run.split("pip wheel")[0].rstrip("; \\\n")
+    with tempfile.TemporaryDirectory() as scratch:
+        for folder in ("components", "pipelines", "serving"):
+            shutil.copytree(ROOT / folder, Path(scratch) / folder)
+        subprocess.run(["bash", "-c", loop], cwd=scratch, env={"PACKAGES": packages}, check=True)
+        root = Path(scratch)
+        return sorted(
+            str(p.relative_to(root))
+            for p in root.glob("*/*")
+            if p.is_dir() and p.name != "__pycache__"
+        ) + sorted(str(p.relative_to(root)) for p in root.glob("*") if p.is_dir())
+
+
+def test_every_image_takes_its_wheels_from_the_one_shared_build_stage():
+    rows = image_rows()
+    assert set(rows) == {"sluice", "sluice-train-gpu", "sluice-serving"}
+    for row in rows.values():
+        first, final = stages(ROOT / row["dockerfile"])
+        assert _values(first, "FROM") == ["wheels AS built"]
+        assert _values(final, "COPY") == ["--from=built /wheels /wheels"]
+    for dockerfile in IMAGES:
+        assert not any(
+            "pip wheel" in r for stage in stages(dockerfile) for r in _values(stage, "RUN")
+        )
+    assert rows["sluice"]["torch"].endswith("/whl/cpu")  # the pipeline image: CPU torch
+    assert rows["sluice-train-gpu"]["torch"] == "https://pypi.org/simple"  # CUDA and NCCL
+
+
+def test_the_shared_build_stage_keeps_exactly_the_folders_an_image_carries():
+    serving = _carried(image_rows()["sluice-serving"]["packages"])
+    assert [p for p in serving if "/" in p] == ["components/base", "components/flights"]
+    assert [p for p in serving if "/" not in p] == ["components", "serving"]
+    everything = _carried(image_rows()["sluice"]["packages"])
+    assert {"components/train", "pipelines", "serving"} <= set(everything)
 
 
 def test_serving_imports_only_what_its_image_copies_and_no_torch():
     """Every serving module imports in a process where first-party modules outside the
     image's copy, and torch, cannot be found."""
-    modules_copied, packages_copied = _copied_packages(ROOT / "serving" / "Dockerfile")
+    folders = image_rows()["sluice-serving"]["packages"].split()
+    packages_copied = [folder.replace("/", ".") for folder in folders]
+    modules_copied = ["components"]  # components/__init__.py, kept with its subpackages
     assert "serving" in packages_copied and "pipelines" not in packages_copied
     modules = sorted(
         f"serving.{p.stem}" for p in (ROOT / "serving").glob("*.py") if p.stem != "__init__"
