@@ -1,8 +1,9 @@
 # The pipeline image: every KFP component runs in it (base_image), so pods do not
-# pip-install at start-up. Built twice from this file (infra/images/build.sh): `sluice`
-# with CPU torch (gloo), and `sluice-train-gpu` with PyPI's torch, which carries CUDA and
-# NCCL (the node brings the driver), for `gpus > 0` and KubeRay. Its wheels come from the
-# shared build stage (infra/images/wheels.Dockerfile, the named context `wheels`).
+# pip-install at start-up. It trains on CPU (gloo) and on GPUs (NCCL) alike: PyPI's torch
+# carries CUDA and NCCL (the node brings the driver), and one image must serve both, since
+# KFP fixes a task's image when the pipeline compiles while `gpus` is a run parameter. Its
+# wheels come from the shared build stage (infra/images/wheels.Dockerfile, named context
+# `wheels`).
 # hadolint ignore=DL3006
 FROM wheels AS built
 

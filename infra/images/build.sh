@@ -10,11 +10,10 @@ registry=${REGISTRY:-ghcr.io/sluice-ml}
 version=$(sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
 commit=$(git rev-parse HEAD 2>/dev/null || echo unknown)
 
-# image | Dockerfile | extras | source folders it carries | where torch comes from
+# image | Dockerfile | extras | source folders it carries
 IMAGES=(
-  "sluice|Dockerfile|pipeline,train|components pipelines serving|https://download.pytorch.org/whl/cpu"
-  "sluice-train-gpu|Dockerfile|pipeline,train|components pipelines serving|https://pypi.org/simple"
-  "sluice-serving|serving/Dockerfile|serve|components/base components/flights serving|https://pypi.org/simple"
+  "sluice|Dockerfile|pipeline,train|components pipelines serving"
+  "sluice-serving|serving/Dockerfile|serve|components/base components/flights serving"
 )
 
 if command -v docker >/dev/null 2>&1 && docker buildx version >/dev/null 2>&1; then
@@ -27,11 +26,11 @@ else
 fi
 
 for row in "${IMAGES[@]}"; do
-  IFS='|' read -r image dockerfile extras packages torch <<<"$row"
+  IFS='|' read -r image dockerfile extras packages <<<"$row"
   if (($#)) && [[ " $* " != *" $image "* ]]; then continue; fi
   wheels="localhost/$image-wheels:$version"
   "${engine[@]}" -f infra/images/wheels.Dockerfile -t "$wheels" \
-    --build-arg EXTRAS="$extras" --build-arg PACKAGES="$packages" --build-arg TORCH_INDEX="$torch" .
+    --build-arg EXTRAS="$extras" --build-arg PACKAGES="$packages" .
   "${engine[@]}" -f "$dockerfile" -t "$registry/$image:$version" \
     --build-context wheels="$scheme://$wheels" --build-arg GIT_COMMIT="$commit" .
   echo "built $registry/$image:$version"

@@ -9,13 +9,12 @@ COPY components ./components
 COPY pipelines ./pipelines
 COPY serving ./serving
 # EXTRAS: the image's extras; PACKAGES: the source folders it carries (a top-level folder
-# keeps everything under it); TORCH_INDEX: where torch comes from (PyPI's carries CUDA).
+# keeps everything under it).
 ARG EXTRAS=serve
 ARG PACKAGES="components pipelines serving"
-ARG TORCH_INDEX=https://pypi.org/simple
 RUN set -eu; \
     for path in components/*/ pipelines/ serving/; do \
       folder=${path%/}; \
       case " ${PACKAGES} " in *" ${folder} "*|*" ${folder%%/*} "*) ;; *) rm -rf "${folder}" ;; esac; \
     done; \
-    pip wheel --no-cache-dir --wheel-dir /wheels --extra-index-url "${TORCH_INDEX}" ".[${EXTRAS}]"
+    pip wheel --no-cache-dir --wheel-dir /wheels ".[${EXTRAS}]"

@@ -59,11 +59,9 @@ def test_the_final_stage_runs_as_a_non_root_user_without_build_tools(dockerfile)
 
 
 def image_rows() -> dict[str, dict[str, str]]:
-    """infra/images/build.sh's table: image → Dockerfile, extras, folders, torch index."""
-    rows = re.findall(
-        r'^\s+"([^"|]+)\|([^"|]+)\|([^"|]+)\|([^"|]+)\|([^"|]+)"$', BUILD.read_text(), re.M
-    )
-    keys = ("dockerfile", "extras", "packages", "torch")
+    """infra/images/build.sh's table: image → Dockerfile, extras, folders."""
+    rows = re.findall(r'^\s+"([^"|]+)\|([^"|]+)\|([^"|]+)\|([^"|]+)"$', BUILD.read_text(), re.M)
+    keys = ("dockerfile", "extras", "packages")
     return {row[0]: dict(zip(keys, row[1:], strict=True)) for row in rows}
 
 
@@ -86,7 +84,7 @@ def _carried(packages: str) -> list[str]:
 
 def test_every_image_takes_its_wheels_from_the_one_shared_build_stage():
     rows = image_rows()
-    assert set(rows) == {"sluice", "sluice-train-gpu", "sluice-serving"}
+    assert set(rows) == {"sluice", "sluice-serving"}
     for row in rows.values():
         first, final = stages(ROOT / row["dockerfile"])
         assert _values(first, "FROM") == ["wheels AS built"]
@@ -95,8 +93,6 @@ def test_every_image_takes_its_wheels_from_the_one_shared_build_stage():
         assert not any(
             "pip wheel" in r for stage in stages(dockerfile) for r in _values(stage, "RUN")
         )
-    assert rows["sluice"]["torch"].endswith("/whl/cpu")  # the pipeline image: CPU torch
-    assert rows["sluice-train-gpu"]["torch"] == "https://pypi.org/simple"  # CUDA and NCCL
 
 
 def test_the_shared_build_stage_keeps_exactly_the_folders_an_image_carries():
