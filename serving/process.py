@@ -33,6 +33,15 @@ class Server:
         return self.process.poll() is None
 
 
+def stop(process: subprocess.Popen, timeout: float) -> None:
+    """Terminate, and kill what does not exit within `timeout` seconds."""
+    process.terminate()
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
 @contextmanager
 def model_server(
     *args: str,
@@ -75,10 +84,6 @@ def model_server(
             time.sleep(0.3)
         yield server
     finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop(process, 10)
         log.close()
         Path(log.name).unlink(missing_ok=True)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from serving.process import free_port
+from serving.process import free_port, stop
 
 BIN = Path(sys.executable).parent
 S3_KEYS = {"AWS_ACCESS_KEY_ID": "sluice-test", "AWS_SECRET_ACCESS_KEY": "sluice-test-secret"}
@@ -57,11 +57,7 @@ def _running(command: list[str], port: int, what: str, **popen):
             raise RuntimeError(f"{exc}\n{log.read()[-3000:]}") from None
         yield process
     finally:
-        process.terminate()
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop(process, 15)
         log.close()
 
 

@@ -97,17 +97,6 @@ class Location:
         info = self._call(self.filesystem.get_file_info, f"{self.path}/{name}")
         return info.type != fs.FileType.NotFound
 
-    def read_text(self, name: str) -> str:
-        with self._call(self.filesystem.open_input_stream, f"{self.path}/{name}") as stream:
-            return stream.read().decode()
-
-    def write_text(self, name: str, text: str) -> None:
-        target = f"{self.path}/{name}"
-        if not self.remote:
-            Path(target).parent.mkdir(parents=True, exist_ok=True)
-        with self._call(self.filesystem.open_output_stream, target) as stream:
-            stream.write(text.encode())
-
     def upload(self, local_dir: Path, names: list[str]) -> None:
         """Copy these files of `local_dir` here."""
         for name in names:
