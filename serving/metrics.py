@@ -11,9 +11,24 @@ PREDICTIONS = Counter(
 )
 SCORES = Histogram(
     "sluice_prediction_score",
-    "Predicted delay probability.",
+    "Predicted delay probability, by model version (the rollout compares canary and stable).",
+    ["model_version"],
     buckets=[0.05 * i for i in range(1, 20)],
 )
+REQUESTS = Counter(
+    "sluice_requests_total",
+    "Inference requests (REST and gRPC) by model version and outcome: ok, client_error "
+    "(refused as invalid) or server_error.",
+    ["model_version", "outcome"],
+)
+REQUEST_SECONDS = Histogram(
+    "sluice_request_seconds",
+    "Time from a request's arrival at the model to its answer (decode, score, encode), by "
+    "model version: KServe's own histograms carry only the model's name.",
+    ["model_version"],
+    buckets=[0.0005, 0.001, 0.002, 0.004, 0.008, 0.015, 0.03, 0.06, 0.12, 0.25, 0.5, 1.0, 2.5],
+)
+OUTCOMES = ("ok", "client_error", "server_error")
 INVALID_REQUESTS = Counter(
     "sluice_invalid_requests_total", "Requests refused as client errors, by reason.", ["reason"]
 )

@@ -9,11 +9,14 @@ gRPC requests arrive as the protobuf message itself and get one back (`serving.g
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from kserve import Model
+from kserve.errors import InvalidInput
+from kserve.model import InferenceVerb
 from kserve.protocol.grpc.grpc_predict_v2_pb2 import (
     ModelInferRequest,
 )
@@ -34,7 +37,14 @@ from serving.batcher import MicroBatcher, ModelRunner, inline_rows_within
 from serving.decode_v1 import decode_v1
 from serving.decode_v2 import V2Decoder
 from serving.json_bodies import RestV2Body, parse_json_body, validated_v2_request
-from serving.metrics import PREDICTIONS, SCORES, UNSEEN_CATEGORIES
+from serving.metrics import (
+    OUTCOMES,
+    PREDICTIONS,
+    REQUEST_SECONDS,
+    REQUESTS,
+    SCORES,
+    UNSEEN_CATEGORIES,
+)
 from serving.request_errors import counted_client_errors
 from serving.request_rules import ModelInputs, RequestRules
 
@@ -86,6 +96,9 @@ class FlightDelayPredictor(Model):
         self.artifact = ModelArtifact(directory)
         self.version = self.options.model_version or registered or self.artifact.version
         self._predictions = PREDICTIONS.labels(self.version)
+        self._scores = SCORES.labels(self.version)
+        self._latency = REQUEST_SECONDS.labels(self.version)
+        self._outcomes = {o: REQUESTS.labels(self.version, o) for o in OUTCOMES}
         self._unseen = {f: UNSEEN_CATEGORIES.labels(f) for f in self.artifact.layout.categorical}
         self._threshold_text = str(self.artifact.threshold)
         self.rules = RequestRules.from_metadata(
@@ -132,6 +145,23 @@ class FlightDelayPredictor(Model):
                 return Decoded(inputs, payload, requested_outputs(names))
             return Decoded(decode_v1(self.rules, parse_json_body(payload)), None)
 
+    async def __call__(self, body, headers=None, verb=InferenceVerb.PREDICT):
+        """KServe's call (REST v1, v2 and gRPC alike), timed and counted by outcome under
+        this server's model version: what the rollout compares a canary with its stable."""
+        started = time.perf_counter()
+        try:
+            answer = await super().__call__(body, headers, verb)
+        except InvalidInput:
+            self._outcomes["client_error"].inc()
+            raise
+        except Exception:
+            self._outcomes["server_error"].inc()
+            raise
+        finally:
+            self._latency.observe(time.perf_counter() - started)
+        self._outcomes["ok"].inc()
+        return answer
+
     async def preprocess(self, payload, headers=None):
         return self.decode(payload)
 
@@ -147,7 +177,7 @@ class FlightDelayPredictor(Model):
         scores = probabilities.tolist()
         self._predictions.inc(len(scores))
         for value in scores[:16]:  # a bounded sample keeps big batches cheap
-            SCORES.observe(value)
+            self._scores.observe(value)
         for feature, count in payload.inputs.unseen.items():
             if count:
                 self._unseen[feature].inc(count)

@@ -388,6 +388,14 @@ def test_bad_inputs_are_counted_by_reason_and_the_server_keeps_answering(
     assert change[("sluice_unseen_categories_total", (("feature", "carrier"),))] == 1
     scored = ("sluice_predictions_total", (("model_version", registered["version"]),))
     assert change[scored] == 5
+    version = (("model_version", registered["version"]),)
+    outcome = {
+        o: change[("sluice_requests_total", (*version, ("outcome", o)))]
+        for o in ("ok", "client_error", "server_error")
+    }
+    # the five JSON objects that break a rule reach the model; the rest are refused before
+    assert outcome == {"ok": 2, "client_error": 5, "server_error": 0}
+    assert change[("sluice_request_seconds_count", version)] == 7
     timed = [v for (name, _), v in change.items() if name == "request_predict_seconds_count"]
     assert sum(timed) >= 2  # KServe's own latency histogram counted the answered calls
     log = Path(server.log).read_text()
