@@ -196,8 +196,9 @@ def test_rbac_is_least_privilege():
             {
                 "apiGroups": ["serving.kserve.io"],
                 "resources": ["inferenceservices"],
-                "verbs": ["get", "list", "watch", "patch"],
-            }
+                "verbs": ["get", "create", "patch"],
+            },
+            {"apiGroups": [""], "resources": ["events"], "verbs": ["create"]},
         ],
         "sluice-serving": [
             {
