@@ -12,8 +12,9 @@ from components.base.contract.names import MODEL_NAME
 from components.base.services import ServiceUnavailable, with_retries
 
 RUN_ID_TAG = "sluice.pipeline_run_id"
-CHAMPION, CHALLENGER = "champion", "challenger"
-"""The registry's aliases: the version in production, and the newest that passed the gate."""
+CHAMPION, CHALLENGER, PREVIOUS = "champion", "challenger", "previous"
+"""The registry's aliases: the version in production, the newest that passed the gate, and
+the champion before the last promotion."""
 log = logging.getLogger(__name__)
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 

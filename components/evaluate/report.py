@@ -2,35 +2,14 @@
 
 from __future__ import annotations
 
-import base64
-import html
-import io
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+import pandas as pd
+from sklearn.calibration import calibration_curve
+from sklearn.metrics import precision_recall_curve, roc_curve
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from sklearn.calibration import calibration_curve  # noqa: E402
-from sklearn.metrics import precision_recall_curve, roc_curve  # noqa: E402
-
-_STYLE = """
-body{font-family:system-ui,sans-serif;margin:2rem;color:#222;max-width:1200px}
-table{border-collapse:collapse;margin:1rem 0;font-size:.9rem}
-td,th{border-bottom:1px solid #ddd;padding:.3rem .6rem;text-align:right}
-td:first-child,th:first-child{text-align:left}
-.pass{color:#1a7f37;font-weight:600}.fail{color:#cf222e;font-weight:600}
-.plots{display:grid;grid-template-columns:1fr 1fr;gap:1rem}img{width:100%}
-"""
-
-
-def _png(fig) -> str:
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    return base64.b64encode(buffer.getvalue()).decode()
+from components.base.html_report import page, plt, png, table
 
 
 def _curves(labels: np.ndarray, scored: dict[str, np.ndarray]) -> list[str]:
@@ -53,7 +32,7 @@ def _curves(labels: np.ndarray, scored: dict[str, np.ndarray]) -> list[str]:
     for ax in (ax_roc, ax_pr, ax_cal):
         ax.legend(loc="best", fontsize=8)
         ax.grid(alpha=0.3)
-    return [_png(roc), _png(pr), _png(cal)]
+    return [png(roc), png(pr), png(cal)]
 
 
 def _slices_plot(slices: pd.DataFrame, overall_auc: float) -> str:
@@ -65,23 +44,7 @@ def _slices_plot(slices: pd.DataFrame, overall_auc: float) -> str:
     low = max(0.0, float(slices["roc_auc"].min()) - 0.05) if len(slices) else 0.5
     ax.set(title="ROC-AUC by slice", xlim=(low, 1.0))
     ax.legend(fontsize=8)
-    return _png(fig)
-
-
-def _table(rows: list[dict]) -> str:
-    if not rows:
-        return "<p>none</p>"
-    head = "".join(f"<th>{html.escape(str(k))}</th>" for k in rows[0])
-    body = "".join(
-        "<tr>"
-        + "".join(
-            f"<td>{v:.4f}</td>" if isinstance(v, float) else f"<td>{html.escape(str(v))}</td>"
-            for v in row.values()
-        )
-        + "</tr>"
-        for row in rows
-    )
-    return f"<table><tr>{head}</tr>{body}</table>"
+    return png(fig)
 
 
 def write_report(
@@ -106,10 +69,12 @@ def write_report(
     verdict = '<span class="pass">PASSED</span>' if passed else '<span class="fail">FAILED</span>'
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     Path(path).write_text(
-        "<!doctype html><html><head><meta charset=utf-8><title>sluice evaluation</title>"
-        f"<style>{_STYLE}</style></head><body><h1>Evaluation gate {verdict}</h1>"
-        f"<h2>Gate</h2>{_table(gate_rows)}<h2>Holdout metrics</h2>{_table(metric_rows)}"
-        '<div class="plots">'
-        + "".join(f'<img src="data:image/png;base64,{image}">' for image in images)
-        + f"</div><h2>Slices</h2>{_table(slices.to_dict('records'))}</body></html>"
+        page(
+            "sluice evaluation",
+            f"<h1>Evaluation gate {verdict}</h1>"
+            f"<h2>Gate</h2>{table(gate_rows)}<h2>Holdout metrics</h2>{table(metric_rows)}"
+            '<div class="plots">'
+            + "".join(f'<img src="data:image/png;base64,{image}">' for image in images)
+            + f"</div><h2>Slices</h2>{table(slices.to_dict('records'))}",
+        )
     )
