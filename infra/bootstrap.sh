@@ -38,11 +38,22 @@ step "KServe $KSERVE_VERSION (Knative mode)"
 kubectl apply --server-side -f "$(github kserve/kserve "$KSERVE_VERSION" kserve.yaml)"
 kubectl wait --for=condition=Available deployment/kserve-controller-manager -n kserve --timeout=300s
 kubectl apply --server-side -f "$(github kserve/kserve "$KSERVE_VERSION" kserve-cluster-resources.yaml)"
+# Each key of KServe's inferenceservice-config is a JSON document: merge into it.
+kserve_config() {  # KEY JSON
+  local current
+  current=$(kubectl get configmap inferenceservice-config -n kserve -o jsonpath="{.data.$1}")
+  kubectl patch configmap/inferenceservice-config -n kserve --type merge -p "$(python3 -c '
+import json, sys
+key, current, change = sys.argv[1:]
+print(json.dumps({"data": {key: json.dumps({**json.loads(current or "{}"), **json.loads(change)})}}))
+' "$1" "$current" "$2")"
+}
 # Kourier, not Istio: KServe must not create Istio VirtualServices (its Kourier guide).
-ingress=$(kubectl get configmap inferenceservice-config -n kserve -o jsonpath='{.data.ingress}')
-ingress=$(python3 -c 'import json,sys; c=json.loads(sys.argv[1]); c["disableIstioVirtualHost"]=True; print(json.dumps(c))' "$ingress")
-kubectl patch configmap/inferenceservice-config -n kserve --type merge \
-  -p "$(python3 -c 'import json,sys; print(json.dumps({"data": {"ingress": sys.argv[1]}}))' "$ingress")"
+kserve_config ingress '{"disableIstioVirtualHost": true}'
+# The rollout keeps its state in annotations on the InferenceService; KServe copies
+# annotations onto the Knative revisions unless listed here, and a new revision would
+# restart the canary's pods at every write.
+kserve_config inferenceService "$(cat "$here/kserve-inferenceservice.json")"
 
 step "Kubeflow Pipelines $KFP_VERSION (standalone)"
 kfp="github.com/kubeflow/pipelines/manifests/kustomize"

@@ -250,3 +250,51 @@ def register(
     Path(registration.path).write_text(json.dumps(result.to_dict(), indent=2))
     registration.metadata.update(result.to_dict())
     return result.version
+
+
+@dsl.component(base_image=IMAGE, install_kfp_package=False)
+def rollout(
+    registration: Input[Artifact],
+    steps: str,
+    interval_s: float,
+    threshold: int,
+    deadline_s: float,
+    report: Output[HTML],
+    decisions: Output[Artifact],
+) -> str:
+    """The registered version through a metric-gated canary of the InferenceService:
+    promoted (MLflow `champion`) or rolled back. Runs as a ServiceAccount the chart's
+    rollout Role is bound to."""
+    import json
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    from components.base.registry import client, storage_uri
+    from components.base.settings import get_settings
+    from components.rollout import RolloutConfig, run
+
+    settings = get_settings()
+    version = json.loads(Path(registration.path).read_text())["version"]
+    config = RolloutConfig(
+        name=settings.inference_service,
+        namespace=settings.namespace,
+        steps=tuple(int(s) for s in steps.split(",")),
+        interval_s=interval_s,
+        threshold=threshold,
+        deadline_s=deadline_s,
+    )
+    out = Path(tempfile.mkdtemp())
+    result = run(
+        version,
+        storage_uri(client(settings.tracking_uri), version),
+        config,
+        settings.prometheus_url,
+        settings.tracking_uri,
+        out,
+    )
+    shutil.copy(out / "rollout.html", report.path)
+    shutil.copy(out / "rollout.json", decisions.path)
+    decisions.metadata.update({"result": result.result, "reason": result.reason})
+    print(f"rollout of v{version}: {result.result}: {result.reason}")
+    return result.result

@@ -4,6 +4,7 @@ from kfp import dsl, kubernetes
 
 from components.base.settings import get_settings
 from components.flights.schema import SPLIT
+from components.rollout.config import DEFAULT_STEPS
 from pipelines import ops
 from pipelines.cluster import configure
 
@@ -13,7 +14,8 @@ DEFAULT_REFERENCE_TIME = "2014-01-01T00:00:00-05:00"
 @dsl.pipeline(
     name="sluice-training",
     description="NYC flights delay model: ingest, validate (Great Expectations gate), "
-    "featurize (Feast), train (Ray Train DDP), evaluate (gate), register (MLflow).",
+    "featurize (Feast), train (Ray Train DDP), evaluate (gate), register (MLflow), and "
+    "optionally a metric-gated canary rollout of the KServe InferenceService.",
 )
 def training_pipeline(
     source: str = "",
@@ -27,6 +29,11 @@ def training_pipeline(
     min_auc: float = 0.74,
     champion_tolerance: float = 0.005,
     max_slice_gap: float = 0.15,
+    rollout: bool = False,
+    rollout_steps: str = ",".join(map(str, DEFAULT_STEPS)),
+    rollout_interval_s: float = 300.0,
+    rollout_threshold: int = 2,
+    rollout_deadline_s: float = 3600.0,
 ):
     ingest = ops.ingest(source=source).set_display_name("ingest")
     ingest.set_retry(num_retries=2, backoff_duration="30s")
@@ -87,8 +94,18 @@ def training_pipeline(
             ).set_display_name("register")
             register.set_retry(num_retries=2, backoff_duration="30s")
 
+            # On a cluster: the new version through a metric-gated canary (sluice rollout).
+            with dsl.If(rollout == True, name="rollout"):  # noqa: E712
+                canary = ops.rollout(
+                    registration=register.outputs["registration"],
+                    steps=rollout_steps,
+                    interval_s=rollout_interval_s,
+                    threshold=rollout_threshold,
+                    deadline_s=rollout_deadline_s,
+                ).set_display_name("rollout")
+
     settings = get_settings()  # every task: settings from the ConfigMap, credentials from Secrets
-    for task in (ingest, validate, featurize, train, evaluate, register):
+    for task in (ingest, validate, featurize, train, evaluate, register, canary):
         configure(task, settings)
 
 

@@ -102,7 +102,7 @@ import json
 import re
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache
@@ -112,6 +112,7 @@ import jsonschema
 from kubernetes.client.exceptions import ApiException
 
 from components.rollout.kube import API_VERSION, COMPONENT, Conflict
+from components.rollout.state import ANNOTATIONS as ROLLOUT_ANNOTATIONS
 from tests.delivery.chart import crd_schema, strict_crd
 
 KIND = "InferenceService"
@@ -236,8 +237,13 @@ def validators() -> tuple[jsonschema.Draft7Validator, jsonschema.Draft7Validator
 class FakeInferenceServices:
     """InferenceServices in memory, as a cluster with KServe in Knative mode keeps them."""
 
-    def __init__(self) -> None:
+    def __init__(self, annotation_disallowed: Iterable[str] = ROLLOUT_ANNOTATIONS) -> None:
         validators()  # skips the test here when ../shared/schemas is absent
+        self.off_revision_annotations = OFF_REVISION_ANNOTATIONS | frozenset(annotation_disallowed)
+        """KServe's list plus what its `inferenceservice-config` ConfigMap adds
+        (`inferenceService.serviceAnnotationDisallowedList`, appended to the defaults):
+        sluice's bootstrap adds the rollout's annotations, so that writing them makes no
+        new revision; `annotation_disallowed=()` is a KServe left as installed."""
         self.hold_readiness = False
         """New revisions wait for release() instead of coming up at once."""
         self.fail_when: Callable[[str, dict], str | None] | None = None
@@ -535,7 +541,7 @@ class FakeInferenceServices:
                     f"failed: expected 0 <= {percent} <= 100: spec.traffic[0].percent",
                 )
                 continue
-            template = _template(meta, component, component_spec)
+            template = _template(meta, component, component_spec, self.off_revision_annotations)
             tagged = template["annotations"].get(TAG_ROUTING) == "true"
             traffic = _traffic(percent, state.get("latestRolledoutRevision"), tagged)
             service = stored.services.get(component)
@@ -641,7 +647,7 @@ def _defaulted(value: Any, schema: dict) -> None:
             _defaulted(item, schema["items"])
 
 
-def _template(meta: dict, component: str, spec: dict) -> dict:
+def _template(meta: dict, component: str, spec: dict, off_annotations: frozenset) -> dict:
     """The Knative revision template KServe makes for a component: a change makes a new
     revision (`buildObjectMeta`, `createKnativeService`)."""
     annotations = {**(meta.get("annotations") or {}), **(spec.get("annotations") or {})}
@@ -652,7 +658,7 @@ def _template(meta: dict, component: str, spec: dict) -> dict:
         "component": component,
     }
     return {
-        "annotations": {k: v for k, v in annotations.items() if k not in OFF_REVISION_ANNOTATIONS},
+        "annotations": {k: v for k, v in annotations.items() if k not in off_annotations},
         "labels": {k: v for k, v in labels.items() if k not in OFF_REVISION_LABELS},
         "spec": {k: v for k, v in spec.items() if k != "canaryTrafficPercent"},
     }

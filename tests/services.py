@@ -74,6 +74,47 @@ def redis_server(password: str | None = None):
         yield f"127.0.0.1:{port}" + (f",password={password}" if password else "")
 
 
+@contextmanager
+def prometheus_server(targets: dict[str, dict[str, str]], scrape_interval_s: float = 1.0):
+    """Debian's Prometheus scraping `/metrics` of each `host:port` target with its labels,
+    every `scrape_interval_s`; yields its URL once ready."""
+    import yaml
+
+    binary = shutil.which("prometheus")
+    if binary is None:
+        missing("prometheus not installed (CI installs the Debian package prometheus)")
+    root = Path(tempfile.mkdtemp(prefix="sluice-prom-"))
+    interval = f"{int(scrape_interval_s * 1000)}ms"
+    config = {
+        "global": {"scrape_interval": interval, "evaluation_interval": interval},
+        "scrape_configs": [
+            {
+                "job_name": "model-servers",
+                "static_configs": [
+                    {"targets": [target], "labels": labels} for target, labels in targets.items()
+                ],
+            }
+        ],
+    }
+    (root / "prometheus.yml").write_text(yaml.safe_dump(config))
+    port = free_port()
+    command = [binary, f"--config.file={root / 'prometheus.yml'}"]
+    command += [f"--storage.tsdb.path={root / 'data'}", f"--web.listen-address=127.0.0.1:{port}"]
+    url = f"http://127.0.0.1:{port}"
+    try:
+        with _running(command, port, "prometheus"):
+            import httpx
+
+            deadline = time.time() + 30
+            while httpx.get(f"{url}/-/ready", timeout=2).status_code != 200:
+                if time.time() > deadline:
+                    raise RuntimeError("prometheus not ready within 30 s")
+                time.sleep(0.2)
+            yield url
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
 def _postgres_bin(name: str) -> str | None:
     found = shutil.which(name) or sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
     return found if isinstance(found, str) else (found[-1] if found else None)

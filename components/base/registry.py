@@ -83,3 +83,10 @@ def download_version(mlflow_client, version, destination: Path) -> Path:
                 dst_path=str(destination),
             )
         )
+
+
+def storage_uri(mlflow_client, version: str, name: str = MODEL_NAME) -> str:
+    """Where a version's model directory lives in the artifact store (an `s3://…` URI on a
+    cluster): what KServe's storage initializer copies to /mnt/models."""
+    with tracking(mlflow_client.tracking_uri):
+        return mlflow_client.get_model_version_download_uri(name, version)

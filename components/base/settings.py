@@ -51,6 +51,9 @@ CONFIG_KEYS = (
     "SLUICE_RAY_STORAGE_URI",
     "SLUICE_S3_ENDPOINT_URL",
     "SLUICE_S3_REGION",
+    "SLUICE_PROMETHEUS_URL",
+    "SLUICE_INFERENCE_SERVICE",
+    "SLUICE_NAMESPACE",
 )
 """The settings a pipeline task reads from the `config_map` on a cluster, by env name. An
 empty value means the setting's default (`SLUICE_S3_ENDPOINT_URL` empty: AWS itself)."""
@@ -115,6 +118,13 @@ class Settings(BaseSettings):
     s3_region: str = "us-east-1"
     """The buckets' region (pyarrow and DuckDB need it; an S3-compatible server ignores it)."""
 
+    prometheus_url: str = "http://localhost:9090"
+    """The Prometheus that scrapes the model servers, which the rollout's analysis asks."""
+    inference_service: str = "sluice-flights"
+    """The InferenceService serving the registered model (the chart's `inferenceService.name`)."""
+    namespace: str = "sluice"
+    """The namespace it runs in (the chart's release namespace)."""
+
     mlflow_tracking_uri: str | None = Field(
         default=None,
         validation_alias=AliasChoices("SLUICE_MLFLOW_TRACKING_URI", "MLFLOW_TRACKING_URI"),
@@ -148,6 +158,9 @@ class Settings(BaseSettings):
         "ray_storage_uri",
         "s3_endpoint_url",
         "s3_region",
+        "prometheus_url",
+        "inference_service",
+        "namespace",
         "kfp_endpoint",
         "kfp_namespace",
         "kfp_token_path",
@@ -166,7 +179,7 @@ class Settings(BaseSettings):
             Location(value)  # a local path or s3://, else a ValueError naming the rule
         return value
 
-    @field_validator("s3_endpoint_url", "kfp_endpoint")
+    @field_validator("s3_endpoint_url", "kfp_endpoint", "prometheus_url")
     @classmethod
     def _endpoint(cls, value: str | None) -> str | None:
         if value is not None and not value.startswith(("http://", "https://")):

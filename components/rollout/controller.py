@@ -252,11 +252,12 @@ class Rollout:
         return isvc
 
     def _settle(self, state: RolloutState, percent: int) -> bool:
-        """Wait until the newest revision is ready and has `percent` of the traffic."""
+        """Wait until a revision newer than the one the model change replaced is ready and
+        has `percent` of the traffic."""
         deadline = self.clock() + self.config.ready_timeout_s
         while True:
             isvc = self._keep(state)
-            if Revisions.of(isvc).settled(percent):
+            if Revisions.of(isvc).settled(percent, state.replaced_revision):
                 return True
             if self.clock() > deadline:
                 return False
@@ -305,6 +306,7 @@ class Rollout:
             storage_uri(isvc),
             self.config.steps,
             started=self.clock(),
+            replaced_revision=Revisions.of(isvc).latest_created,
         )
         predictor = {**model_patch(isvc, uri, version), "canaryTrafficPercent": state.percent}
         self._write(
@@ -410,8 +412,15 @@ class Rollout:
         return self._result(state, "promoted", message)
 
     def _rollback(self, state: RolloutState, reason: str) -> RolloutResult:
-        state = state.moved(phase=Phase.ROLLING_BACK, reason=reason)
         isvc = self._get()
+        if state.stable_storage_uri is None:
+            raise RolloutFailed(f"{self._ref}: v{state.version} was a first deploy: no stable")
+        if state.phase is not Phase.ROLLING_BACK:  # else resumed: the patch is written again
+            state = state.moved(
+                phase=Phase.ROLLING_BACK,
+                reason=reason,
+                replaced_revision=Revisions.of(isvc).latest_created,
+            )
         predictor = {
             **model_patch(isvc, state.stable_storage_uri, state.stable_version),
             "canaryTrafficPercent": 0,

@@ -79,15 +79,15 @@ def with_model(template: dict, name: str, namespace: str, uri: str, version: str
 
 @dataclass(frozen=True)
 class Revisions:
-    """`status.components.predictor`, and whether KServe has caught up with the spec."""
+    """`status.components.predictor`. (Not `status.observedGeneration`: in Knative mode
+    KServe copies it from the Knative Service it reconciled last, the transformer's when
+    there is one, so it need not follow the InferenceService's generation.)"""
 
     latest_created: str | None
     latest_ready: str | None
     latest_rolled_out: str | None
     previous_rolled_out: str | None
     traffic: tuple[dict, ...]
-    observed: bool
-    """The controller has seen the current generation (`status.observedGeneration`)."""
     ready: bool
     """The `Ready` condition is True."""
 
@@ -96,28 +96,27 @@ class Revisions:
         status = isvc.get("status") or {}
         component = (status.get("components") or {}).get("predictor") or {}
         conditions = {c.get("type"): c.get("status") for c in status.get("conditions") or []}
-        generation = isvc.get("metadata", {}).get("generation")
         return cls(
             component.get("latestCreatedRevision"),
             component.get("latestReadyRevision"),
             component.get("latestRolledoutRevision"),
             component.get("previousRolledoutRevision"),
             tuple(component.get("traffic") or ()),
-            generation is not None and status.get("observedGeneration") == generation,
             conditions.get("Ready") == "True",
         )
 
     def latest_percent(self) -> int:
-        """The share of traffic on the newest revision."""
+        """The share of traffic on the newest ready revision (Knative resolves
+        `latestRevision: true` to it)."""
         return sum(t.get("percent") or 0 for t in self.traffic if t.get("latestRevision"))
 
-    def settled(self, percent: int) -> bool:
-        """The newest revision is the one the spec asks for, it is ready, and it has
-        `percent` of the traffic."""
+    def settled(self, percent: int, replacing: str | None = None) -> bool:
+        """The newest revision is ready and has `percent` of the traffic; with `replacing`
+        (the newest revision before a change of the model), it is a newer one than that."""
         return (
-            self.observed
-            and self.ready
+            self.ready
             and self.latest_created is not None
+            and self.latest_created != replacing
             and self.latest_ready == self.latest_created
             and self.latest_percent() == percent
         )

@@ -12,6 +12,10 @@ PREFIX = "rollout.sluice.io"
 STATE = f"{PREFIX}/state"
 LEASE = f"{PREFIX}/lease"
 DECISIONS = f"{PREFIX}/decisions"
+ANNOTATIONS = (STATE, LEASE, DECISIONS)
+"""KServe copies an InferenceService's annotations onto its Knative revisions, so writing
+one would start a new revision, unless KServe's `inferenceservice-config` lists it in
+`serviceAnnotationDisallowedList`: the bootstrap does (infra/kserve-config.json)."""
 KEPT_DECISIONS = 12
 """Decisions kept on the object (the newest); the report and the log keep them all."""
 
@@ -42,6 +46,9 @@ class RolloutState:
     started: float = 0.0
     """Epoch seconds: the deadline counts from here."""
     reason: str = ""
+    replaced_revision: str | None = None
+    """The newest revision before the last change of the model: the one KServe creates for
+    the change is newer (how a resumed rollout knows its change was seen)."""
 
     @property
     def percent(self) -> int:

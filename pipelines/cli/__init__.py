@@ -1,10 +1,11 @@
 """The `sluice` command line, by subject: running and compiling pipelines (`runs`),
 submitting and scheduling them on Kubeflow (`submit`), the model registry (`registry`),
-serving (`serve`) and the feature store (`features`)."""
+serving (`serve`), the feature store (`features`) and canary rollouts (`rollout`)."""
 
 from pipelines.cli import (  # noqa: F401  (each registers its commands)
     features,
     registry,
+    rollout,
     runs,
     serve,
     submit,

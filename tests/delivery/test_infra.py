@@ -69,3 +69,17 @@ def test_every_platform_version_is_pinned_in_one_file():
     for key in pins:
         if key.endswith("_VERSION") and key != "KIND_NODE_IMAGE":
             assert f"${key}" in scripts or f'"${key}"' in scripts, f"{key} is pinned but unused"
+
+
+def test_kserve_keeps_the_rollout_annotations_off_revisions():
+    """Else each write of the rollout's state would start a new Knative revision."""
+    import json
+
+    from components.rollout.state import ANNOTATIONS
+
+    config = json.loads((ROOT / "infra" / "kserve-inferenceservice.json").read_text())
+    assert config == {"serviceAnnotationDisallowedList": list(ANNOTATIONS)}
+    bootstrap = (ROOT / "infra" / "bootstrap.sh").read_text()
+    assert 'kserve_config inferenceService "$(cat "$here/kserve-inferenceservice.json")"' in (
+        bootstrap
+    )

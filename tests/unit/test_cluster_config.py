@@ -16,7 +16,7 @@ from pipelines.compile import COMPILED_DIR
 
 ROOT = Path(__file__).resolve().parents[2]
 VERSION = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
-STEPS = {"ingest", "validate", "featurize", "train", "evaluate", "register"}
+STEPS = {"ingest", "validate", "featurize", "train", "evaluate", "register", "rollout"}
 
 
 def _documents(path: Path) -> tuple[dict, dict]:
@@ -55,6 +55,9 @@ def test_the_config_keys_are_settings_the_tasks_read(monkeypatch):
         "SLUICE_RAY_STORAGE_URI": "s3://sluice/ray",
         "SLUICE_S3_ENDPOINT_URL": "http://minio.sluice:9000",
         "SLUICE_S3_REGION": "eu-west-1",
+        "SLUICE_PROMETHEUS_URL": "http://prometheus.monitoring:9090",
+        "SLUICE_INFERENCE_SERVICE": "flights",
+        "SLUICE_NAMESPACE": "ml",
     }
     assert set(values) == set(CONFIG_KEYS)
     monkeypatch.delenv("SLUICE_MLFLOW_TRACKING_URI", raising=False)  # it would win
@@ -73,6 +76,11 @@ def test_the_config_keys_are_settings_the_tasks_read(monkeypatch):
     )
     snapshots = settings.location(settings.snapshots)
     assert (snapshots.s3_endpoint, snapshots.s3_region) == ("http://minio.sluice:9000", "eu-west-1")
+    assert (settings.prometheus_url, settings.inference_service, settings.namespace) == (
+        "http://prometheus.monitoring:9090",
+        "flights",
+        "ml",
+    )
 
 
 def test_an_empty_config_key_means_the_local_default(monkeypatch, tmp_path):
@@ -87,6 +95,7 @@ def test_an_empty_config_key_means_the_local_default(monkeypatch, tmp_path):
     assert (settings.online_store, settings.offline_store) == ("sqlite", "duckdb")
     assert (settings.s3_endpoint_url, settings.s3_region) == (None, "us-east-1")
     assert settings.tracking_uri == f"sqlite:///{tmp_path / 'mlflow.db'}"
+    assert (settings.prometheus_url, settings.namespace) == ("http://localhost:9090", "sluice")
 
 
 @pytest.mark.parametrize(

@@ -303,6 +303,22 @@ def test_generation_moves_with_the_spec_only(fake, template):
     assert fake.get(NS, NAME)["metadata"]["generation"] == 2
 
 
+@pytest.mark.parametrize(
+    ("disallowed", "revision"), [(None, "sluice-flights-predictor-00001"), ((), R2)]
+)
+def test_the_rollout_annotations_make_a_revision_unless_kserve_keeps_them_off(
+    template, disallowed, revision
+):
+    """As bootstrapped (infra/kserve-inferenceservice.json), KServe keeps the rollout's
+    annotations off revisions; as installed, each write would start a new revision."""
+    from components.rollout.state import STATE
+
+    fake = FakeInferenceServices() if disallowed is None else FakeInferenceServices(disallowed)
+    fake.create(NS, template)
+    fake.patch(NS, NAME, {"metadata": {"annotations": {STATE: "{}"}}})
+    assert predictor(fake)["latestCreatedRevision"] == revision
+
+
 def test_observed_generation_is_the_last_knative_services(fake, template):
     """KServe copies the Knative Service's observedGeneration: with a transformer, its
     Knative Service's, which a predictor change does not move."""
