@@ -4,11 +4,13 @@
 import tempfile
 from pathlib import Path
 
-from tests.benchmarks import bench_pipeline, bench_serving, bench_training
+from tests.benchmarks import bench_pipeline, bench_rollout, bench_serving, bench_training
 
 if __name__ == "__main__":
     with tempfile.TemporaryDirectory() as home:
         summary = bench_pipeline.main(Path(home))
         frame = Path(summary["features"]["training_frame_path"])
         bench_training.main(frame, summary["features"]["features"])
-        bench_serving.main(Path(summary["training"]["model_path"]), frame)
+        model = Path(summary["training"]["model_path"])
+        bench_serving.main(model, frame)
+        bench_rollout.main(frame, summary["features"]["features"], model)

@@ -18,19 +18,15 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def harness(slice_training_frame, model_dir, tmp_path_factory):
+    """Every version served, Prometheus scraping; `template`: the chart's InferenceService."""
     with Harness(
         slice_training_frame,
         frame_features(slice_training_frame),
         model_dir,
         tmp_path_factory.mktemp("rollout"),
     ) as running:
+        (running.template,) = by_kind(render(), "InferenceService")
         yield running
-
-
-@pytest.fixture(scope="module")
-def template() -> dict:
-    (isvc,) = by_kind(render(), "InferenceService")
-    return isvc
 
 
 def _final(outcome) -> dict:
@@ -58,8 +54,9 @@ def _metric(text: str, name: str, **labels) -> float:
     raise AssertionError(f"{name}{labels} not in the record")
 
 
-def _assert_rolled_back(harness, outcome, failing: str) -> list[dict]:
-    canary, stable = harness.served[outcome.result.version], harness.served["stable"]
+def _assert_rolled_back(harness, scenario: str, failing: str) -> list[dict]:
+    outcome = harness.rollout(scenario, harness.template)
+    canary, stable = harness.served[scenario], harness.served["stable"]
     final = _final(outcome)
     assert outcome.result.result == "rolled-back", outcome.result.reason
     assert outcome.seconds <= SHORT.rollback_bound_s + 10
@@ -81,7 +78,7 @@ def _assert_rolled_back(harness, outcome, failing: str) -> list[dict]:
     assert _metric(final["metrics"], "sluice_rollout_result", **result) == 1
     assert any(e["reason"] == "RolloutRolledBack" for e in outcome.fake.events)
     assert outcome.aliases_after == outcome.aliases_before
-    return failed
+    return failed, outcome
 
 
 @pytest.fixture
@@ -89,8 +86,8 @@ def served(harness):
     return {name: s.version for name, s in harness.served.items()}
 
 
-def test_a_good_canary_is_promoted_through_every_step(harness, template, served):
-    outcome = harness.rollout("good", template)
+def test_a_good_canary_is_promoted_through_every_step(harness, served):
+    outcome = harness.rollout("good", harness.template)
     final = _final(outcome)
     assert outcome.result.result == "promoted", outcome.result.reason
     assert outcome.seconds <= SHORT.promotion_bound_s + 10
@@ -112,25 +109,24 @@ def test_a_good_canary_is_promoted_through_every_step(harness, template, served)
     assert "promoted" in report and "data:image/png;base64," in report
 
 
-def test_a_canary_answering_errors_is_rolled_back_at_the_first_step(harness, template):
-    outcome = harness.rollout("errors", template)
-    failed = _assert_rolled_back(harness, outcome, SUCCESS_RATE)
+def test_a_canary_answering_errors_is_rolled_back_at_the_first_step(harness):
+    failed, outcome = _assert_rolled_back(harness, "errors", SUCCESS_RATE)
     assert {d["percent"] for d in failed} == {SHORT.steps[0]}
     assert outcome.answers[400] > 0 and outcome.answers[200] > 0
 
 
-def test_a_slow_canary_is_rolled_back(harness, template):
-    outcome = harness.rollout("slow", template)
-    failed = _assert_rolled_back(harness, outcome, LATENCY_P99)
-    assert all(_checks(d)[SUCCESS_RATE] == "pass" for d in failed)
+def test_a_slow_canary_is_rolled_back(harness):
+    failed, _ = _assert_rolled_back(harness, "slow", LATENCY_P99)
+    assert all(_checks(d)[SUCCESS_RATE] == _checks(d)[SCORE_PSI] == "pass" for d in failed)
+    p99 = [c for d in failed for c in d["analysis"]["checks"] if c["metric"] == LATENCY_P99]
+    assert all(c["canary"] > 2 * c["stable"] for c in p99)
 
 
-def test_a_canary_whose_scores_shift_is_rolled_back(harness, template):
-    outcome = harness.rollout("shifted", template)
-    failed = _assert_rolled_back(harness, outcome, SCORE_PSI)
+def test_a_canary_whose_scores_shift_is_rolled_back(harness):
+    failed, _ = _assert_rolled_back(harness, "shifted", SCORE_PSI)
     checks = [c for d in failed for c in d["analysis"]["checks"] if c["metric"] == SCORE_PSI]
     assert all(c["effect"] > SHORT.limits.max_psi for c in checks)
-    assert all(_checks(d)[SUCCESS_RATE] == "pass" for d in failed)
+    assert all(_checks(d)[SUCCESS_RATE] == _checks(d)[LATENCY_P99] == "pass" for d in failed)
 
 
 def test_the_model_servers_report_what_the_rollout_reads(harness):
