@@ -105,7 +105,7 @@ def rollout(
         raise fail(str(exc)) from None
     body = yaml.safe_load(template.read_text()) if template else None
     try:
-        if not abort:
+        if not abort and (version is None or storage_uri is None):
             mlflow_client = client(settings.tracking_uri)
             if version is None:
                 challenger = alias_version(mlflow_client, CHALLENGER)
