@@ -287,7 +287,7 @@ def rollout(
     out = Path(tempfile.mkdtemp())
     result = run(
         version,
-        storage_uri(client(settings.tracking_uri), version),
+        storage_uri(client(settings.tracking_uri), version, settings.mlflow_artifacts_uri),
         config,
         settings.prometheus_url,
         settings.tracking_uri,

@@ -7,6 +7,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from components.base.contract.names import MODEL_NAME
 from components.base.services import ServiceUnavailable, with_retries
@@ -85,8 +86,27 @@ def download_version(mlflow_client, version, destination: Path) -> Path:
         )
 
 
-def storage_uri(mlflow_client, version: str, name: str = MODEL_NAME) -> str:
-    """Where a version's model directory lives in the artifact store (an `s3://…` URI on a
-    cluster): what KServe's storage initializer copies to /mnt/models."""
+def storage_uri(mlflow_client, version: str, artifacts_uri: str | None = None) -> str:
+    """Where a version's model directory lives in the artifact store: what KServe's storage
+    initializer copies to /mnt/models."""
     with tracking(mlflow_client.tracking_uri):
-        return mlflow_client.get_model_version_download_uri(name, version)
+        uri = mlflow_client.get_model_version_download_uri(MODEL_NAME, version)
+    return in_artifact_store(uri, artifacts_uri)
+
+
+class ArtifactLocationError(ValueError):
+    """A registered artifact's location that no storage initializer could read."""
+
+
+def in_artifact_store(uri: str, artifacts_uri: str | None) -> str:
+    """`mlflow-artifacts:/…`, from a tracking server that proxies artifacts, as the object
+    store location under its `--artifacts-destination` (`artifacts_uri`); others as they
+    are."""
+    if not uri.startswith("mlflow-artifacts:"):
+        return uri
+    if not artifacts_uri:
+        raise ArtifactLocationError(
+            f"{uri}: the tracking server proxies its artifacts; set SLUICE_MLFLOW_ARTIFACTS_URI "
+            "to its --artifacts-destination (s3://bucket/prefix)"
+        )
+    return f"{artifacts_uri.rstrip('/')}/{urlsplit(uri).path.lstrip('/')}"

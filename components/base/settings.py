@@ -51,6 +51,7 @@ CONFIG_KEYS = (
     "SLUICE_RAY_STORAGE_URI",
     "SLUICE_S3_ENDPOINT_URL",
     "SLUICE_S3_REGION",
+    "SLUICE_MLFLOW_ARTIFACTS_URI",
     "SLUICE_PROMETHEUS_URL",
     "SLUICE_INFERENCE_SERVICE",
     "SLUICE_NAMESPACE",
@@ -118,6 +119,10 @@ class Settings(BaseSettings):
     s3_region: str = "us-east-1"
     """The buckets' region (pyarrow and DuckDB need it; an S3-compatible server ignores it)."""
 
+    mlflow_artifacts_uri: str | None = None
+    """A tracking server that proxies artifacts (`--serve-artifacts`) names them
+    `mlflow-artifacts:/…`; this is its `--artifacts-destination` (`s3://bucket/prefix`),
+    where KServe's storage initializer finds a version's model."""
     prometheus_url: str = "http://localhost:9090"
     """The Prometheus that scrapes the model servers, which the rollout's analysis asks."""
     inference_service: str = "sluice-flights"
@@ -158,6 +163,7 @@ class Settings(BaseSettings):
         "ray_storage_uri",
         "s3_endpoint_url",
         "s3_region",
+        "mlflow_artifacts_uri",
         "prometheus_url",
         "inference_service",
         "namespace",

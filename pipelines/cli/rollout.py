@@ -70,7 +70,13 @@ def rollout(
 ) -> None:
     """Roll a registered model version out to the InferenceService in canary steps, judged
     on live metrics from Prometheus: promoted (`champion`) or rolled back."""
-    from components.base.registry import CHALLENGER, RegistryUnavailable, alias_version, client
+    from components.base.registry import (
+        CHALLENGER,
+        ArtifactLocationError,
+        RegistryUnavailable,
+        alias_version,
+        client,
+    )
     from components.base.registry import storage_uri as registered_uri
     from components.base.services import ServiceUnavailable
     from components.rollout import (
@@ -112,7 +118,9 @@ def rollout(
                 if challenger is None:
                     raise fail("no `challenger` registered: give a version")
                 version = str(challenger.version)
-            storage_uri = storage_uri or registered_uri(mlflow_client, version)
+            storage_uri = storage_uri or registered_uri(
+                mlflow_client, version, settings.mlflow_artifacts_uri
+            )
         if dry_run:
             console.print_json(json.dumps(plan(version or "", storage_uri or "", config, body)))
             return
@@ -127,7 +135,13 @@ def rollout(
             metrics_port=metrics_port,
             abort=abort,
         )
-    except (RolloutRefused, RolloutFailed, RegistryUnavailable, ServiceUnavailable) as exc:
+    except (
+        RolloutRefused,
+        RolloutFailed,
+        RegistryUnavailable,
+        ServiceUnavailable,
+        ArtifactLocationError,
+    ) as exc:
         raise fail(str(exc)) from None
     colour = {"rolled-back": "red", "promoted": "green", "deployed": "green"}.get(result.result)
     console.print(

@@ -55,6 +55,7 @@ def test_the_config_keys_are_settings_the_tasks_read(monkeypatch):
         "SLUICE_RAY_STORAGE_URI": "s3://sluice/ray",
         "SLUICE_S3_ENDPOINT_URL": "http://minio.sluice:9000",
         "SLUICE_S3_REGION": "eu-west-1",
+        "SLUICE_MLFLOW_ARTIFACTS_URI": "s3://sluice/mlartifacts",
         "SLUICE_PROMETHEUS_URL": "http://prometheus.monitoring:9090",
         "SLUICE_INFERENCE_SERVICE": "flights",
         "SLUICE_NAMESPACE": "ml",
@@ -76,6 +77,7 @@ def test_the_config_keys_are_settings_the_tasks_read(monkeypatch):
     )
     snapshots = settings.location(settings.snapshots)
     assert (snapshots.s3_endpoint, snapshots.s3_region) == ("http://minio.sluice:9000", "eu-west-1")
+    assert settings.mlflow_artifacts_uri == "s3://sluice/mlartifacts"
     assert (settings.prometheus_url, settings.inference_service, settings.namespace) == (
         "http://prometheus.monitoring:9090",
         "flights",
@@ -194,3 +196,15 @@ def test_the_installed_package_is_the_pyproject_version():
     from importlib.metadata import version
 
     assert version("sluice") == VERSION
+
+
+def test_a_proxied_artifact_is_found_in_the_object_store():
+    from components.base.registry import in_artifact_store
+
+    proxied = "mlflow-artifacts:/1/models/m-0a1b/artifacts"
+    assert in_artifact_store(proxied, "s3://sluice/mlartifacts/") == (
+        "s3://sluice/mlartifacts/1/models/m-0a1b/artifacts"
+    )
+    assert in_artifact_store("s3://other/x", None) == "s3://other/x"
+    with pytest.raises(ValueError, match="SLUICE_MLFLOW_ARTIFACTS_URI"):
+        in_artifact_store(proxied, None)
