@@ -90,6 +90,13 @@ class Analysis:
     checks: tuple[Check, ...] = field(default_factory=tuple)
     canary_requests: int = 0
     stable_requests: int = 0
+    error: str = ""
+    """Why there was nothing to judge (the metrics could not be read)."""
+
+    @classmethod
+    def unavailable(cls, error: str) -> Analysis:
+        """Inconclusive: the canary keeps its share, and the deadline still applies."""
+        return cls(Outcome.INCONCLUSIVE, 0.0, error=error)
 
     def to_dict(self) -> dict:
         return {
@@ -98,6 +105,7 @@ class Analysis:
             "canary_requests": self.canary_requests,
             "stable_requests": self.stable_requests,
             "checks": [c.to_dict() for c in self.checks],
+            **({"error": self.error} if self.error else {}),
         }
 
 

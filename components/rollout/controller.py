@@ -267,6 +267,33 @@ class Rollout:
 
     def run(self, version: str, uri: str, template: dict | None = None) -> RolloutResult:
         self.version = version
+        try:
+            return self._run(version, uri, template)
+        except BaseException:
+            self._let_go()
+            raise
+
+    def _let_go(self) -> None:
+        """Release the lease on the way out of an error (or Ctrl-C), so that the next run
+        resumes at once; the state on the object is consistent after every write."""
+        try:
+            isvc = self.kube.get(self.config.namespace, self.config.name)
+            lease = Lease.from_annotations(self._annotations(isvc or {}))
+            if isvc is not None and lease is not None and lease.holder == self.holder:
+                self.kube.patch(
+                    self.config.namespace,
+                    self.config.name,
+                    {
+                        "metadata": {
+                            "resourceVersion": isvc["metadata"]["resourceVersion"],
+                            "annotations": {LEASE: None},
+                        }
+                    },
+                )
+        except Exception as exc:  # the lease then expires by itself
+            log.warning("%s: could not release the lease: %s", self._ref, exc)
+
+    def _run(self, version: str, uri: str, template: dict | None) -> RolloutResult:
         isvc = self.kube.get(self.config.namespace, self.config.name)
         if isvc is None:
             return self._first_deploy(version, uri, template)
@@ -465,6 +492,8 @@ class Rollout:
 
 
 def _summary(analysis: Analysis) -> str:
+    if analysis.error:
+        return f"{analysis.outcome}: no metrics: {analysis.error}"
     parts = [
         f"{analysis.outcome} (score {analysis.score:.2f}, {analysis.canary_requests} canary / "
         f"{analysis.stable_requests} stable requests)"

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from components.base.services import ServiceUnavailable
 from components.rollout.analysis import Analysis, analyse
 from components.rollout.config import RolloutConfig
-from components.rollout.prometheus import Prometheus, Target
+from components.rollout.prometheus import Prometheus, PrometheusError, Target
 
 
 class PrometheusAnalyst:
@@ -13,11 +14,22 @@ class PrometheusAnalyst:
         self.target = Target(config.namespace, config.name)
 
     def analyse(self, version: str, start: float, end: float) -> Analysis:
+        """A Prometheus that cannot answer makes the analysis inconclusive, not the rollout
+        stop: the canary must not be left at its share unwatched."""
         config = self.config
-        canary, stable = (
-            self.prometheus.sample(
-                self.target, version, side, start, end, config.query_step_s, config.rate_window_s
+        try:
+            canary, stable = (
+                self.prometheus.sample(
+                    self.target,
+                    version,
+                    side,
+                    start,
+                    end,
+                    config.query_step_s,
+                    config.rate_window_s,
+                )
+                for side in (True, False)
             )
-            for side in (True, False)
-        )
+        except (ServiceUnavailable, PrometheusError) as exc:
+            return Analysis.unavailable(str(exc))
         return analyse(canary, stable, config.limits)

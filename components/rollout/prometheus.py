@@ -36,15 +36,17 @@ class Target:
 
 
 class Prometheus:
-    def __init__(self, url: str, timeout_s: float = 10.0):
-        self.url = url.rstrip("/")
+    def __init__(self, url: str, timeout_s: float = 10.0, attempts: int = 4):
+        self.url, self.attempts = url.rstrip("/"), attempts
         self.http = httpx.Client(timeout=timeout_s)
 
     def _get(self, path: str, params: dict) -> list:
         def call() -> httpx.Response:
             return self.http.get(f"{self.url}{path}", params=params)
 
-        answer = with_retries("Prometheus", self.url, call, retry_on=(httpx.HTTPError,))
+        answer = with_retries(
+            "Prometheus", self.url, call, retry_on=(httpx.HTTPError,), attempts=self.attempts
+        )
         body = answer.json() if answer.content else {}
         if answer.status_code != 200 or body.get("status") != "success":
             raise PrometheusError(

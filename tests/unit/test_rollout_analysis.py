@@ -137,3 +137,18 @@ def test_one_inconclusive_metric_makes_the_step_inconclusive():
     analysis = analyse(sample(p99=[0.01]), sample(requests=18000), LIMITS)
     assert by_metric(analysis)[LATENCY_P99].outcome is Outcome.INCONCLUSIVE
     assert analysis.outcome is Outcome.INCONCLUSIVE and analysis.score == pytest.approx(2 / 3)
+
+
+def test_a_prometheus_that_cannot_answer_makes_the_analysis_inconclusive():
+    from components.rollout.config import RolloutConfig
+    from components.rollout.judge import PrometheusAnalyst
+    from components.rollout.prometheus import Prometheus
+    from serving.process import free_port
+
+    closed = f"http://127.0.0.1:{free_port()}"
+    analysis = PrometheusAnalyst(Prometheus(closed, attempts=1), RolloutConfig()).analyse(
+        "2", 0.0, 60.0
+    )
+    assert analysis.outcome is Outcome.INCONCLUSIVE and analysis.checks == ()
+    assert "Prometheus at http://127.0.0.1" in analysis.error
+    assert analysis.to_dict()["error"] == analysis.error

@@ -279,3 +279,17 @@ def test_a_canary_that_never_becomes_ready_is_rolled_back(template):
     assert result.result == "rolled-back" and "not ready" in result.reason
     assert analyst.asked == []  # nothing judged on a revision that never served
     assert DECISIONS in annotations(fake)
+
+
+def test_an_error_mid_rollout_releases_the_lease_and_the_next_run_resumes_at_once(template):
+    class Broken(Scripted):
+        def analyse(self, version, start, end):
+            raise RuntimeError("the analyst broke")
+
+    fake, clock, aliases = deployed(template), Clock(), Aliases()
+    with pytest.raises(RuntimeError, match="analyst broke"):
+        rollout(fake, Broken(Outcome.PASS), clock, aliases, holder="a").run("2", CANARY_URI)
+    assert LEASE not in annotations(fake)
+    assert RolloutState.from_annotations(annotations(fake)).phase == "progressing"
+    result = rollout(fake, Scripted(Outcome.PASS), clock, aliases, holder="b").run("2", CANARY_URI)
+    assert result.result == "promoted"
