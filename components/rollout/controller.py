@@ -334,6 +334,7 @@ class Rollout:
             self.config.steps,
             started=self.clock(),
             replaced_revision=Revisions.of(isvc).latest_created,
+            stable_revision=Revisions.of(isvc).latest_rolled_out,
         )
         predictor = {**model_patch(isvc, uri, version), "canaryTrafficPercent": state.percent}
         self._write(
@@ -439,25 +440,36 @@ class Rollout:
         return self._result(state, "promoted", message)
 
     def _rollback(self, state: RolloutState, reason: str) -> RolloutResult:
+        """Traffic back on the stable revision at once (`canaryTrafficPercent: 0` sends it
+        to KServe's `prev`, the last rolled-out revision), and the stable model back in the
+        spec. Once the canary was rolled out, `prev` is the canary itself: then the stable
+        model comes back as a new revision taking all the traffic."""
         isvc = self._get()
         if state.stable_storage_uri is None:
             raise RolloutFailed(f"{self._ref}: v{state.version} was a first deploy: no stable")
         if state.phase is not Phase.ROLLING_BACK:  # else resumed: the patch is written again
+            revisions = Revisions.of(isvc)
             state = state.moved(
                 phase=Phase.ROLLING_BACK,
                 reason=reason,
-                replaced_revision=Revisions.of(isvc).latest_created,
+                replaced_revision=revisions.latest_created,
+                forward=revisions.latest_rolled_out not in (None, state.stable_revision),
             )
         predictor = {
             **model_patch(isvc, state.stable_storage_uri, state.stable_version),
-            "canaryTrafficPercent": 0,
+            "canaryTrafficPercent": None if state.forward else 0,
         }
         self._write(state, predictor=predictor)
-        settled = self._settle(state, 0)
+        settled = self._settle(state, 100 if state.forward else 0)
+        if settled and not state.forward and state.stable_revision is not None:
+            serving = Revisions.of(self._get()).serving()
+            settled = serving == {state.stable_revision}
         state = state.moved(phase=Phase.ROLLED_BACK)
         message = f"v{state.version} rolled back to v{state.stable_version}: {reason}"
         if not settled:
-            message += " (the restored revision was not ready in time: check the predictor)"
+            message += (
+                " (the stable revision did not take the traffic in time: check the predictor)"
+            )
         self._write(state, self._decision("rolled-back", state, message), release=True)
         return self._result(state, "rolled-back", reason)
 

@@ -110,6 +110,10 @@ class Revisions:
         `latestRevision: true` to it)."""
         return sum(t.get("percent") or 0 for t in self.traffic if t.get("latestRevision"))
 
+    def serving(self) -> set[str]:
+        """The revisions that get any traffic."""
+        return {t.get("revisionName") for t in self.traffic if (t.get("percent") or 0) > 0}
+
     def settled(self, percent: int, replacing: str | None = None) -> bool:
         """The newest revision is ready and has `percent` of the traffic; with `replacing`
         (the newest revision before a change of the model), it is a newer one than that."""

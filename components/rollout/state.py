@@ -15,7 +15,7 @@ DECISIONS = f"{PREFIX}/decisions"
 ANNOTATIONS = (STATE, LEASE, DECISIONS)
 """KServe copies an InferenceService's annotations onto its Knative revisions, so writing
 one would start a new revision, unless KServe's `inferenceservice-config` lists it in
-`serviceAnnotationDisallowedList`: the bootstrap does (infra/kserve-config.json)."""
+`serviceAnnotationDisallowedList`: the bootstrap does (infra/kserve-inferenceservice.json)."""
 KEPT_DECISIONS = 12
 """Decisions kept on the object (the newest); the report and the log keep them all."""
 
@@ -49,6 +49,11 @@ class RolloutState:
     replaced_revision: str | None = None
     """The newest revision before the last change of the model: the one KServe creates for
     the change is newer (how a resumed rollout knows its change was seen)."""
+    stable_revision: str | None = None
+    """The revision rolled out when the rollout started: a rollback sends traffic back to it."""
+    forward: bool = False
+    """A rollback after the canary was rolled out (KServe's `prev` is then the canary): the
+    stable model comes back as a new revision at 100% instead."""
 
     @property
     def percent(self) -> int:

@@ -66,6 +66,13 @@ def _assert_rolled_back(harness, scenario: str, failing: str) -> list[dict]:
     assert storage_uri(final["isvc"]) == stable.uri
     assert predictor["labels"][MODEL_VERSION_LABEL] == stable.version
     assert Revisions.of(final["isvc"]).latest_percent() == 0
+    shares = outcome.fake.traffic(NAMESPACE, NAME)
+    serving = {
+        storage_uri({"spec": {"predictor": outcome.fake.revision_spec(revision)}})
+        for revision, share in shares
+        if share > 0
+    }
+    assert serving == {stable.uri}  # what the splitter now routes every request to
     assert outcome.routed[canary.uri] > 0  # the canary did serve before it was judged
     # the decision record: annotations, metrics, Events; the aliases untouched
     assert final["state"].phase == "rolled-back" and final["state"].version == canary.version

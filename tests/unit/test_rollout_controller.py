@@ -118,6 +118,15 @@ def annotations(fake) -> dict:
     return fake.get(NS, NAME)["metadata"]["annotations"]
 
 
+def serving_uris(fake) -> set[str]:
+    """The models that get traffic, by what each revision holding a share serves."""
+    return {
+        storage_uri({"spec": {"predictor": fake.revision_spec(revision)}})
+        for revision, share in fake.traffic(NS, NAME)
+        if share > 0
+    }
+
+
 def test_a_passing_canary_steps_through_and_is_promoted(template):
     fake, clock, aliases = deployed(template), Clock(), Aliases()
     analyst = Scripted(Outcome.PASS)
@@ -147,6 +156,7 @@ def test_failing_checks_roll_back_at_the_threshold_and_keep_the_aliases(template
     assert storage_uri(isvc) == STABLE_URI
     assert isvc["spec"]["predictor"]["labels"][MODEL_VERSION_LABEL] == "1"
     assert Revisions.of(isvc).latest_percent() == 0
+    assert serving_uris(fake) == {STABLE_URI}
     assert aliases.aliases == {"champion": "1"}
     actions = [d["action"] for d in result.decisions]
     assert actions == ["started", "failed-check", "failed-check", "rolled-back"]
@@ -218,6 +228,7 @@ def test_a_rollout_resumes_after_a_crash_between_any_two_writes(template, outcom
         assert result.result == expected.result, f"crash after {writes} writes"
         final = fake.get(NS, NAME)
         assert storage_uri(final) == (CANARY_URI if outcome is Outcome.PASS else STABLE_URI)
+        assert serving_uris(fake) == {storage_uri(final)}
         want = {"champion": "2", "previous": "1"} if outcome is Outcome.PASS else {"champion": "1"}
         assert aliases.aliases == want
         assert LEASE not in final["metadata"]["annotations"]
@@ -250,6 +261,7 @@ def test_abort_rolls_back_and_stops_the_running_rollout(template):
     result = rollout(fake, Scripted(Outcome.PASS), clock, aliases, holder="op").abort()
     assert result.result == "rolled-back" and result.reason == "aborted by hand"
     assert storage_uri(fake.get(NS, NAME)) == STABLE_URI
+    assert serving_uris(fake) == {STABLE_URI}
     assert aliases.aliases == {"champion": "1"}
     with pytest.raises(RolloutFailed, match="no unfinished rollout"):
         rollout(fake, Scripted(Outcome.PASS), clock, holder="op").abort()
@@ -293,3 +305,25 @@ def test_an_error_mid_rollout_releases_the_lease_and_the_next_run_resumes_at_onc
     assert RolloutState.from_annotations(annotations(fake)).phase == "progressing"
     result = rollout(fake, Scripted(Outcome.PASS), clock, aliases, holder="b").run("2", CANARY_URI)
     assert result.result == "promoted"
+
+
+def test_an_abort_after_the_canary_took_all_traffic_brings_the_stable_model_back(template):
+    class RegistryDown(Aliases):
+        def promote(self, version):
+            raise ConnectionError("MLflow is down")
+
+    fake, clock = deployed(template), Clock()
+    with pytest.raises(ConnectionError):
+        rollout(fake, Scripted(Outcome.PASS), clock, RegistryDown(), holder="a").run(
+            "2", CANARY_URI
+        )
+    assert RolloutState.from_annotations(annotations(fake)).phase == "promoting"
+    assert serving_uris(fake) == {CANARY_URI}  # KServe has rolled the canary out
+    aliases = Aliases()
+    result = rollout(fake, Scripted(Outcome.PASS), clock, aliases, holder="op").abort()
+    assert result.result == "rolled-back"
+    isvc = fake.get(NS, NAME)
+    assert storage_uri(isvc) == STABLE_URI
+    assert "canaryTrafficPercent" not in isvc["spec"]["predictor"]
+    assert serving_uris(fake) == {STABLE_URI}
+    assert aliases.aliases == {"champion": "1"}
