@@ -62,6 +62,9 @@ class ApiServer:
     def __init__(self) -> None:
         self.requests: list[Request] = []
         self.objects: dict[tuple[str, str], dict] = {}
+        self.refuse_next: list[int] = []
+        """Statuses to answer the next requests with, as a throttled (429), unwell (503) or
+        forbidding (403) API server does."""
         self._version = 0
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
 
@@ -80,6 +83,10 @@ class ApiServer:
 
     def handle(self, request: Request) -> tuple[int, dict]:
         self.requests.append(request)
+        if self.refuse_next:
+            code = self.refuse_next.pop(0)
+            reason = {403: "Forbidden", 429: "TooManyRequests"}.get(code, "ServiceUnavailable")
+            return _status(code, reason, f"refused with {code} ({reason})")
         match = RESOURCE_PATH.fullmatch(request.path)
         if not match:
             return _status(404, "NotFound", "the server could not find the requested resource")

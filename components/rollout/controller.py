@@ -165,8 +165,9 @@ class Rollout:
             )
 
     def _announce(self, isvc: dict, decision: Decision, state: RolloutState) -> None:
+        alarming = decision.action in ("rolled-back", "failed-check")
         level = (
-            logging.WARNING if decision.action in ("rolled-back", "failed-check") else logging.INFO
+            logging.WARNING if alarming or (decision.analysis or {}).get("error") else logging.INFO
         )
         log.log(
             level,

@@ -26,6 +26,15 @@ class Conflict(Exception):
     """The object changed since it was read (its resourceVersion moved on): read it again."""
 
 
+class KubeError(RuntimeError):
+    """The API server refused a request (forbidden, invalid, already exists) or stayed
+    unreachable; the message names the verb, the object and the server's reason."""
+
+
+TRANSIENT = (429, 500, 502, 503, 504)
+"""Statuses worth another try: throttled, or the API server briefly unwell."""
+
+
 class InferenceServices(Protocol):
     def get(self, namespace: str, name: str) -> dict | None:
         """The object, or None when there is none."""
@@ -54,54 +63,102 @@ class KubeInferenceServices:
         self.custom = client.CustomObjectsApi()
         self.core = client.CoreV1Api()
 
-    def get(self, namespace: str, name: str) -> dict | None:
+    def _call(self, verb: str, what: str, action, missing_ok: bool = False):
+        """`action()`, retried on transport errors and transient statuses; a refusal as a
+        `KubeError` naming the verb and the object (409 on a patch: `Conflict`)."""
         from kubernetes.client.exceptions import ApiException
+        from urllib3.exceptions import HTTPError
+
+        from components.base.services import ServiceUnavailable, with_retries
+
+        class Transient(Exception):
+            pass
+
+        def attempt():
+            try:
+                return action()
+            except ApiException as exc:
+                if exc.status in TRANSIENT:
+                    raise Transient(f"{exc.status} {exc.reason}") from None
+                raise
 
         try:
-            return self.custom.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
-        except ApiException as exc:
-            if exc.status == 404:
-                return None
-            raise
-
-    def create(self, namespace: str, body: dict) -> dict:
-        return self.custom.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, body)
-
-    def patch(self, namespace: str, name: str, patch: dict) -> dict:
-        from kubernetes.client.exceptions import ApiException
-
-        try:  # the client sends a dict as application/merge-patch+json
-            return self.custom.patch_namespaced_custom_object(
-                GROUP, VERSION, namespace, PLURAL, name, patch
+            return with_retries(
+                "Kubernetes API server", what, attempt, retry_on=(Transient, HTTPError)
             )
         except ApiException as exc:
-            if exc.status == 409:
-                raise Conflict(f"{namespace}/{name} changed meanwhile") from None
-            raise
+            if exc.status == 404 and missing_ok:
+                return None
+            if exc.status == 409 and verb == "patch":
+                raise Conflict(f"{what} changed meanwhile") from None
+            raise KubeError(f"{verb} {what}: {exc.status} {_reason(exc)}") from None
+        except ServiceUnavailable as exc:
+            raise KubeError(f"{verb} {what}: {exc}") from None
+
+    def get(self, namespace: str, name: str) -> dict | None:
+        return self._call(
+            "get",
+            f"{PLURAL}/{namespace}/{name}",
+            lambda: self.custom.get_namespaced_custom_object(
+                GROUP, VERSION, namespace, PLURAL, name
+            ),
+            missing_ok=True,
+        )
+
+    def create(self, namespace: str, body: dict) -> dict:
+        name = body.get("metadata", {}).get("name")
+        return self._call(
+            "create",
+            f"{PLURAL}/{namespace}/{name}",
+            lambda: self.custom.create_namespaced_custom_object(
+                GROUP, VERSION, namespace, PLURAL, body
+            ),
+        )
+
+    def patch(self, namespace: str, name: str, patch: dict) -> dict:
+        return self._call(  # the client sends a dict as application/merge-patch+json
+            "patch",
+            f"{PLURAL}/{namespace}/{name}",
+            lambda: self.custom.patch_namespaced_custom_object(
+                GROUP, VERSION, namespace, PLURAL, name, patch
+            ),
+        )
 
     def event(self, isvc: dict, reason: str, message: str, warning: bool = False) -> None:
         from kubernetes import client
 
         meta = isvc["metadata"]
         now = datetime.now(UTC)
-        self.core.create_namespaced_event(
-            meta["namespace"],
-            client.CoreV1Event(
-                metadata=client.V1ObjectMeta(generate_name=f"{meta['name']}."),
-                involved_object=client.V1ObjectReference(
-                    api_version=API_VERSION,
-                    kind="InferenceService",
-                    name=meta["name"],
-                    namespace=meta["namespace"],
-                    uid=meta.get("uid"),
-                ),
-                reason=reason,
-                message=message[:1024],
-                type="Warning" if warning else "Normal",
-                source=client.V1EventSource(component=COMPONENT),
-                reporting_component=COMPONENT,
-                first_timestamp=now,
-                last_timestamp=now,
-                count=1,
+        body = client.CoreV1Event(
+            metadata=client.V1ObjectMeta(generate_name=f"{meta['name']}."),
+            involved_object=client.V1ObjectReference(
+                api_version=API_VERSION,
+                kind="InferenceService",
+                name=meta["name"],
+                namespace=meta["namespace"],
+                uid=meta.get("uid"),
             ),
+            reason=reason,
+            message=message[:1024],
+            type="Warning" if warning else "Normal",
+            source=client.V1EventSource(component=COMPONENT),
+            reporting_component=COMPONENT,
+            first_timestamp=now,
+            last_timestamp=now,
+            count=1,
         )
+        self._call(
+            "create",
+            f"events/{meta['namespace']}",
+            lambda: self.core.create_namespaced_event(meta["namespace"], body),
+        )
+
+
+def _reason(exc) -> str:
+    """The API server's own message (its Status body), else the HTTP reason."""
+    import json
+
+    try:
+        return json.loads(exc.body).get("message") or exc.reason
+    except (TypeError, ValueError):
+        return str(exc.reason)

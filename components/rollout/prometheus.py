@@ -21,6 +21,10 @@ class PrometheusError(RuntimeError):
     """Prometheus answered, but not with data (a bad query, or an error status)."""
 
 
+class ServerSideError(RuntimeError):
+    """A 5xx: worth another try."""
+
+
 @dataclass(frozen=True)
 class Target:
     namespace: str
@@ -41,13 +45,27 @@ class Prometheus:
         self.http = httpx.Client(timeout=timeout_s)
 
     def _get(self, path: str, params: dict) -> list:
+        """The result; a transport error or a 5xx (a restarting Prometheus, a proxy's 502)
+        is retried, then `ServiceUnavailable`; any other answer that is not data is a
+        `PrometheusError` naming the query."""
+
         def call() -> httpx.Response:
-            return self.http.get(f"{self.url}{path}", params=params)
+            answer = self.http.get(f"{self.url}{path}", params=params)
+            if answer.status_code >= 500:
+                raise ServerSideError(f"{answer.status_code} {answer.text[:200]}")
+            return answer
 
         answer = with_retries(
-            "Prometheus", self.url, call, retry_on=(httpx.HTTPError,), attempts=self.attempts
+            "Prometheus",
+            self.url,
+            call,
+            retry_on=(httpx.HTTPError, ServerSideError),
+            attempts=self.attempts,
         )
-        body = answer.json() if answer.content else {}
+        try:
+            body = answer.json()
+        except ValueError:
+            body = {}
         if answer.status_code != 200 or body.get("status") != "success":
             raise PrometheusError(
                 f"Prometheus {path} {params.get('query')!r}: {answer.status_code} "

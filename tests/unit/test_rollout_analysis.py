@@ -152,3 +152,42 @@ def test_a_prometheus_that_cannot_answer_makes_the_analysis_inconclusive():
     assert analysis.outcome is Outcome.INCONCLUSIVE and analysis.checks == ()
     assert "Prometheus at http://127.0.0.1" in analysis.error
     assert analysis.to_dict()["error"] == analysis.error
+
+
+def test_prometheus_errors_name_the_query_and_5xx_are_retried():
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from components.base.services import ServiceUnavailable
+    from components.rollout.prometheus import Prometheus, PrometheusError
+
+    answers = [
+        (502, b"<html>bad gateway</html>"),
+        (400, b'{"status":"error","errorType":"bad_data","error":"parse error"}'),
+    ]
+    seen = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            seen.append(self.path)
+            code, body = answers[0] if len(seen) == 1 else answers[-1]
+            self.send_response(code)
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}"
+        with pytest.raises(PrometheusError, match=r"'up\{\}': 400 bad_data parse error"):
+            Prometheus(url, attempts=2).instant("up{}", 0.0)
+        assert len(seen) == 2  # the 502 was retried, the 400 was not
+        answers[-1] = (503, b"unavailable")
+        with pytest.raises(ServiceUnavailable, match="unreachable after 2 attempts"):
+            Prometheus(url, attempts=2).instant("up", 0.0)
+    finally:
+        server.shutdown()

@@ -82,3 +82,15 @@ def test_the_adapter_uses_only_what_the_rollout_role_grants(api_server: ApiServe
     assert (event["reason"], event["type"]) == ("CanaryStarted", "Warning")
     assert event["message"] == "10% of the traffic to version 1"
     assert event["metadata"]["generateName"] == f"{NAME}."
+
+
+def test_transient_refusals_are_retried_and_the_rest_named(api_server: ApiServer):
+    from components.rollout.kube import KubeError
+
+    isvcs = KubeInferenceServices()
+    api_server.refuse_next = [429, 503]
+    assert isvcs.get(NS, NAME) is None  # answered on the third try
+    assert len(api_server.requests) == 3
+    api_server.refuse_next = [403]
+    with pytest.raises(KubeError, match=rf"get inferenceservices/{NS}/{NAME}: 403 refused"):
+        isvcs.get(NS, NAME)
