@@ -4,11 +4,12 @@ from kfp import dsl, kubernetes
 
 from components.base.settings import get_settings
 from components.flights.schema import SPLIT
-from components.rollout.config import DEFAULT_STEPS
+from components.rollout.config import DEFAULT_STEPS, RolloutConfig
 from pipelines import ops
 from pipelines.cluster import configure
 
 DEFAULT_REFERENCE_TIME = "2014-01-01T00:00:00-05:00"
+ROLLOUT = RolloutConfig()
 
 
 @dsl.pipeline(
@@ -31,9 +32,9 @@ def training_pipeline(
     max_slice_gap: float = 0.15,
     rollout: bool = False,
     rollout_steps: str = ",".join(map(str, DEFAULT_STEPS)),
-    rollout_interval_s: float = 300.0,
-    rollout_threshold: int = 2,
-    rollout_deadline_s: float = 3600.0,
+    rollout_interval_s: float = ROLLOUT.interval_s,
+    rollout_threshold: int = ROLLOUT.threshold,
+    rollout_deadline_s: float = ROLLOUT.deadline_s,
 ):
     ingest = ops.ingest(source=source).set_display_name("ingest")
     ingest.set_retry(num_retries=2, backoff_duration="30s")

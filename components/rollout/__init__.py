@@ -5,6 +5,7 @@ itself. `plan` is the dry run: what would happen, changing nothing."""
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 
 from components.rollout.aliases import RegistryAliases
@@ -14,6 +15,8 @@ from components.rollout.controller import (
     RolloutFailed,
     RolloutRefused,
     RolloutResult,
+    intent,
+    lease_holder,
 )
 from components.rollout.isvc import Revisions, model_patch, model_version, storage_uri
 from components.rollout.judge import PrometheusAnalyst
@@ -46,6 +49,7 @@ def run(
     kube: InferenceServices | None = None,
     metrics_port: int | None = None,
     abort: bool = False,
+    retry: bool = False,
 ) -> RolloutResult:
     """Roll `version` (served from `uri`) out, or (`abort`) roll back the unfinished
     rollout; the record goes to `out_dir` (rollout.json, rollout.html, rollout.prom)."""
@@ -60,6 +64,7 @@ def run(
         PrometheusAnalyst(Prometheus(prometheus_url), config),
         RegistryAliases(tracking_uri),
         on_decision=record,
+        retry=retry,
     )
     result = rollout.abort() if abort else rollout.run(version, uri, template)
     record.finish(result.version, result.result)
@@ -73,6 +78,7 @@ def plan(
     config: RolloutConfig,
     template: dict | None = None,
     kube: InferenceServices | None = None,
+    retry: bool = False,
 ) -> dict:
     """What `run` would do from the InferenceService's present state; reads only."""
     kube = kube or KubeInferenceServices()
@@ -92,22 +98,17 @@ def plan(
         return {"target": target, "action": action, "version": version, "storage_uri": uri}
     annotations = isvc.get("metadata", {}).get("annotations") or {}
     state, lease = RolloutState.from_annotations(annotations), Lease.from_annotations(annotations)
-    revisions = Revisions.of(isvc)
     current = {
         "storage_uri": storage_uri(isvc),
         "model_version": model_version(isvc),
-        "traffic": list(revisions.traffic),
+        "traffic": list(Revisions.of(isvc).traffic),
         "rollout": None if state is None else state.to_annotation(),
         "lease": None if lease is None else lease.to_annotation(),
     }
-    if state is not None and state.version == version:
-        action = "nothing: already " + str(state.phase) if state.phase.finished else "resume"
-    elif state is not None and not state.phase.finished:
-        action = f"refuse: the rollout of version {state.version} is unfinished"
-    elif current["storage_uri"] == uri:
-        action = "nothing: already served"
-    else:
-        action = "canary"
+    busy = lease_holder(isvc, time.time(), config.lease_s)
+    action, why = (
+        ("refuse", busy) if busy else intent(state, current["storage_uri"], version, uri, retry)
+    )
     first = {**model_patch(isvc, uri, version), "canaryTrafficPercent": config.steps[0]}
     return {
         "target": target,
@@ -115,6 +116,7 @@ def plan(
         "version": version,
         "storage_uri": uri,
         "current": current,
+        "why": why,
         "first_patch": {"spec": {"predictor": first}} if action == "canary" else None,
         **bounds,
     }

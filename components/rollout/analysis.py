@@ -24,6 +24,8 @@ from enum import StrEnum
 import numpy as np
 from scipy import stats
 
+from components.rollout.errors import RolloutConfigError
+
 SUCCESS_RATE, LATENCY_P99, SCORE_PSI = "success_rate", "latency_p99", "score_psi"
 METRICS = (SUCCESS_RATE, LATENCY_P99, SCORE_PSI)
 """The checks each analysis makes, by name."""
@@ -52,8 +54,29 @@ class Thresholds:
     max_psi: float = 0.2
     """Population stability index between the score histograms (0.2: a significant shift,
     by the usual rule of thumb)."""
-    min_points: int = 3
-    """Points each p99 series needs for the rank test to say anything."""
+    min_points: int = 4
+    """Points each p99 series needs: with 3 against 3, a one-sided rank test cannot get
+    below p = 0.05 whatever the values."""
+
+    def __post_init__(self) -> None:
+        if not 0 < self.alpha < 1:
+            raise RolloutConfigError(f"alpha {self.alpha}: a significance level in (0, 1)")
+        for name in (
+            "max_error_rate_increase",
+            "max_latency_increase",
+            "min_latency_increase_s",
+            "max_psi",
+        ):
+            if getattr(self, name) < 0:
+                raise RolloutConfigError(f"{name} {getattr(self, name)}: must not be negative")
+        if self.max_error_rate_increase >= 1:
+            raise RolloutConfigError(
+                f"max_error_rate_increase {self.max_error_rate_increase}: a share below 1"
+            )
+        if self.min_requests < 1 or self.min_points < 2:
+            raise RolloutConfigError(
+                f"min_requests {self.min_requests}, min_points {self.min_points}: at least 1 and 2"
+            )
 
 
 @dataclass(frozen=True)

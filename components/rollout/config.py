@@ -5,12 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from components.rollout.analysis import Thresholds
+from components.rollout.errors import RolloutConfigError
 
 DEFAULT_STEPS = (10, 25, 50, 100)
-
-
-class RolloutConfigError(ValueError):
-    """A parameter breaks its rule; the message names both."""
 
 
 @dataclass(frozen=True)
@@ -27,8 +24,10 @@ class RolloutConfig:
     deadline_s: float = 3600.0
     """From the start: an analysis still inconclusive after this fails the rollout."""
     limits: Thresholds = field(default_factory=Thresholds)
-    query_step_s: float = 15.0
-    """Resolution of the p99 series Prometheus is asked for (`query_range` step)."""
+    query_step_s: float = 60.0
+    """Resolution of the p99 series Prometheus is asked for (`query_range` step): as long as
+    the rate window, so that the points do not overlap (overlapping points are correlated
+    and make the rank test overconfident)."""
     rate_window_s: float = 60.0
     """The `rate()` window behind each p99 point: at least two scrape intervals."""
     poll_s: float = 2.0
@@ -44,11 +43,23 @@ class RolloutConfig:
             raise RolloutConfigError(f"steps {steps}: each a percentage in 1..100")
         if list(steps) != sorted(set(steps)) or steps[-1] != 100:
             raise RolloutConfigError(f"steps {steps}: strictly rising and ending at 100")
-        for name in ("interval_s", "deadline_s", "query_step_s", "rate_window_s", "poll_s"):
+        for name in (
+            "interval_s",
+            "deadline_s",
+            "query_step_s",
+            "rate_window_s",
+            "poll_s",
+            "ready_timeout_s",
+        ):
             if getattr(self, name) <= 0:
                 raise RolloutConfigError(f"{name} {getattr(self, name)}: must be positive")
         if self.threshold < 1:
             raise RolloutConfigError(f"threshold {self.threshold}: at least 1 failed check")
+        if self.interval_s / self.query_step_s < self.limits.min_points:
+            raise RolloutConfigError(
+                f"interval_s {self.interval_s} / query_step_s {self.query_step_s}: at least "
+                f"{self.limits.min_points} p99 points per analysis"
+            )
         if self.lease_s < 3 * self.poll_s:
             raise RolloutConfigError(
                 f"lease_s {self.lease_s}: at least three polls ({3 * self.poll_s} s), or a "

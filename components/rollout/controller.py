@@ -93,8 +93,11 @@ class Rollout:
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
         holder: str | None = None,
+        retry: bool = False,
     ):
         self.config, self.kube, self.analyst, self.aliases = config, kube, analyst, aliases
+        self.retry = retry
+        """Roll a version out again that was rolled back."""
         self.on_decision, self.clock, self.sleep = on_decision, clock, sleep
         self.holder = holder or default_holder()
         self.started = clock()
@@ -202,16 +205,17 @@ class Rollout:
     # ── the lease ──────────────────────────────────────────────────────────────────
 
     def _acquire(self, isvc: dict) -> dict:
+        busy = lease_holder(isvc, self.clock(), self.config.lease_s, self.holder)
+        if busy is not None:
+            raise RolloutRefused(f"{self._ref}: {busy}")
         lease = Lease.from_annotations(self._annotations(isvc))
         if lease is not None and lease.holder != self.holder:
-            age = self.clock() - lease.renewed
-            if age < self.config.lease_s:
-                raise RolloutRefused(
-                    f"{self._ref}: another rollout is running: {lease.holder}, rolling out "
-                    f"version {lease.version}, last seen {age:.0f} s ago (its lease lasts "
-                    f"{self.config.lease_s:.0f} s)"
-                )
-            log.warning("%s: taking over from %s, silent for %.0f s", self._ref, lease.holder, age)
+            log.warning(
+                "%s: taking over from %s, silent for %.0f s",
+                self._ref,
+                lease.holder,
+                self.clock() - lease.renewed,
+            )
         patch = {
             "metadata": {
                 "resourceVersion": isvc["metadata"]["resourceVersion"],
@@ -220,15 +224,8 @@ class Rollout:
         }
         try:
             return self.kube.patch(self.config.namespace, self.config.name, patch)
-        except Conflict:
-            fresh = self._get()
-            holder = Lease.from_annotations(self._annotations(fresh))
-            if holder is not None and holder.holder != self.holder:
-                raise RolloutRefused(
-                    f"{self._ref}: another rollout started meanwhile: {holder.holder}, "
-                    f"rolling out version {holder.version}"
-                ) from None
-            return self._acquire(fresh)
+        except Conflict:  # changed meanwhile: a fresh lease there now refuses, else again
+            return self._acquire(self._get())
 
     def _wait(self, seconds: float, state: RolloutState) -> None:
         """Sleep, reading the object at each poll: stop if someone else took over or
@@ -300,33 +297,20 @@ class Rollout:
             return self._first_deploy(version, uri, template)
         isvc = self._acquire(isvc)
         state = RolloutState.from_annotations(self._annotations(isvc))
-        if state is not None and state.version == version:
-            if state.phase.finished:
-                self._write(None, release=True)
-                return self._result(
-                    state, "unchanged", f"version {version} was already {state.phase}"
-                )
-            log.info(
-                "%s: resuming the rollout of v%s (%s, step %d)",
-                self._ref,
-                version,
-                state.phase,
-                state.step,
+        action, why = intent(state, storage_uri(isvc), version, uri, self.retry)
+        if action == "refuse":
+            self._write(None, release=True)
+            raise RolloutRefused(f"{self._ref}: {why}")
+        if action == "unchanged":
+            self._write(None, release=True)
+            kept = state if state is not None and state.version == version else None
+            kept = kept or RolloutState(
+                version, uri, version, uri, self.config.steps, Phase.PROMOTED
             )
+            return self._result(kept, "unchanged", why)
+        if action == "resume":
+            log.info("%s: %s", self._ref, why)
             return self._continue(state)
-        if state is not None and not state.phase.finished:
-            self._write(None, release=True)
-            raise RolloutRefused(
-                f"{self._ref}: the rollout of version {state.version} is unfinished "
-                f"({state.phase}); run it again to finish it, or abort it "
-                "(`sluice rollout --abort`)"
-            )
-        if storage_uri(isvc) == uri:
-            self._write(None, release=True)
-            state = RolloutState(
-                version, uri, version, uri, self.config.steps, Phase.PROMOTED, started=self.started
-            )
-            return self._result(state, "unchanged", f"{uri} is already served")
         state = RolloutState(
             version,
             uri,
@@ -437,8 +421,9 @@ class Rollout:
         self.moved_aliases = self.aliases.promote(state.version)
         state = state.moved(phase=Phase.PROMOTED)
         message = f"v{state.version} serves all traffic; aliases {self.moved_aliases}"
-        self._write(state, self._decision("promoted", state, message), release=True)
-        return self._result(state, "promoted", message)
+        result = "deployed" if state.stable_storage_uri is None else "promoted"  # a first one
+        self._write(state, self._decision(result, state, message), release=True)
+        return self._result(state, result, message)
 
     def _rollback(self, state: RolloutState, reason: str) -> RolloutResult:
         """Traffic back on the stable revision at once (`canaryTrafficPercent: 0` sends it
@@ -502,6 +487,43 @@ class Rollout:
             decisions(self._annotations(isvc or {})),
             self.moved_aliases,
         )
+
+
+def intent(
+    state: RolloutState | None, served: str, version: str, uri: str, retry: bool = False
+) -> tuple[str, str]:
+    """What a rollout of `version` (`uri`) does, given the object's rollout state and the
+    model it serves: `canary`, `resume`, `unchanged` or `refuse`, and why. The one place
+    `run` and the dry run's plan decide it."""
+    if state is not None and state.version == version:
+        if state.phase is Phase.ROLLED_BACK and retry:
+            return "canary", f"version {version} was rolled back; trying it again (--retry)"
+        if state.phase.finished:
+            hint = " (--retry rolls it out again)" if state.phase is Phase.ROLLED_BACK else ""
+            return "unchanged", f"version {version} was already {state.phase}{hint}"
+        return (
+            "resume",
+            f"resuming the rollout of version {version} ({state.phase}, step {state.step})",
+        )
+    if state is not None and not state.phase.finished:
+        return "refuse", (
+            f"the rollout of version {state.version} is unfinished ({state.phase}); run it "
+            "again to finish it, or abort it (`sluice rollout --abort`)"
+        )
+    if served == uri:
+        return "unchanged", f"{uri} is already served"
+    return "canary", f"canary of version {version}"
+
+
+def lease_holder(isvc: dict, now: float, lease_s: float, holder: str | None = None) -> str | None:
+    """Who else holds a fresh lease on the object, described; None when nobody does."""
+    lease = Lease.from_annotations((isvc.get("metadata") or {}).get("annotations"))
+    if lease is None or lease.holder == holder or now - lease.renewed >= lease_s:
+        return None
+    return (
+        f"another rollout is running: {lease.holder}, rolling out version {lease.version}, "
+        f"last seen {now - lease.renewed:.0f} s ago (its lease lasts {lease_s:.0f} s)"
+    )
 
 
 def _summary(analysis: Analysis) -> str:

@@ -82,7 +82,9 @@ class RolloutRecord:
             "report": directory / "rollout.html",
         }
         write_to_textfile(str(paths["metrics"]), self.registry)
-        record = {**summary, "decisions": summary.get("decisions") or self.decisions}
+        # the object keeps the newest decisions, this process saw its own: all of both
+        seen = {d["at"]: d for d in [*(summary.get("decisions") or []), *self.decisions]}
+        record = {**summary, "decisions": [seen[at] for at in sorted(seen)]}
         paths["json"].write_text(json.dumps(record, indent=2, default=str))
         paths["report"].write_text(report_html(record))
         return paths

@@ -100,7 +100,7 @@ class Decision:
 
     at: float
     action: str
-    """analysed, stepped, promoted, rolled-back, deployed, …"""
+    """started, passed, failed-check, inconclusive, promoted, rolled-back or deployed"""
     phase: str
     percent: int
     failures: int

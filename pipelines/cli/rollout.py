@@ -12,7 +12,12 @@ import typer
 import yaml
 
 from components.base.settings import get_settings
+from components.rollout.config import DEFAULT_STEPS, RolloutConfig
 from pipelines.cli.app import app, console, fail
+
+DEFAULTS = RolloutConfig()
+LIMITS = DEFAULTS.limits
+STEPS = ",".join(map(str, DEFAULT_STEPS))
 
 
 def _steps(text: str) -> tuple[int, ...]:
@@ -36,26 +41,42 @@ def rollout(
     namespace: Annotated[
         str | None, typer.Option(help="Its namespace (default: settings).")
     ] = None,
-    steps: Annotated[
-        str, typer.Option(help="Canary traffic shares, ending at 100.")
-    ] = "10,25,50,100",
+    steps: Annotated[str, typer.Option(help="Canary traffic shares, ending at 100.")] = STEPS,
     interval: Annotated[
         float, typer.Option(help="Seconds each step runs before analysis.")
-    ] = 300.0,
-    threshold: Annotated[int, typer.Option(help="Failed analyses before rollback.")] = 2,
-    deadline: Annotated[float, typer.Option(help="Seconds before inconclusive fails.")] = 3600.0,
-    query_step: Annotated[float, typer.Option(help="Resolution of the p99 series, s.")] = 15.0,
-    rate_window: Annotated[float, typer.Option(help="rate() window behind each p99, s.")] = 60.0,
-    min_requests: Annotated[int, typer.Option(help="Canary requests an analysis needs.")] = 100,
-    max_error_rate_increase: Annotated[float, typer.Option()] = 0.01,
-    max_latency_increase: Annotated[float, typer.Option(help="Share over the stable p99.")] = 0.25,
-    max_psi: Annotated[float, typer.Option(help="Score-distribution shift allowed.")] = 0.2,
+    ] = DEFAULTS.interval_s,
+    threshold: Annotated[
+        int, typer.Option(help="Failed analyses before rollback.")
+    ] = DEFAULTS.threshold,
+    deadline: Annotated[
+        float, typer.Option(help="Seconds before inconclusive fails.")
+    ] = DEFAULTS.deadline_s,
+    query_step: Annotated[
+        float, typer.Option(help="Resolution of the p99 series, s.")
+    ] = DEFAULTS.query_step_s,
+    rate_window: Annotated[
+        float, typer.Option(help="rate() window behind each p99, s.")
+    ] = DEFAULTS.rate_window_s,
+    min_requests: Annotated[
+        int, typer.Option(help="Canary requests an analysis needs.")
+    ] = LIMITS.min_requests,
+    max_error_rate_increase: Annotated[float, typer.Option()] = LIMITS.max_error_rate_increase,
+    max_latency_increase: Annotated[
+        float, typer.Option(help="Share over the stable p99.")
+    ] = LIMITS.max_latency_increase,
+    max_psi: Annotated[
+        float, typer.Option(help="Score-distribution shift allowed.")
+    ] = LIMITS.max_psi,
     prometheus: Annotated[
         str | None, typer.Option(help="Prometheus URL (default: settings).")
     ] = None,
     template: Annotated[
         Path | None,
-        typer.Option(help="InferenceService YAML to create it from when it does not exist."),
+        typer.Option(
+            exists=True,
+            dir_okay=False,
+            help="InferenceService YAML to create it from when it does not exist.",
+        ),
     ] = None,
     out: Annotated[Path | None, typer.Option(help="Where the record goes.")] = None,
     metrics_port: Annotated[
@@ -66,6 +87,9 @@ def rollout(
     ] = False,
     abort: Annotated[
         bool, typer.Option("--abort", help="Roll the unfinished rollout back.")
+    ] = False,
+    retry: Annotated[
+        bool, typer.Option("--retry", help="Roll out again a version that was rolled back.")
     ] = False,
 ) -> None:
     """Roll a registered model version out to the InferenceService in canary steps, judged
@@ -80,7 +104,6 @@ def rollout(
     from components.base.registry import storage_uri as registered_uri
     from components.base.services import ServiceUnavailable
     from components.rollout import (
-        RolloutConfig,
         RolloutConfigError,
         RolloutFailed,
         RolloutRefused,
@@ -88,6 +111,8 @@ def rollout(
         run,
     )
     from components.rollout.analysis import Thresholds
+    from components.rollout.isvc import NotAnInferenceService
+    from components.rollout.kube import KubeError
 
     settings = get_settings()
     try:
@@ -122,7 +147,9 @@ def rollout(
                 mlflow_client, version, settings.mlflow_artifacts_uri
             )
         if dry_run:
-            console.print_json(json.dumps(plan(version or "", storage_uri or "", config, body)))
+            console.print_json(
+                json.dumps(plan(version or "", storage_uri or "", config, body, retry=retry))
+            )
             return
         result = run(
             version or "",
@@ -134,6 +161,7 @@ def rollout(
             template=body,
             metrics_port=metrics_port,
             abort=abort,
+            retry=retry,
         )
     except (
         RolloutRefused,
@@ -141,6 +169,8 @@ def rollout(
         RegistryUnavailable,
         ServiceUnavailable,
         ArtifactLocationError,
+        KubeError,
+        NotAnInferenceService,
     ) as exc:
         raise fail(str(exc)) from None
     colour = {"rolled-back": "red", "promoted": "green", "deployed": "green"}.get(result.result)

@@ -87,9 +87,26 @@ def test_a_large_latency_difference_on_too_few_points_is_inconclusive():
     check = latency_p99(sample(p99=[0.2, math.nan]), sample(), LIMITS)
     assert check.outcome is Outcome.INCONCLUSIVE and check.p_value is None
     # enough points, but too scattered to tell
-    noisy = latency_p99(sample(p99=[0.02, 0.5, 0.003]), sample(p99=[0.004, 0.003, 0.2]), LIMITS)
+    noisy = latency_p99(
+        sample(p99=[0.03, 0.5, 0.003, 0.02]), sample(p99=[0.004, 0.003, 0.2, 0.01]), LIMITS
+    )
     assert noisy.effect > LIMITS.min_latency_increase_s and noisy.p_value >= LIMITS.alpha
     assert noisy.outcome is Outcome.INCONCLUSIVE
+
+
+def test_three_points_against_three_are_too_few_to_tell():
+    # one-sided Mann-Whitney U cannot go below p = 0.05 on 3 against 3, however far apart
+    check = latency_p99(sample(p99=[1.1, 1.2, 1.3]), sample(p99=[0.011, 0.012, 0.013]), LIMITS)
+    assert check.outcome is Outcome.INCONCLUSIVE and check.p_value is None
+
+
+def test_thresholds_out_of_range_are_refused_naming_the_field():
+    from components.rollout.errors import RolloutConfigError
+
+    with pytest.raises(RolloutConfigError, match=r"alpha 1.5: a significance level"):
+        Thresholds(alpha=1.5)
+    with pytest.raises(RolloutConfigError, match=r"max_psi -0.1: must not be negative"):
+        Thresholds(max_psi=-0.1)
 
 
 def test_psi_is_zero_for_the_same_distribution_and_grows_with_the_shift():

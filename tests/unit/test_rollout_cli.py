@@ -71,3 +71,11 @@ def test_bad_parameters_are_one_line_and_exit_2(args, said):
     done = rollout("2", "--storage-uri", NEW_URI, *args)
     assert done.exit_code == 2
     assert said in done.output and "Traceback" not in done.output
+
+
+def test_the_dry_run_says_a_running_rollout_would_refuse(api_server):
+    serving(api_server, {LEASE: Lease("ci/runner-7", "3", time.time()).to_annotation()})
+    done = rollout("2", "--storage-uri", NEW_URI, "--dry-run")
+    plan = json.loads(done.output)
+    assert plan["action"] == "refuse" and "ci/runner-7" in plan["why"]
+    assert plan["first_patch"] is None

@@ -6,6 +6,7 @@ deploy, the deadline, and the abort."""
 from __future__ import annotations
 
 import copy
+from dataclasses import replace
 
 import pytest
 
@@ -20,7 +21,14 @@ from tests.kserve_fake import FakeInferenceServices
 NS, NAME = "sluice", "sluice-flights"
 STABLE_URI, CANARY_URI = "s3://sluice/models/m-1/artifacts", "s3://sluice/models/m-2/artifacts"
 CONFIG = RolloutConfig(
-    name=NAME, namespace=NS, interval_s=60, threshold=2, deadline_s=900, poll_s=5, lease_s=30
+    name=NAME,
+    namespace=NS,
+    interval_s=60,
+    query_step_s=15,
+    threshold=2,
+    deadline_s=900,
+    poll_s=5,
+    lease_s=30,
 )
 
 
@@ -174,9 +182,7 @@ def test_one_failure_below_the_threshold_does_not_roll_back(template):
 
 def test_inconclusive_analyses_wait_until_the_deadline_then_roll_back(template):
     fake, clock = deployed(template), Clock()
-    config = RolloutConfig(
-        name=NAME, namespace=NS, interval_s=60, deadline_s=200, poll_s=5, lease_s=30
-    )
+    config = replace(CONFIG, deadline_s=200)
     result = rollout(fake, Scripted(Outcome.INCONCLUSIVE), clock, config=config).run(
         "2", CANARY_URI
     )
@@ -272,7 +278,7 @@ def test_a_first_deploy_creates_the_service_at_full_traffic(template):
     aliases.aliases = {}
     body = copy.deepcopy(template)
     result = rollout(fake, Scripted(Outcome.FAIL), clock, aliases).run("1", STABLE_URI, body)
-    assert result.result == "promoted"
+    assert result.result == "deployed"
     isvc = fake.get(NS, NAME)
     assert storage_uri(isvc) == STABLE_URI and Revisions.of(isvc).latest_percent() == 100
     assert aliases.aliases == {"champion": "1"}
@@ -283,9 +289,7 @@ def test_a_first_deploy_creates_the_service_at_full_traffic(template):
 def test_a_canary_that_never_becomes_ready_is_rolled_back(template):
     fake, clock = deployed(template), Clock()
     fake.hold_readiness = True
-    config = RolloutConfig(
-        name=NAME, namespace=NS, interval_s=60, ready_timeout_s=30, poll_s=5, lease_s=30
-    )
+    config = replace(CONFIG, ready_timeout_s=30)
     analyst = Scripted(Outcome.PASS)
     result = rollout(fake, analyst, clock, config=config).run("2", CANARY_URI)
     assert result.result == "rolled-back" and "not ready" in result.reason
@@ -327,3 +331,16 @@ def test_an_abort_after_the_canary_took_all_traffic_brings_the_stable_model_back
     assert "canaryTrafficPercent" not in isvc["spec"]["predictor"]
     assert serving_uris(fake) == {STABLE_URI}
     assert aliases.aliases == {"champion": "1"}
+
+
+def test_a_rolled_back_version_is_tried_again_only_when_asked(template):
+    fake, clock = deployed(template), Clock()
+    rollout(fake, Scripted(Outcome.FAIL), clock).run("2", CANARY_URI)
+    again = rollout(fake, Scripted(Outcome.PASS), clock).run("2", CANARY_URI)
+    assert again.result == "unchanged" and "--retry" in again.reason
+    assert storage_uri(fake.get(NS, NAME)) == STABLE_URI
+    retried = Rollout(
+        CONFIG, fake, Scripted(Outcome.PASS), Aliases(), clock=clock, sleep=clock.sleep, retry=True
+    ).run("2", CANARY_URI)
+    assert retried.result == "promoted"
+    assert serving_uris(fake) == {CANARY_URI}
