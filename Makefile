@@ -45,7 +45,7 @@ unit: venv
 e2e: venv
 	$(BIN)/pytest tests/e2e
 
-bench: venv
+bench: venv venv-drift
 	$(BIN)/python -m tests.benchmarks
 
 compile: venv
