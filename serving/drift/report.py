@@ -79,7 +79,9 @@ def _bars(result: DriftResult, values: list[float], title: str, guides: dict[flo
 def _p_values(result: DriftResult):
     heights = [-np.log10(max(f.p_value, SMALLEST_P)) for f in result.features]
     guide = {-np.log10(result.threshold): " threshold"} if result.threshold > 0 else {}
-    return _bars(result, heights, "-log10 p-value (longer: more surely drifted)", guide)
+    fig = _bars(result, heights, "-log10 p-value (longer: more surely drifted)", guide)
+    fig.axes[0].set_xscale("symlog", linthresh=1)  # underflowed p-values would dwarf the rest
+    return fig
 
 
 def _psi(result: DriftResult):
