@@ -3,8 +3,10 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-main
+DRIFT_VENV := .venv-drift
+DRIFT_STAMP := $(DRIFT_VENV)/.installed-drift
 
-.PHONY: venv run test unit e2e bench compile manifests images cluster-up deploy lint gpu-check clean
+.PHONY: venv venv-drift run test unit e2e bench compile manifests images cluster-up deploy lint gpu-check clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -14,11 +16,24 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
+# The drift environment: alibi-detect needs numpy<2, the project's base dependencies
+# numpy>=2. So the `drift` extra lists all that serving.drift needs, and the project goes
+# in editable without its dependencies.
+$(DRIFT_STAMP): pyproject.toml
+	test -x $(DRIFT_VENV)/bin/python || $(PYTHON) -m venv $(DRIFT_VENV)
+	$(DRIFT_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(DRIFT_VENV)/bin/python -c 'import tomllib; print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]["drift"]))' > $(DRIFT_VENV)/requirements.txt
+	$(DRIFT_VENV)/bin/python -m pip install --quiet -r $(DRIFT_VENV)/requirements.txt
+	$(DRIFT_VENV)/bin/python -m pip install --quiet --no-deps -e .
+	touch $(DRIFT_STAMP)
+
+venv-drift: $(DRIFT_STAMP)
+
 run: venv
 	$(BIN)/sluice run
 	$(BIN)/sluice smoke
 
-test: venv
+test: venv venv-drift
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
@@ -30,7 +45,7 @@ unit: venv
 e2e: venv
 	$(BIN)/pytest tests/e2e
 
-bench: venv
+bench: venv venv-drift
 	$(BIN)/python -m tests.benchmarks
 
 compile: venv

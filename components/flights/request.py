@@ -25,6 +25,9 @@ REQUEST_NUMERIC = ("hour", "day_of_week", "month", "distance")
 REQUEST_FEATURES = (*CATEGORICAL_FEATURES, *REQUEST_NUMERIC)
 """Known at request time: sent by the caller or derived from what it sent, never looked up.
 In model order: the categorical features, then the request-time numerics."""
+CALENDAR_FEATURES = ("hour", "day_of_week", "month")
+"""Request-time features read off the calendar: they change by construction (every new
+month has a new `month`), so drift detection leaves them out by default."""
 
 EXAMPLE_REQUEST = {
     "carrier": "UA",

@@ -24,6 +24,7 @@ from enum import StrEnum
 import numpy as np
 from scipy import stats
 
+from components.base.stability import psi
 from components.rollout.errors import RolloutConfigError
 
 SUCCESS_RATE, LATENCY_P99, SCORE_PSI = "success_rate", "latency_p99", "score_psi"
@@ -186,13 +187,6 @@ def latency_p99(canary: Sample, stable: Sample, limits: Thresholds) -> Check:
         f"median p99 {medians[0] * 1e3:.1f} ms vs {medians[1] * 1e3:.1f} ms "
         f"(allowed +{bound * 1e3:.1f} ms)",
     )
-
-
-def psi(expected: np.ndarray, actual: np.ndarray, floor: float = 1e-4) -> float:
-    """Population stability index of `actual` against `expected` (counts per bucket)."""
-    e = np.maximum(expected / expected.sum(), floor)
-    a = np.maximum(actual / actual.sum(), floor)
-    return float(np.sum((a - e) * np.log(a / e)))
 
 
 def pooled(table: np.ndarray, least: float = 5.0) -> np.ndarray:

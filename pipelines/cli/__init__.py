@@ -1,8 +1,10 @@
 """The `sluice` command line, by subject: running and compiling pipelines (`runs`),
 submitting and scheduling them on Kubeflow (`submit`), the model registry (`registry`),
-serving (`serve`), the feature store (`features`) and canary rollouts (`rollout`)."""
+serving (`serve`), the feature store (`features`), canary rollouts (`rollout`) and batch
+drift (`drift`)."""
 
 from pipelines.cli import (  # noqa: F401  (each registers its commands)
+    drift,
     features,
     registry,
     rollout,

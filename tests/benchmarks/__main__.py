@@ -4,7 +4,13 @@
 import tempfile
 from pathlib import Path
 
-from tests.benchmarks import bench_pipeline, bench_rollout, bench_serving, bench_training
+from tests.benchmarks import (
+    bench_drift,
+    bench_pipeline,
+    bench_rollout,
+    bench_serving,
+    bench_training,
+)
 
 if __name__ == "__main__":
     with tempfile.TemporaryDirectory() as home:
@@ -14,3 +20,4 @@ if __name__ == "__main__":
         model = Path(summary["training"]["model_path"])
         bench_serving.main(model, frame)
         bench_rollout.main(frame, summary["features"]["features"], model)
+        bench_drift.main(frame, model)
