@@ -4,6 +4,7 @@ one), run in the drift environment, since alibi-detect cannot share this one's n
 from __future__ import annotations
 
 import subprocess
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -47,13 +48,14 @@ def drift(
     ] = None,
 ) -> None:
     """Does the current window drift from the reference? Writes drift.json and drift.html;
-    exits 1 on drift, 0 without, 2 on input it cannot take."""
+    exits 1 on drift, 0 without, 2 on input it cannot take, 3 when the check itself failed."""
     for name, value, allowed in (
         ("detector", detector, DETECTORS),
         ("correction", correction, CORRECTIONS),
     ):
         if value not in allowed:
             raise fail(f"--{name} {value!r}: one of {', '.join(allowed)}")
+    started = time.time()
     python = drift_python()
     if not python.is_file():
         raise fail(f"no drift environment at {DRIFT_VENV}: run `make venv-drift`")
@@ -64,4 +66,17 @@ def drift(
         if value is not None:
             command += [flag, str(value)]
     code = subprocess.run(command, check=False).returncode
+    if code == 1 and not _reported_drift(out / "drift.json", started):
+        # Python's own exit code for an uncaught error, before the check could say anything
+        raise fail("the drift check failed before reporting (see above); not drift", code=3)
     raise typer.Exit(code)
+
+
+def _reported_drift(report: Path, since: float) -> bool:
+    """Exit 1 means drift only with a report, written by this run, that says so."""
+    import json
+
+    try:
+        return report.stat().st_mtime >= since and json.loads(report.read_text())["is_drift"]
+    except (OSError, ValueError, KeyError):
+        return False

@@ -25,7 +25,9 @@ from serving.drift.inputs import (
 )
 from serving.drift.report import render
 
-DRIFT, NO_DRIFT, BAD_INPUT = 1, 0, 2
+DRIFT, NO_DRIFT, BAD_INPUT, FAILED = 1, 0, 2, 3
+"""Exit codes: 3 is a check that failed by itself (an unwritable --out, a broken
+environment), never to be read as drift."""
 JSON_REPORT, HTML_REPORT = "drift.json", "drift.html"
 
 
@@ -41,7 +43,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--exclude",
         default=",".join(CALENDAR_FEATURES),
-        help="features left out, comma-separated (default: the calendar ones; '' for none)",
+        help="features left out, comma-separated; replaces the default (the calendar "
+        "ones); '' for none",
     )
     return p
 
@@ -65,6 +68,11 @@ def run(args: argparse.Namespace) -> DriftResult:
     current = read_parquet(args.current)
     everything = Features.from_metadata(metadata) if metadata else Features.from_frame(reference)
     excluded = [f for f in args.exclude.split(",") if f]
+    unknown = sorted(set(excluded) - set(everything.names))
+    if unknown and args.exclude != parser().get_default("exclude"):
+        raise InputError(f"--exclude {', '.join(unknown)}: no such feature")
+    if not 0 < args.p_val < 1:
+        raise InputError(f"--p-val {args.p_val}: a significance level in (0, 1)")
     features = everything.without(excluded)
     require(reference, features, ref_source)
     require(current, features, str(args.current))
@@ -102,6 +110,9 @@ def main(argv: list[str] | None = None) -> int:
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return BAD_INPUT
+    except Exception as exc:  # not drift: say so, on one line
+        print(f"error: the drift check failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return FAILED
     print(summary(result, args.out))
     return DRIFT if result.is_drift else NO_DRIFT
 

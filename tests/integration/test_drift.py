@@ -177,6 +177,22 @@ def test_bad_input_is_one_line_and_exit_2(seasons, drift_python, tmp_path):
         assert not done.stdout.strip()
 
 
+def test_a_check_that_fails_by_itself_is_not_drift(seasons, drift_python, tmp_path):
+    (tmp_path / "out").write_text("a file where the reports should go")
+    seasons["table"].head(500).to_parquet(tmp_path / "window.parquet")
+    done = sluice_drift(
+        "--current", tmp_path / "window.parquet", "--model", seasons["model"],
+        "--detector", "scipy", "--out", tmp_path / "out", "--exclude", "nonsense",
+    )  # fmt: skip
+    assert done.returncode == 2 and "--exclude nonsense: no such feature" in done.stderr
+    done = sluice_drift(
+        "--current", tmp_path / "window.parquet", "--model", seasons["model"],
+        "--detector", "scipy", "--out", tmp_path / "out",
+    )  # fmt: skip
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert "the drift check failed" in done.stderr
+
+
 def test_a_missing_drift_environment_says_how_to_make_it(monkeypatch, tmp_path):
     monkeypatch.setattr(drift_cli, "DRIFT_VENV", tmp_path / ".venv-drift")
     result = CliRunner().invoke(app, ["drift", "--current", "x.parquet"])
