@@ -188,6 +188,22 @@ def test_the_config_map_carries_every_setting_a_task_reads_and_the_secrets_are_n
     assert not [e for e in predictor["env"] if "valueFrom" in e]  # it needs no credential
 
 
+def test_the_rollout_role_can_be_bound_to_the_pipelines_account():
+    """The pipeline's rollout task runs as the account KFP gives its pods, elsewhere."""
+    objects = render(
+        {"rollout": {"serviceAccount": "pipeline-runner", "serviceAccountNamespace": "kubeflow"}}
+    )
+    (binding,) = [
+        b for b in by_kind(objects, "RoleBinding") if b["metadata"]["name"] == "sluice-rollout"
+    ]
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": "pipeline-runner", "namespace": "kubeflow"}
+    ]
+    assert "pipeline-runner" not in {
+        a["metadata"]["name"] for a in by_kind(objects, "ServiceAccount")
+    }
+
+
 def test_rbac_is_least_privilege():
     objects = render()
     rules = {r["metadata"]["name"]: r["rules"] for r in by_kind(objects, "Role")}
