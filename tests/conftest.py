@@ -31,16 +31,20 @@ def week_source(tmp_path_factory) -> Path:
     return write_slice(tmp_path_factory.mktemp("week"), {1}, days=7)
 
 
-@pytest.fixture(scope="session")
-def slice_training_frame(tmp_path_factory) -> Path:
-    """A real training frame (ingest → validate → featurize, in process) for January; the
-    Feast repo beside it (`repo/`) has its SQLite online store materialized."""
+def build_training_frame(
+    root: Path,
+    months: set[int],
+    reference_time: str,
+    days: int = 31,
+    materialize: bool = True,
+):
+    """A real training frame (ingest → validate → featurize, in process) of `months` at
+    `root / "frame.parquet"`, the Feast repo beside it; featurize's result."""
     from components.featurize import run as featurize
     from components.ingest import run as ingest
     from components.validate import run as validate
 
-    root = tmp_path_factory.mktemp("frame")
-    source = write_slice(root / "source", {1})
+    source = write_slice(root / "source", months, days=days)
     snapshot = ingest(str(source), root / "snapshots")
     validate(
         snapshot_dir=Path(snapshot.snapshot_dir),
@@ -48,10 +52,20 @@ def slice_training_frame(tmp_path_factory) -> Path:
         quarantine_dir=root / "quarantine",
         report_json=root / "validation.json",
         report_html=root / "validation.html",
-        reference_time="2013-02-01",
+        reference_time=reference_time,
         max_staleness_days=31,
     )
-    result = featurize(root / "validated", root / "repo", root / "frame.parquet")
+    return featurize(
+        root / "validated", root / "repo", root / "frame.parquet", materialize=materialize
+    )
+
+
+@pytest.fixture(scope="session")
+def slice_training_frame(tmp_path_factory) -> Path:
+    """A real training frame for January; the Feast repo beside it (`repo/`) has its SQLite
+    online store materialized."""
+    root = tmp_path_factory.mktemp("frame")
+    result = build_training_frame(root, {1}, reference_time="2013-02-01")
     (root / "features.txt").write_text("\n".join(result.features))
     return root / "frame.parquet"
 

@@ -12,7 +12,7 @@ import pandas as pd
 from components.base.contract.metadata import ModelMetadata
 from components.flights.request import CATEGORICAL_FEATURES
 from components.flights.schema import LABEL
-from tests.conftest import write_slice
+from tests.conftest import build_training_frame
 
 TRAINING_MONTHS = frozenset(range(1, 9))
 HOLDOUT_MONTHS = frozenset({10, 11, 12})
@@ -22,22 +22,13 @@ DAYS_PER_MONTH = 7
 
 def season_frame(root: Path) -> tuple[pd.DataFrame, list[str]]:
     """The training frame of both seasons, and the model's features in order."""
-    from components.featurize import run as featurize
-    from components.ingest import run as ingest
-    from components.validate import run as validate
-
-    source = write_slice(root / "source", TRAINING_MONTHS | HOLDOUT_MONTHS, days=DAYS_PER_MONTH)
-    snapshot = ingest(str(source), root / "snapshots")
-    validate(
-        snapshot_dir=Path(snapshot.snapshot_dir),
-        validated_dir=root / "validated",
-        quarantine_dir=root / "quarantine",
-        report_json=root / "validation.json",
-        report_html=root / "validation.html",
+    result = build_training_frame(
+        root,
+        TRAINING_MONTHS | HOLDOUT_MONTHS,
         reference_time="2014-01-01",
-        max_staleness_days=31,
+        days=DAYS_PER_MONTH,
+        materialize=False,
     )
-    result = featurize(root / "validated", root / "repo", root / "frame.parquet", materialize=False)
     return pd.read_parquet(root / "frame.parquet"), result.features
 
 

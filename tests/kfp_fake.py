@@ -56,6 +56,8 @@ from google.protobuf import json_format
 from kfp.pipeline_spec import pipeline_spec_pb2
 from kfp_server_api import models
 
+from tests.loopback import Loopback
+
 API = kfp_server_api.ApiClient()
 _HTTP_STATUS = {3: 400, 5: 404, 6: 409, 12: 501, 13: 500, 16: 401}
 """gRPC codes as grpc-gateway answers them: InvalidArgument, NotFound, AlreadyExists,
@@ -175,7 +177,7 @@ class _Body:
     data: bytes  # what ApiClient.deserialize reads from a response
 
 
-class KfpFake:
+class KfpFake(Loopback):
     """The fake server and its state; a context manager that serves while it is open."""
 
     def __init__(self, token: str | None = None) -> None:
@@ -199,19 +201,6 @@ class KfpFake:
             ("POST", r"/apis/v2beta1/runs", self._create_run),
             ("POST", r"/apis/v2beta1/recurringruns", self._create_recurring_run),
         ]
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def __enter__(self) -> KfpFake:
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
 
     def handle(self, request: Request) -> tuple[int, dict]:
         with self._lock:

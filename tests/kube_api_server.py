@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ import yaml
 
 from components.rollout.kube import GROUP, PLURAL
 from tests.kserve_fake import merge_patch
+from tests.loopback import Loopback
 
 NAME, TOKEN = "sluice-flights", "rollout-token"
 
@@ -54,7 +54,7 @@ class Request:
         return match["group"] or "", match["resource"], verb
 
 
-class ApiServer:
+class ApiServer(Loopback):
     """Just enough of the API server for the adapter: InferenceServices (get, create, a
     merge patch with its resourceVersion precondition) and Events (create), every request
     kept in `requests`."""
@@ -67,19 +67,6 @@ class ApiServer:
         forbidding (403) API server does."""
         self._version = 0
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def __enter__(self) -> ApiServer:
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
 
     def handle(self, request: Request) -> tuple[int, dict]:
         self.requests.append(request)
