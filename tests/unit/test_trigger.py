@@ -380,3 +380,10 @@ def test_the_cli_serve_answers_over_http(tmp_path):
         server.terminate()
         server.wait(10)
     assert (tmp_path / ".sluice" / "trigger.db").is_file()
+
+
+def test_a_pinned_reference_time_wins_over_the_trigger_time():
+    from pipelines.trigger.starters import run_parameters
+
+    pinned = {"reference_time": "2014-01-01T00:00:00-05:00", "epochs": 2}
+    assert run_parameters(T0, pinned) == pinned
