@@ -152,6 +152,9 @@ class Settings(BaseSettings):
     kfp_token: SecretStr | None = None
     """A bearer token obtained elsewhere (kfp's `existing_token`); it wins over the token
     file. Secret: no repr, log line or error shows it."""
+    trigger_state: Path | None = None
+    """The retrain trigger's SQLite file (its audit log, from which the cooldown and rate
+    limit are read, so both survive a restart): `home/trigger.db` by default."""
 
     @field_validator(
         "online_store",
@@ -171,6 +174,7 @@ class Settings(BaseSettings):
         "kfp_namespace",
         "kfp_token_path",
         "kfp_token",
+        "trigger_state",
         mode="before",
     )
     @classmethod
@@ -238,6 +242,10 @@ class Settings(BaseSettings):
     def location(self, uri: str) -> Location:
         """A store's directory, local or on this deployment's S3."""
         return Location(uri, self.s3_endpoint_url, self.s3_region)
+
+    @property
+    def trigger_state_path(self) -> Path:
+        return (self.trigger_state or self.home / "trigger.db").expanduser().resolve()
 
     @property
     def runs_dir(self) -> Path:

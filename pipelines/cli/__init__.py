@@ -1,7 +1,7 @@
 """The `sluice` command line, by subject: running and compiling pipelines (`runs`),
 submitting and scheduling them on Kubeflow (`submit`), the model registry (`registry`),
-serving (`serve`), the feature store (`features`), canary rollouts (`rollout`) and batch
-drift (`drift`)."""
+serving (`serve`), the feature store (`features`), canary rollouts (`rollout`), batch
+drift (`drift`) and the retrain trigger (`trigger`)."""
 
 from pipelines.cli import (  # noqa: F401  (each registers its commands)
     drift,
@@ -11,6 +11,7 @@ from pipelines.cli import (  # noqa: F401  (each registers its commands)
     runs,
     serve,
     submit,
+    trigger,
 )
 from pipelines.cli.app import app
 
