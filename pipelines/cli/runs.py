@@ -46,6 +46,14 @@ def compile(
         console.print(f"[green]wrote[/] {path}")
 
 
+def _flag(raw: str) -> bool:
+    """`bool("false")` is True: a flag is read by its word."""
+    words = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+    if raw.strip().lower() not in words:
+        raise ValueError(raw)
+    return words[raw.strip().lower()]
+
+
 def pipeline_params(pairs: list[str]) -> dict:
     """NAME=VALUE pairs, typed as the pipeline declares them; a clear error otherwise."""
     import inspect
@@ -61,7 +69,7 @@ def pipeline_params(pairs: list[str]) -> dict:
             raise fail(f"--param {pair!r}: expected NAME=VALUE with NAME one of {sorted(declared)}")
         kind = type(declared[name].default)
         try:
-            values[name] = kind(raw)
+            values[name] = _flag(raw) if kind is bool else kind(raw)
         except ValueError:
             raise fail(f"--param {name}: {raw!r} is not a {kind.__name__}") from None
     effective = {n: p.default for n, p in declared.items()} | values

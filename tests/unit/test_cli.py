@@ -12,7 +12,12 @@ def test_pipeline_params_are_typed_as_the_pipeline_declares_them():
     }
 
 
-@pytest.mark.parametrize("pair", ["bogus=1", "epochs", "epochs=three"])
+def test_a_flag_is_read_by_its_word():
+    assert pipeline_params(["rollout=false"]) == {"rollout": False}
+    assert pipeline_params(["rollout=True"]) == {"rollout": True}
+
+
+@pytest.mark.parametrize("pair", ["bogus=1", "epochs", "epochs=three", "rollout=maybe"])
 def test_bad_pipeline_params_exit_2(pair):
     with pytest.raises(typer.Exit) as stopped:
         pipeline_params([pair])
