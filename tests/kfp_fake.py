@@ -46,9 +46,8 @@ import threading
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import SplitResult, parse_qs
 
 import kfp_server_api
 import yaml
@@ -189,7 +188,7 @@ class KfpFake(Loopback):
         self.runs: dict[str, models.V2beta1Run] = {}
         self.recurring_runs: dict[str, models.V2beta1RecurringRun] = {}
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
+        super().__init__()
         self._routes = [
             ("GET", r"/apis/v2beta1/healthz", self._healthz),
             ("GET", r"/apis/v2beta1/pipelines", self._list_pipelines),
@@ -201,6 +200,12 @@ class KfpFake(Loopback):
             ("POST", r"/apis/v2beta1/runs", self._create_run),
             ("POST", r"/apis/v2beta1/recurringruns", self._create_recurring_run),
         ]
+
+    def receive(
+        self, method: str, url: SplitResult, headers: dict[str, str], body: bytes
+    ) -> tuple[int, dict]:
+        query = parse_qs(url.query, keep_blank_values=True)
+        return self.handle(Request(method, url.path, query, headers, body))
 
     def handle(self, request: Request) -> tuple[int, dict]:
         with self._lock:
@@ -370,38 +375,6 @@ class KfpFake(Loopback):
                 f"PipelineVersion {reference and reference.pipeline_version_id} not found",
             )
         return version
-
-
-def _handler(fake: KfpFake) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self._serve()
-
-        def do_POST(self) -> None:
-            self._serve()
-
-        def _serve(self) -> None:
-            parts = urlsplit(self.path)
-            length = int(self.headers.get("Content-Length") or 0)
-            request = Request(
-                method=self.command,
-                path=parts.path,
-                query=parse_qs(parts.query, keep_blank_values=True),
-                headers={k.lower(): v for k, v in self.headers.items()},
-                body=self.rfile.read(length),
-            )
-            status, answer = fake.handle(request)
-            data = json.dumps(answer).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            """Quiet: tests read `fake.requests`."""
-
-    return Handler
 
 
 def _now() -> datetime:

@@ -10,10 +10,9 @@ import re
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult
 
 import pytest
 import yaml
@@ -66,7 +65,12 @@ class ApiServer(Loopback):
         """Statuses to answer the next requests with, as a throttled (429), unwell (503) or
         forbidding (403) API server does."""
         self._version = 0
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
+        super().__init__()
+
+    def receive(
+        self, method: str, url: SplitResult, headers: dict[str, str], body: bytes
+    ) -> tuple[int, dict]:
+        return self.handle(Request(method, url.path, headers, json.loads(body) if body else None))
 
     def handle(self, request: Request) -> tuple[int, dict]:
         self.requests.append(request)
@@ -113,36 +117,6 @@ class ApiServer(Loopback):
 def _status(code: int, reason: str, message: str) -> tuple[int, dict]:
     status = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure"}
     return code, status | {"message": message, "reason": reason, "code": code}
-
-
-def _handler(server: ApiServer) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self._serve()
-
-        do_POST = do_PUT = do_PATCH = do_DELETE = do_GET
-
-        def _serve(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            raw = self.rfile.read(length)
-            request = Request(
-                method=self.command,
-                path=urlsplit(self.path).path,
-                headers={k.lower(): v for k, v in self.headers.items()},
-                body=json.loads(raw) if raw else None,
-            )
-            code, answer = server.handle(request)
-            data = json.dumps(answer).encode()
-            self.send_response(code)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            """Quiet: the test reads `requests`."""
-
-    return Handler
 
 
 @pytest.fixture

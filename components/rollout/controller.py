@@ -311,6 +311,7 @@ class Rollout:
         if action == "resume":
             log.info("%s: %s", self._ref, why)
             return self._continue(state)
+        revisions = Revisions.of(isvc)
         state = RolloutState(
             version,
             uri,
@@ -318,8 +319,8 @@ class Rollout:
             storage_uri(isvc),
             self.config.steps,
             started=self.clock(),
-            replaced_revision=Revisions.of(isvc).latest_created,
-            stable_revision=Revisions.of(isvc).latest_rolled_out,
+            replaced_revision=revisions.latest_created,
+            stable_revision=revisions.latest_rolled_out,
         )
         predictor = {**model_patch(isvc, uri, version), "canaryTrafficPercent": state.percent}
         self._write(
