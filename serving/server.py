@@ -16,7 +16,7 @@ from kserve import logging as kserve_logging
 
 from components.base.contract.names import FEATURE_SERVICE, MODEL_NAME
 from components.base.settings import get_settings
-from serving import client_errors, grpc_messages, v2_rest
+from serving import client_errors, grpc_messages, payload_logger, v2_rest
 from serving.predictor import FlightDelayPredictor, ServingOptions
 
 MODES = ("predictor", "transformer", "combined")
@@ -54,6 +54,13 @@ def build_parser() -> argparse.ArgumentParser:
         "bigger ones on the model thread; 0: all on the thread",
     )
     parser.add_argument("--max_request_rows", type=int, default=defaults.max_request_rows)
+    parser.add_argument(
+        "--logger_url",
+        default=None,
+        help="send every inference call as KServe's payload logger would (CloudEvents), "
+        "to this URL: the drift service; on a cluster the InferenceService's logger does it",
+    )
+    parser.add_argument("--logger_mode", choices=payload_logger.MODES, default="all")
     parser.add_argument(
         "--gc_threshold",
         type=int,
@@ -113,6 +120,18 @@ def main(argv: list[str] | None = None) -> None:
     client_errors.install()
     grpc_messages.install()
     v2_rest.install()
+    if args.logger_url:
+        settings = get_settings()
+        payload_logger.install(
+            payload_logger.LoggerConfig(
+                url=args.logger_url,
+                mode=args.logger_mode,
+                inference_service=settings.inference_service,
+                namespace=settings.namespace,
+                component="transformer" if args.mode == "transformer" else "predictor",
+                source=f"http://localhost:{args.http_port}/",
+            )
+        )
     ModelServer(http_port=args.http_port, grpc_port=args.grpc_port, workers=args.workers).start(
         [model]
     )

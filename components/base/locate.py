@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from components.base.contract.names import version_directory
+
 
 def resolve_model(uri: str, tracking_uri: str, cache_dir: Path) -> tuple[Path, str | None]:
     """The model directory and, for a registry reference, the registered version."""
@@ -22,7 +24,7 @@ def resolve_model(uri: str, tracking_uri: str, cache_dir: Path) -> tuple[Path, s
     else:
         name, _, number = uri.removeprefix("models:/").partition("/")
         version = mlflow_client.get_model_version(name, number)
-    destination = Path(cache_dir) / f"{name}-{version.version}"
+    destination = Path(cache_dir) / version_directory(name, str(version.version))
     if not destination.is_dir():
         download_version(mlflow_client, version, destination)
     return destination, str(version.version)

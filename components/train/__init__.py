@@ -201,6 +201,8 @@ def run(
         min(params.reference_rows, len(splits["train"])), random_state=params.seed
     )
     cat, num = prep.arrays(sample)
+    scored = np.random.default_rng(params.seed).permutation(len(valid_scores))
+    score_reference = np.round(valid_scores[scored[: params.reference_rows]], 6).tolist()
     export_onnx(net, (cat[:64], num[:64]), model_dir / MODEL_FILE)
     max_diff = parity(net, model_dir / MODEL_FILE, cat, num)
     if max_diff > 1e-5:
@@ -234,6 +236,7 @@ def run(
         reference_sample={
             c: sample[c].astype(object).where(sample[c].notna(), None).tolist() for c in features
         },
+        score_reference=score_reference,
         extra={
             "model_name": MODEL_NAME,
             "format": "onnx",

@@ -109,3 +109,24 @@ def feature_psi(reference: np.ndarray, current: np.ndarray, categorical: bool) -
 
 def _missing_share(column: np.ndarray, categorical: bool) -> float | None:
     return None if categorical else float(np.isneginf(column).mean())
+
+
+@dataclass(frozen=True)
+class ScoreDrift:
+    """The model's live scores against its scores on held-out validation months: a shift
+    here with inputs that hold still hints at concept drift (or a model that misbehaves)."""
+
+    p_value: float
+    """Two-sample KS, as for a numeric feature."""
+    psi: float
+    drifted: bool
+
+
+def score_drift(reference: np.ndarray, scores: np.ndarray, p_val: float) -> ScoreDrift | None:
+    """None without reference scores (an artifact from before training wrote them)."""
+    if reference.size == 0 or scores.size == 0:
+        return None
+    from scipy.stats import ks_2samp
+
+    p_value = float(ks_2samp(reference, scores, method="asymp").pvalue)
+    return ScoreDrift(p_value, feature_psi(reference, scores, categorical=False), p_value < p_val)

@@ -89,6 +89,14 @@ def corrected(p_values: np.ndarray, p_val: float, correction: str) -> tuple[bool
     raise ValueError(f"correction {correction!r}: one of {', '.join(CORRECTIONS)}")
 
 
+def warm_up(detector: str) -> None:
+    """One tiny check at start-up: the detector's imports (seconds for alibi-detect) are
+    paid before the first window, and a broken environment fails the start, not a check."""
+    rng = np.random.default_rng(0)
+    x_ref, x = rng.integers(0, 2, (50, 2)).astype(float), rng.integers(0, 2, (50, 2)).astype(float)
+    DETECTOR[detector](x_ref, x, 1, 0.05, "bonferroni")
+
+
 def _scalar(threshold) -> float:
     """alibi-detect's FDR threshold is every rank's cutoff when nothing drifted: then no
     p-value is below the threshold, 0."""

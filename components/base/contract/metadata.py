@@ -35,6 +35,9 @@ class ModelMetadata:
     """[low, high] per numeric feature; a server refuses values outside."""
     reference_sample: dict[str, list] = field(default_factory=dict)
     """Training rows by feature, for registration's input example and drift detection."""
+    score_reference: list[float] = field(default_factory=list)
+    """The model's scores on a sample of the validation months, which training held out:
+    what the drift service compares live scores with (a proxy for concept drift)."""
     model_version: str | None = None
     """The registry's version, where one is written into the artifact; a model served
     from a directory without it reports `unregistered`."""

@@ -13,3 +13,9 @@ PLATFORM = "onnxruntime_onnx"
 """The runtime, as the Open Inference Protocol's model metadata names it."""
 UNREGISTERED = "unregistered"
 """The version of a model served from a directory that no registry has numbered."""
+
+
+def version_directory(model_name: str, version: str) -> str:
+    """The folder a registered version is downloaded into, under a models directory: where
+    a local server caches it and where the drift service looks for its reference."""
+    return f"{model_name}-{version}"
