@@ -87,7 +87,7 @@ def build_model(args: argparse.Namespace):
             args.model_uri,
             options,
             settings.tracking_uri,
-            settings.home / "served_models",
+            settings.served_models_dir,
         )
     if args.mode == "predictor":
         return predictor

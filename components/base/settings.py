@@ -248,6 +248,12 @@ class Settings(BaseSettings):
         return (self.trigger_state or self.home / "trigger.db").expanduser().resolve()
 
     @property
+    def served_models_dir(self) -> Path:
+        """Where a local server downloads the registered versions it serves, one folder each
+        (`contract.names.version_directory`); the local drift service reads them there."""
+        return self.home / "served_models"
+
+    @property
     def runs_dir(self) -> Path:
         return self.home / "runs"
 

@@ -80,3 +80,29 @@ def _reported_drift(report: Path, since: float) -> bool:
         return report.stat().st_mtime >= since and json.loads(report.read_text())["is_drift"]
     except (OSError, ValueError, KeyError):
         return False
+
+
+@app.command(
+    "drift-service", context_settings={"allow_extra_args": True, "ignore_unknown_options": True}
+)
+def drift_service(
+    ctx: typer.Context,
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8090,
+    trigger_url: Annotated[
+        str | None, typer.Option(help="The retrain trigger (`sluice trigger serve`).")
+    ] = None,
+) -> None:
+    """The online drift service, in the drift environment: point a server's --logger_url
+    at it. Versions' references come from where local servers cache what they serve;
+    every other flag goes to it as it is (`--window`, `--every`, `--detector`, `--reports`,
+    `--mlflow-url`; `.venv-drift/bin/python -m serving.drift.service --help` lists them)."""
+    from components.base.settings import get_settings
+
+    python = drift_python()
+    if not python.is_file():
+        raise fail(f"no drift environment at {DRIFT_VENV}: run `make venv-drift`")
+    command = [str(python), "-m", "serving.drift.service", "--port", str(port)]
+    command += ["--models", str(get_settings().served_models_dir)]
+    if trigger_url:
+        command += ["--trigger-url", trigger_url]
+    raise typer.Exit(subprocess.run([*command, *ctx.args], check=False).returncode)

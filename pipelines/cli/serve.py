@@ -61,7 +61,7 @@ def predict(
     if not source.is_file():
         raise fail(f"{source} does not exist")
     directory, version = resolve_model(
-        model_uri(model), settings.tracking_uri, settings.home / "served_models"
+        model_uri(model), settings.tracking_uri, settings.served_models_dir
     )
     try:
         result = predict_file(ModelArtifact(directory), source, destination)

@@ -199,3 +199,31 @@ def test_a_sluice_server_logging_its_calls_shows_the_season_drift_and_starts_one
     wait_until(lambda: _verdict(drift, version, 3), 60, "a third check")
     assert drift.metric("sluice_drift_trigger_calls_total", decision="started") == 1
     assert len([r for r in kfp.requests if (r.method, r.path) == RUNS]) == 1
+
+
+def test_a_versions_reference_is_read_from_an_mlflow_tracking_server(registered):
+    """The cluster's way: the metadata that registration stamped at the root of the
+    version's artifacts, over the tracking server's HTTP API (no mlflow package)."""
+    from serving.drift.references import References, ReferenceUnavailable
+    from tests.services import BIN, _running, free_port
+
+    port = free_port()
+    backend = registered["env"]["MLFLOW_TRACKING_URI"]
+    command = [str(BIN / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port)]
+    with _running([*command, "--backend-store-uri", backend, "--workers", "1"], port, "mlflow"):
+        url = f"http://127.0.0.1:{port}"
+        wait_until(lambda: _healthy(url), 120, "mlflow server /health", every=0.5)
+        references = References(mlflow_url=url)
+        reference = references.get("sluice-flights", registered["version"])
+        assert reference.source == f"MLflow sluice-flights v{registered['version']}"
+        assert len(reference.sample) == 5000 and "temp" in reference.features.numeric
+        assert 0 < len(reference.scores) <= 5000 and 0 <= reference.scores.min()
+        with pytest.raises(ReferenceUnavailable, match="version 999 from the MLflow server"):
+            references.get("sluice-flights", "999")
+
+
+def _healthy(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/health", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
