@@ -36,7 +36,7 @@ COMBINATIONS = {
         }
     },
     "image by digest": {"images": {"serving": {"digest": "sha256:" + "a" * 64}}},
-    "no monitoring, no policy, no cronjob": {
+    "no monitoring, no policy, no cronjob, no drift": {
         "monitoring": {
             "podMonitor": {"enabled": False},
             "rules": {"enabled": False},
@@ -44,8 +44,24 @@ COMBINATIONS = {
         },
         "networkPolicy": {"enabled": False},
         "materialize": {"enabled": False},
+        "drift": {"enabled": False},
+        "inferenceService": {"logger": {"enabled": False}},
+    },
+    "drift and retrain trigger": {
+        "trigger": {
+            "enabled": True,
+            "params": ["source=s3://sluice/raw", "reference_time=2014-01-01T00:00:00-05:00"],
+            "persistence": {"storageClass": "standard"},
+        },
+        "drift": {"detector": "scipy", "window": 500},
+    },
+    "trigger without drift, logger elsewhere": {
+        "trigger": {"enabled": True},
+        "drift": {"enabled": False},
+        "inferenceService": {"logger": {"url": "http://collector.observability.svc/"}},
     },
 }
+DRIFT_AND_TRIGGER = COMBINATIONS["drift and retrain trigger"]
 
 
 @pytest.fixture(scope="module", params=list(COMBINATIONS), ids=list(COMBINATIONS))
@@ -83,9 +99,19 @@ def test_custom_resources_validate_against_their_crds(combination):
 
 
 def test_every_pod_meets_the_restricted_pod_security_standard(combination):
-    _, objects = combination
+    values, objects = combination
     pods = [spec for obj in objects for spec in pod_specs(obj)]
     assert pods
+    workloads = {o["metadata"]["name"] for o in objects if o["kind"] == "Deployment"}
+    wanted = {
+        name
+        for name, on in (
+            ("sluice-drift", merged(BASE_VALUES, values).get("drift", {}).get("enabled", True)),
+            ("sluice-trigger", values.get("trigger", {}).get("enabled", False)),
+        )
+        if on
+    }
+    assert workloads == wanted  # every Deployment the values ask for, and its pod checked
     for pod in pods:
         assert pod["securityContext"]["runAsNonRoot"] is True
         assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
@@ -154,6 +180,182 @@ def test_grpc_serves_one_h2c_port():
     assert transformer["args"][-2:] == ["--predictor_protocol", "grpc-v2"]
 
 
+def test_the_logger_sends_every_payload_to_this_releases_drift_service_by_default():
+    objects = render()
+    (isvc,) = by_kind(objects, "InferenceService")
+    assert isvc["spec"]["predictor"]["logger"] == {
+        "mode": "all",
+        "url": "http://sluice-drift.sluice.svc.cluster.local/",
+    }
+    (service,) = [s for s in by_kind(objects, "Service") if s["metadata"]["name"] == "sluice-drift"]
+    assert service["spec"]["ports"] == [
+        {"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}
+    ]
+    (drift,) = [
+        d for d in by_kind(objects, "Deployment") if d["metadata"]["name"] == "sluice-drift"
+    ]
+    pod = drift["spec"]["template"]
+    assert service["spec"]["selector"].items() <= pod["metadata"]["labels"].items()
+    (container,) = pod["spec"]["containers"]
+    assert container["ports"] == [{"name": "http", "containerPort": 8090, "protocol": "TCP"}]
+    assert "--port=8090" in container["args"] and "--host=0.0.0.0" in container["args"]
+    # the logger sits in the predictor's pods: the drift service's policy lets them in
+    (policy,) = [
+        p for p in by_kind(objects, "NetworkPolicy") if p["metadata"]["name"] == "sluice-drift"
+    ]
+    assert policy["spec"]["podSelector"]["matchLabels"].items() <= pod["metadata"]["labels"].items()
+    (allowed,) = policy["spec"]["ingress"]
+    assert {
+        "podSelector": {
+            "matchLabels": {
+                "serving.kserve.io/inferenceservice": "sluice-flights",
+                "component": "predictor",
+            }
+        }
+    } in allowed["from"]
+    assert allowed["ports"] == [{"port": 8090, "protocol": "TCP"}]
+
+
+def test_without_the_drift_service_the_logger_needs_a_url():
+    from helm_python.errors import HelmError
+
+    with pytest.raises(HelmError, match="inferenceService.logger.url is required"):
+        render({"drift": {"enabled": False}})
+    objects = render(COMBINATIONS["trigger without drift, logger elsewhere"])
+    (isvc,) = by_kind(objects, "InferenceService")
+    assert isvc["spec"]["predictor"]["logger"]["url"] == "http://collector.observability.svc/"
+    assert not [o for o in objects if o["metadata"]["name"] == "sluice-drift"]
+
+
+def _container(objects: list[dict], name: str) -> dict:
+    (deployment,) = [d for d in by_kind(objects, "Deployment") if d["metadata"]["name"] == name]
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    return container
+
+
+def _settings_in(container: dict, config: dict, monkeypatch) -> Settings:
+    """The settings the container's process reads: the ConfigMap, then its own env."""
+    for key in list(CONFIG_KEYS) + [e["name"] for e in container["env"]]:
+        monkeypatch.delenv(key, raising=False)
+    for key, value in config["data"].items():
+        monkeypatch.setenv(key, value)
+    for entry in container["env"]:
+        if "value" in entry:
+            monkeypatch.setenv(entry["name"], entry["value"])
+    return Settings()
+
+
+def test_the_drift_service_reads_mlflow_from_the_config_map_and_the_secret():
+    objects = render()
+    container = _container(objects, "sluice-drift")
+    assert container["image"] == "ghcr.io/sluice-ml/sluice-drift:0.1.0"
+    assert "--mlflow-url=$(MLFLOW_TRACKING_URI)" in container["args"]
+    assert container["envFrom"] == [{"configMapRef": {"name": "sluice-config"}}]
+    secrets = {
+        e["name"]: e["valueFrom"]["secretKeyRef"] for e in container["env"] if "valueFrom" in e
+    }
+    assert {k: v["name"] for k, v in secrets.items()} == dict.fromkeys(
+        SECRET_KEYS["mlflow_secret"], "sluice-mlflow"
+    )
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["MPLCONFIGDIR"].startswith("/tmp/") and env["NUMBA_CACHE_DIR"].startswith("/tmp/")
+    assert not [a for a in container["args"] if a.startswith("--trigger-url")]  # trigger off
+
+
+def test_the_drift_service_calls_the_trigger_which_starts_kfp_runs(monkeypatch):
+    objects = render(DRIFT_AND_TRIGGER)
+    drift = _container(objects, "sluice-drift")
+    assert "--trigger-url=http://sluice-trigger.sluice.svc.cluster.local" in drift["args"]
+    assert {"--detector=scipy", "--window=500"} <= set(drift["args"])
+    (deployment,) = [
+        d for d in by_kind(objects, "Deployment") if d["metadata"]["name"] == "sluice-trigger"
+    ]
+    assert deployment["spec"]["replicas"] == 1
+    assert deployment["spec"]["strategy"] == {"type": "Recreate"}  # one writer of its SQLite
+    pod = deployment["spec"]["template"]["spec"]
+    assert pod["serviceAccountName"] == "sluice-trigger"
+    assert pod["automountServiceAccountToken"] is False
+    trigger = _container(objects, "sluice-trigger")
+    assert trigger["image"] == "ghcr.io/sluice-ml/sluice:0.1.0"
+    assert trigger["command"] == ["sluice", "trigger", "serve"]
+    assert trigger["args"] == [
+        "--host=0.0.0.0",
+        "--port=8095",
+        "--experiment=sluice",
+        "--cooldown-hours=6",
+        "--max-runs-per-day=4",
+        "--param=source=s3://sluice/raw",
+        "--param=reference_time=2014-01-01T00:00:00-05:00",
+    ]
+    (config,) = [
+        o for o in by_kind(objects, "ConfigMap") if o["metadata"]["name"] == "sluice-config"
+    ]
+    settings = _settings_in(trigger, config, monkeypatch)
+    assert settings.kfp_endpoint == "http://ml-pipeline.kubeflow.svc.cluster.local:8888"
+    assert settings.kfp_namespace == "kubeflow"
+    mounts = {m["name"]: m["mountPath"] for m in trigger["volumeMounts"]}
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    # the state on the claim, so the cooldown and rate limit survive a restart
+    assert settings.trigger_state_path.parent.as_posix() == mounts["state"]
+    (claim,) = by_kind(objects, "PersistentVolumeClaim")
+    assert volumes["state"]["persistentVolumeClaim"] == {"claimName": claim["metadata"]["name"]}
+    assert claim["spec"]["storageClassName"] == "standard"
+    assert claim["spec"]["resources"]["requests"]["storage"] == "1Gi"
+    # KFP's auth: a projected token for KFP's audience, where the settings read it
+    assert settings.kfp_token_path.parent.as_posix() == mounts["kfp-token"]
+    (source,) = volumes["kfp-token"]["projected"]["sources"]
+    assert source["serviceAccountToken"]["audience"] == "pipelines.kubeflow.org"
+    assert source["serviceAccountToken"]["path"] == settings.kfp_token_path.name
+    # the drift service, Alertmanager and Prometheus reach it; Prometheus scrapes both
+    (policy,) = [
+        p for p in by_kind(objects, "NetworkPolicy") if p["metadata"]["name"] == "sluice-trigger"
+    ]
+    drift_pod = [
+        d for d in by_kind(objects, "Deployment") if d["metadata"]["name"] == "sluice-drift"
+    ][0]["spec"]["template"]["metadata"]["labels"]
+    (allowed,) = policy["spec"]["ingress"]
+    assert allowed["from"][0]["podSelector"]["matchLabels"] == drift_pod
+    assert {
+        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}
+    } in (allowed["from"])
+    assert allowed["ports"] == [{"port": 8095, "protocol": "TCP"}]
+    (service,) = [
+        s for s in by_kind(objects, "Service") if s["metadata"]["name"] == "sluice-trigger"
+    ]
+    assert service["spec"]["ports"][0]["port"] == 80
+
+
+def test_the_services_pod_monitor_scrapes_the_drift_service_and_the_trigger():
+    objects = render(DRIFT_AND_TRIGGER)
+    (monitor,) = [
+        m for m in by_kind(objects, "PodMonitor") if m["metadata"]["name"] == "sluice-services"
+    ]
+    selector = monitor["spec"]["selector"]
+    (expression,) = selector["matchExpressions"]
+    assert monitor["spec"]["podMetricsEndpoints"] == [
+        {"port": "http", "path": "/metrics", "interval": "15s"}
+    ]
+    for name in ("sluice-drift", "sluice-trigger"):
+        (deployment,) = [d for d in by_kind(objects, "Deployment") if d["metadata"]["name"] == name]
+        labels = deployment["spec"]["template"]["metadata"]["labels"]
+        assert selector["matchLabels"].items() <= labels.items()
+        assert labels[expression["key"]] in expression["values"]
+        (container,) = deployment["spec"]["template"]["spec"]["containers"]
+        assert [p["name"] for p in container["ports"]] == ["http"]
+        for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+            assert container[probe]["httpGet"] == {"path": "/healthz", "port": "http"}
+    names = {
+        m["metadata"]["name"]
+        for m in by_kind(
+            render(
+                {"drift": {"enabled": False}, "inferenceService": {"logger": {"enabled": False}}}
+            ),
+            "PodMonitor",
+        )
+    }
+    assert names == {"sluice-model-servers"}  # nothing to scrape: no services monitor
+
+
 def test_the_logger_sends_every_payload_to_the_drift_service():
     values = COMBINATIONS["predictor alone, logger on"]
     (isvc,) = by_kind(render(values), "InferenceService")
@@ -205,7 +407,7 @@ def test_the_rollout_role_can_be_bound_to_the_pipelines_account():
 
 
 def test_rbac_is_least_privilege():
-    objects = render()
+    objects = render(DRIFT_AND_TRIGGER)
     rules = {r["metadata"]["name"]: r["rules"] for r in by_kind(objects, "Role")}
     assert rules == {
         "sluice-rollout": [
@@ -233,10 +435,19 @@ def test_rbac_is_least_privilege():
     assert bindings["sluice-serving"]["subjects"] == [
         {"kind": "ServiceAccount", "name": "sluice-serving", "namespace": "sluice"}
     ]
+    assert set(bindings) == {"sluice-rollout", "sluice-serving"}  # the trigger: none
+    accounts = {a["metadata"]["name"]: a for a in by_kind(objects, "ServiceAccount")}
+    assert accounts["sluice-trigger"]["automountServiceAccountToken"] is False
+    for deployment in by_kind(objects, "Deployment"):
+        assert deployment["spec"]["template"]["spec"]["automountServiceAccountToken"] is False
 
 
 def test_the_pod_monitor_tells_canary_from_stable():
-    (monitor,) = by_kind(render(), "PodMonitor")
+    (monitor,) = [
+        m
+        for m in by_kind(render(), "PodMonitor")
+        if m["metadata"]["name"] == "sluice-model-servers"
+    ]
     assert "serving.knative.dev/revision" in monitor["spec"]["podTargetLabels"]
     assert [e["port"] for e in monitor["spec"]["podMetricsEndpoints"]] == [
         "user-port",
@@ -275,6 +486,26 @@ def test_every_object_carries_the_standard_labels():
             "/secrets/redis': 'redis:6379,password=pw-4f3e' does not match pattern",
         ),
         ({"secrets": {"password": "pw"}}, "additional properties 'password' not allowed"),
+        ({"images": {"drift": {"tag": "latest"}}}, "/images/drift/tag'"),
+        ({"drift": {"detector": "ks"}}, "/drift/detector'"),
+        ({"drift": {"window": 0}}, "/drift/window': minimum: got 0, want 10"),
+        (
+            {"trigger": {"enabled": True, "kfpEndpoint": "http://alice:pw-4f3e@kfp:8888"}},
+            "trigger.kfpEndpoint carries a password: the trigger authenticates to KFP with its "
+            "ServiceAccount's projected token",
+        ),
+        ({"trigger": {"maxRunsPerDay": 0}}, "/trigger/maxRunsPerDay': minimum: got 0, want 1"),
+        ({"trigger": {"cooldownHours": -1}}, "/trigger/cooldownHours': minimum: got -1, want 0"),
+        ({"trigger": {"params": ["source"]}}, "/trigger/params/0': 'source' does not match"),
+        ({"trigger": {"persistence": {"size": "lots"}}}, "/trigger/persistence/size'"),
+        (
+            {"inferenceService": {"logger": {"url": "http://u:pw-4f3e@drift/"}}},
+            "inferenceService.logger.url carries a password",
+        ),
+        (
+            {"drift": {"enabled": False}},
+            "inferenceService.logger.url is required when drift.enabled is false",
+        ),
     ],
 )
 def test_invalid_values_are_refused_with_a_readable_message(values, said):
@@ -284,7 +515,7 @@ def test_invalid_values_are_refused_with_a_readable_message(values, said):
         render(values)
     message = " ".join(str(error.value).split())
     assert said in message
-    if "mlflowTrackingUri" in said:
+    if "carries a password" in said:
         assert "pw-4f3e" not in message  # the refusal does not repeat the password
 
 

@@ -90,6 +90,19 @@ def test_an_overlays_custom_resources_validate_against_their_crds(overlay):
         jsonschema.Draft7Validator(strict_crd(crd_schema(obj["kind"]))).validate(obj)
 
 
+@pytest.mark.parametrize("overlay", list(OVERLAY_NAMESPACES))
+def test_an_overlays_logger_reaches_the_drift_service_in_its_own_namespace(overlay):
+    objects = _kustomize(MANIFESTS / "overlays" / overlay)
+    (isvc,) = [o for o in objects if o["kind"] == "InferenceService"]
+    (drift,) = [
+        o for o in objects if o["kind"] == "Service" and o["metadata"]["name"] == "sluice-drift"
+    ]
+    namespace = drift["metadata"]["namespace"]
+    assert isvc["spec"]["predictor"]["logger"]["url"] == (
+        f"http://sluice-drift.{namespace}.svc.cluster.local/"
+    )
+
+
 def test_prod_runs_two_to_ten_replicas_of_each_server():
     (isvc,) = [
         o for o in _kustomize(MANIFESTS / "overlays" / "prod") if o["kind"] == "InferenceService"

@@ -1,6 +1,7 @@
 """The Dockerfiles, parsed: each image takes its wheels from the one shared build stage,
 its final stage runs as a non-root user and carries no build tools; the serving image
-carries only what serving imports, and no torch."""
+carries only what serving imports, and no torch; the drift image installs its extra alone
+and sluice without its dependencies (numpy<2 against numpy>=2)."""
 
 import re
 import shutil
@@ -18,7 +19,11 @@ from packaging.requirements import Requirement
 ROOT = Path(__file__).resolve().parents[2]
 WHEELS = ROOT / "infra" / "images" / "wheels.Dockerfile"
 BUILD = ROOT / "infra" / "images" / "build.sh"
-IMAGES = [ROOT / "Dockerfile", ROOT / "serving" / "Dockerfile"]
+IMAGES = [
+    ROOT / "Dockerfile",
+    ROOT / "serving" / "Dockerfile",
+    ROOT / "serving" / "drift" / "Dockerfile",
+]
 DOCKERFILES = [*IMAGES, WHEELS]
 HADOLINT = shutil.which("hadolint") or str(Path(sys.executable).with_name("hadolint"))
 BUILD_TOOLS = re.compile(r"\b(gcc|g\+\+|clang|make|cmake|build-essential|pip wheel|cargo)\b")
@@ -59,9 +64,11 @@ def test_the_final_stage_runs_as_a_non_root_user_without_build_tools(dockerfile)
 
 
 def image_rows() -> dict[str, dict[str, str]]:
-    """infra/images/build.sh's table: image → Dockerfile, extras, folders."""
-    rows = re.findall(r'^\s+"([^"|]+)\|([^"|]+)\|([^"|]+)\|([^"|]+)"$', BUILD.read_text(), re.M)
-    keys = ("dockerfile", "extras", "packages")
+    """infra/images/build.sh's table: image → Dockerfile, extras, folders, dependencies."""
+    rows = re.findall(
+        r'^\s+"([^"|]+)\|([^"|]+)\|([^"|]+)\|([^"|]+)\|([^"|]+)"$', BUILD.read_text(), re.M
+    )
+    keys = ("dockerfile", "extras", "packages", "deps")
     return {row[0]: dict(zip(keys, row[1:], strict=True)) for row in rows}
 
 
@@ -69,7 +76,7 @@ def _carried(packages: str) -> list[str]:
     """The source folders left after the shared build stage prunes for `packages`: its own
     RUN command's loop, run by bash over a copy of the tree's folders."""
     (run,) = _values(stages(WHEELS)[0], "RUN")
-    loop = run.split("pip wheel")[0].rstrip("; \\\n")
+    loop = run.split("done;")[0] + "done"
     with tempfile.TemporaryDirectory() as scratch:
         for folder in ("components", "pipelines", "serving"):
             shutil.copytree(ROOT / folder, Path(scratch) / folder)
@@ -84,7 +91,7 @@ def _carried(packages: str) -> list[str]:
 
 def test_every_image_takes_its_wheels_from_the_one_shared_build_stage():
     rows = image_rows()
-    assert set(rows) == {"sluice", "sluice-serving"}
+    assert set(rows) == {"sluice", "sluice-serving", "sluice-drift"}
     for row in rows.values():
         first, final = stages(ROOT / row["dockerfile"])
         assert _values(first, "FROM") == ["wheels AS built"]
@@ -172,3 +179,58 @@ def test_the_serve_extra_pulls_in_no_torch():
         )
     assert "torch" not in pulled, "a serving dependency pulls in torch"
     assert {"kserve", "onnxruntime"} <= pulled
+
+
+def _run_wheels_stage(env: dict[str, str]) -> tuple[list[str], str]:
+    """The shared build stage's RUN command, by sh over a copy of the tree, with pip
+    replaced by an echo (and python by this one): the pip commands it runs, and the
+    requirements it writes."""
+    (run,) = _values(stages(WHEELS)[0], "RUN")
+    with tempfile.TemporaryDirectory() as scratch:
+        shutil.copy(ROOT / "pyproject.toml", scratch)
+        for folder in ("components", "pipelines", "serving"):
+            shutil.copytree(ROOT / folder, Path(scratch) / folder)
+        shims = f'pip() {{ echo "pip $*"; }}; python() {{ "{sys.executable}" "$@"; }}; '
+        script = shims + run.replace("/wheels", f"{scratch}/wheels")
+        done = subprocess.run(
+            ["sh", "-c", script],
+            cwd=scratch,
+            env={"PATH": "/usr/bin:/bin", **env},
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        requirements = Path(scratch) / "wheels" / "requirements.txt"
+        written = requirements.read_text() if requirements.is_file() else ""
+    pips = [line.replace(scratch, "") for line in done.stdout.splitlines()]
+    return pips, written
+
+
+def test_the_drift_image_installs_its_extra_alone_and_sluice_without_dependencies():
+    """As `make venv-drift` does: the drift extra's numpy<2 cannot be resolved together with
+    the base dependencies' numpy>=2."""
+    rows = image_rows()
+    assert {name: row["deps"] for name, row in rows.items()} == {
+        "sluice": "project",
+        "sluice-serving": "project",
+        "sluice-drift": "extras",
+    }
+    drift = rows["sluice-drift"]
+    pips, written = _run_wheels_stage(
+        {"EXTRAS": drift["extras"], "PACKAGES": drift["packages"], "DEPS": drift["deps"]}
+    )
+    assert pips == [
+        "pip wheel --no-cache-dir --wheel-dir /wheels -r /wheels/requirements.txt",
+        "pip wheel --no-cache-dir --wheel-dir /wheels --no-deps .",
+    ]
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"
+    ]
+    assert written.splitlines() == extras["drift"]
+    final = stages(ROOT / drift["dockerfile"])[-1]
+    (install,) = _values(final, "RUN")[1:]
+    assert "-r /wheels/requirements.txt" in install
+    assert '--no-deps "sluice==' in install
+    assert _values(final, "ENTRYPOINT") == ['["python", "-m", "serving.drift.service"]']
+    pips, _ = _run_wheels_stage({"EXTRAS": "serve", "PACKAGES": "serving", "DEPS": "project"})
+    assert pips == ["pip wheel --no-cache-dir --wheel-dir /wheels .[serve]"]

@@ -89,9 +89,76 @@ env:
 {{- end -}}
 
 {{/* A URI that carries a password would put it in an object anyone with read access sees:
-refused, without repeating it. */}}
+refused, without repeating it. `instead`: what to do, where no Secret is the answer. */}}
 {{- define "sluice.noPassword" -}}
 {{- if regexMatch "://[^/@:]*:[^/@]*@" .uri -}}
-{{- fail (printf "%s carries a password: put it in the Secret %s instead" .field .secret) -}}
+{{- fail (printf "%s carries a password: %s" .field (.instead | default (printf "put it in the Secret %s instead" .secret))) -}}
 {{- end -}}
+{{- end -}}
+
+{{/* The labels of one of the chart's own workloads (`component`: drift, trigger), on the
+objects and, as selector labels, on its pods. Call with (dict "root" $ "component" ...). */}}
+{{- define "sluice.componentLabels" -}}
+{{ include "sluice.labels" .root }}
+app.kubernetes.io/component: {{ .component }}
+{{- end -}}
+
+{{- define "sluice.componentSelectorLabels" -}}
+{{ include "sluice.selectorLabels" .root }}
+app.kubernetes.io/component: {{ .component }}
+{{- end -}}
+
+{{/* In-cluster base URLs of the drift service and the retrain trigger (their Services
+listen on port 80). */}}
+{{- define "sluice.driftUrl" -}}
+{{- printf "http://%s-drift.%s.svc.cluster.local/" (include "sluice.fullname" .) .Release.Namespace -}}
+{{- end -}}
+
+{{- define "sluice.triggerUrl" -}}
+{{- printf "http://%s-trigger.%s.svc.cluster.local" (include "sluice.fullname" .) .Release.Namespace -}}
+{{- end -}}
+
+{{/* An HTTP service's port `http` and its probes on /healthz; the startup probe gives a slow
+import (alibi-detect, numba) two minutes. Call with (dict "port" N). */}}
+{{- define "sluice.httpPortAndProbes" -}}
+ports:
+  - name: http
+    containerPort: {{ .port }}
+    protocol: TCP
+startupProbe:
+  httpGet:
+    path: /healthz
+    port: http
+  periodSeconds: 5
+  failureThreshold: 24
+readinessProbe:
+  httpGet:
+    path: /healthz
+    port: http
+  periodSeconds: 5
+livenessProbe:
+  httpGet:
+    path: /healthz
+    port: http
+  periodSeconds: 10
+  failureThreshold: 6
+{{- end -}}
+
+{{/* The Service in front of one of the chart's HTTP services: port 80 (`http`) to the
+container's `http`. Call with (dict "root" $ "component" ...). */}}
+{{- define "sluice.service" -}}
+apiVersion: v1
+kind: Service
+metadata:
+  name: {{ include "sluice.fullname" .root }}-{{ .component }}
+  labels:
+    {{- include "sluice.componentLabels" . | nindent 4 }}
+spec:
+  selector:
+    {{- include "sluice.componentSelectorLabels" . | nindent 4 }}
+  ports:
+    - name: http
+      port: 80
+      targetPort: http
+      protocol: TCP
 {{- end -}}
