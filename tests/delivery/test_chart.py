@@ -524,3 +524,21 @@ def test_no_credential_is_ever_rendered():
         assert obj["kind"] != "Secret"
         text = str(obj)
         assert "password=" not in text and "AKIA" not in text
+
+
+def test_the_drift_service_takes_the_arguments_the_chart_gives_it():
+    """The chart and the service's own parser agree on every flag (an unknown one would
+    crash-loop the pod)."""
+    from serving.drift.service import parser
+
+    args = _container(render(DRIFT_AND_TRIGGER), "sluice-drift")["args"]
+    expanded = [a.replace("$(MLFLOW_TRACKING_URI)", "http://mlflow.sluice:5000") for a in args]
+    parsed = parser().parse_args(expanded)
+    assert (parsed.host, parsed.port, parsed.window, parsed.detector) == (
+        "0.0.0.0",
+        8090,
+        500,
+        "scipy",
+    )
+    assert parsed.trigger_url == "http://sluice-trigger.sluice.svc.cluster.local"
+    assert parsed.mlflow_url == "http://mlflow.sluice:5000"
