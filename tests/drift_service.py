@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 @dataclass
 class Running:
     url: str
+    pid: int
 
     def metric(self, name: str, **labels: str) -> float:
         """A sample of the service's /metrics (0 when absent, as a counter not yet counted)."""
@@ -42,16 +43,16 @@ def drift_service(*args: str, prefix: tuple[str, ...] = ()) -> Iterator[Running]
         missing(f"no drift environment at {python.parent.parent}: `make venv-drift` makes it")
     port = free_port()
     command = [*prefix, str(python), "-m", "serving.drift.service", "--port", str(port), *args]
-    with _running(command, port, "drift service", cwd=ROOT):
-        yield Running(f"http://127.0.0.1:{port}")
+    with _running(command, port, "drift service", cwd=ROOT) as process:
+        yield Running(f"http://127.0.0.1:{port}", process.pid)
 
 
 @contextmanager
 def trigger_service(env: dict[str, str], *args: str) -> Iterator[Running]:
     port = free_port()
     command = [sys.executable, "-m", "pipelines.cli", "trigger", "serve", "--port", str(port)]
-    with _running([*command, *args], port, "retrain trigger", cwd=ROOT, env=env):
-        yield Running(f"http://127.0.0.1:{port}")
+    with _running([*command, *args], port, "retrain trigger", cwd=ROOT, env=env) as process:
+        yield Running(f"http://127.0.0.1:{port}", process.pid)
 
 
 def wait_until(condition, timeout: float, what: str, every: float = 0.2):

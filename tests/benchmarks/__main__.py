@@ -6,6 +6,7 @@ from pathlib import Path
 
 from tests.benchmarks import (
     bench_drift,
+    bench_drift_ingest,
     bench_pipeline,
     bench_rollout,
     bench_serving,
@@ -21,3 +22,4 @@ if __name__ == "__main__":
         bench_serving.main(model, frame)
         bench_rollout.main(frame, summary["features"]["features"], model)
         bench_drift.main(frame, model)
+        bench_drift_ingest.main(model, frame)

@@ -67,10 +67,46 @@ async def _grpc(target: str, request_bytes: bytes, concurrency: int, seconds: fl
         return await _closed_loop(send, concurrency, seconds)
 
 
+async def _logger_events(url: str, body: bytes, concurrency: int, seconds: float):
+    """KServe's logger as a drift service sees it: per call, a request event and a response
+    event under one new `Ce-Id` (`body` holds both bodies and both header sets, as JSON).
+    A call is answered OK when both events are; each counts as two events."""
+    import itertools
+
+    import aiohttp
+
+    pair = json.loads(body)
+    request_body, response_body = (bytes.fromhex(pair[k]) for k in ("request", "response"))
+    ids = itertools.count()
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector) as session:
+
+        async def post(headers: dict, data: bytes) -> bool:
+            async with session.post(url, data=data, headers=headers) as response:
+                await response.read()
+                return response.status == 202
+
+        async def send() -> bool:
+            event_id = f"bench-{next(ids)}"
+            try:
+                sent = await post({**pair["request_headers"], "Ce-Id": event_id}, request_body)
+                answered = await post(
+                    {**pair["response_headers"], "Ce-Id": event_id}, response_body
+                )
+                return sent and answered
+            except aiohttp.ClientError:
+                return False
+
+        return await _closed_loop(send, concurrency, seconds)
+
+
+PROTOCOLS = {"rest": _rest, "grpc": _grpc, "logger-events": _logger_events}
+
+
 def main() -> None:
     spec = json.loads(sys.stdin.read())
     body = bytes.fromhex(spec["body_hex"])
-    run = _rest if spec["protocol"] == "rest" else _grpc
+    run = PROTOCOLS[spec["protocol"]]
     started = time.perf_counter()
     latencies, errors = asyncio.run(run(spec["target"], body, spec["concurrency"], spec["seconds"]))
     wall = time.perf_counter() - started
