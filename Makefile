@@ -29,7 +29,7 @@ $(DRIFT_STAMP): pyproject.toml
 
 venv-drift: $(DRIFT_STAMP)
 
-run: venv
+run: venv venv-drift
 	$(BIN)/sluice run
 	$(BIN)/sluice smoke
 

@@ -9,9 +9,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from components.flights.request import CALENDAR_FEATURES
-from pipelines.cli.app import app, fail
+from pipelines.cli.app import app, console, fail
 from serving.drift.detectors import CORRECTIONS, DETECTORS
 
 DRIFT_VENV = Path(__file__).resolve().parents[2] / ".venv-drift"
@@ -70,6 +71,45 @@ def drift(
         # Python's own exit code for an uncaught error, before the check could say anything
         raise fail("the drift check failed before reporting (see above); not drift", code=3)
     raise typer.Exit(code)
+
+
+def holdout_drift(summary) -> dict | None:
+    """After a local run: the holdout months, as the model's time split cut them, against
+    the training rows the model carries (its reference sample); the report under the run.
+    None, having said why, where there is no drift environment or nothing to compare."""
+    import json
+
+    import pandas as pd
+
+    from components.base.contract.metadata import ModelMetadata
+    from components.base.splits import TimeSplit
+    from components.flights.features import ENTITY_TIMESTAMP
+
+    if not drift_python().is_file():
+        console.print(f"[dim]no drift check: no drift environment at {DRIFT_VENV}[/]")
+        return None
+    model = Path(summary.training["model_path"])
+    split = TimeSplit(**ModelMetadata.read(model).time_split)
+    frame = pd.read_parquet(summary.features["training_frame_path"])
+    holdout = split.split(frame, ENTITY_TIMESTAMP)["holdout"]
+    if holdout.empty:
+        return None
+    out = Path(summary.run_dir) / "drift"
+    out.mkdir(parents=True, exist_ok=True)
+    holdout.to_parquet(out / "holdout.parquet", index=False)
+    command = [str(drift_python()), "-m", "serving.drift.batch", "--model", str(model)]
+    command += ["--current", str(out / "holdout.parquet"), "--out", str(out)]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode not in (0, 1):
+        console.print(f"[yellow]drift check failed:[/] {escape(done.stderr.strip()[-500:])}")
+        return None
+    first = holdout[ENTITY_TIMESTAMP].min().date()
+    last = holdout[ENTITY_TIMESTAMP].max().date()
+    console.print(
+        f"\n[bold]drift[/]: the holdout ({first} to {last}) against the training reference"
+    )
+    console.print(escape(done.stdout.rstrip()), highlight=False)
+    return json.loads((out / "drift.json").read_text())
 
 
 def _reported_drift(report: Path, since: float) -> bool:

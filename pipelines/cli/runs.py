@@ -13,6 +13,7 @@ from rich.live import Live
 
 from components.base.settings import get_settings
 from pipelines.cli.app import app, console, fail
+from pipelines.cli.drift import holdout_drift
 from pipelines.cli.render import result_table, steps_table
 
 
@@ -145,6 +146,7 @@ def run(
     if summary.status != "succeeded":
         console.print(f"[bold red]{summary.status}:[/] {summary.message}")
         raise typer.Exit(1)
+    holdout_drift(summary)
 
 
 @app.command()
