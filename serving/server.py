@@ -122,8 +122,8 @@ def main(argv: list[str] | None = None) -> None:
     v2_rest.install()
     if args.logger_url:
         settings = get_settings()
-        payload_logger.install(
-            payload_logger.LoggerConfig(
+        try:
+            config = payload_logger.LoggerConfig(
                 url=args.logger_url,
                 mode=args.logger_mode,
                 inference_service=settings.inference_service,
@@ -131,7 +131,9 @@ def main(argv: list[str] | None = None) -> None:
                 component="transformer" if args.mode == "transformer" else "predictor",
                 source=f"http://localhost:{args.http_port}/",
             )
-        )
+        except ValueError as exc:
+            build_parser().error(f"--logger_url: {exc}")
+        payload_logger.install(config)
     ModelServer(http_port=args.http_port, grpc_port=args.grpc_port, workers=args.workers).start(
         [model]
     )

@@ -23,7 +23,8 @@ log = logging.getLogger("sluice.trigger")
 class Limits:
     cooldown: timedelta = timedelta(hours=6)
     """After a run starts, no other starts for this long: a drift episode is reported again
-    and again (Alertmanager repeats, the drift service checks every window)."""
+    and again (Alertmanager repeats the firing alert; a drift service restarted mid-episode
+    calls again)."""
     max_runs_per_day: int = 4
     """Runs started in any trailing 24 hours, whatever the cooldown."""
 

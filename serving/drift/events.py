@@ -3,8 +3,10 @@ parsed by the CloudEvents SDK) whose body is the raw request or response the pre
 
 A request gives feature rows (v1 `instances`, or v2 `inputs` of one flat input per
 feature); a response gives the version that answered and its scores (v1 `predictions`, or
-the v2 output named in the contract). Anything else is an `EventError` naming the header
-or field, which the service answers with a 400."""
+the v2 output named in the contract). The agent logs every call through it, so an event
+about no inference (a request without a body, an answer without scores: metadata and
+health routes) is `Ignored`. Anything else is an `EventError` naming the header or field,
+which the service answers with a 400."""
 
 from __future__ import annotations
 
@@ -20,6 +22,8 @@ from components.base.contract.names import OUTPUT_NAME, UNREGISTERED
 REQUEST_TYPE = "org.kubeflow.serving.inference.request"
 RESPONSE_TYPE = "org.kubeflow.serving.inference.response"
 EVENT_TYPES = (REQUEST_TYPE, RESPONSE_TYPE)
+SCALARS = (str, int, float, bool, type(None))
+"""What one feature value of a row may be in JSON."""
 REQUIRED_HEADERS = ("ce-specversion", "ce-id", "ce-type", "ce-source")
 """CloudEvents' required attributes in binary mode. The SDK, missing one, reports the body
 as unstructured JSON; checked first, the error names the header."""
@@ -32,6 +36,11 @@ class EventError(ValueError):
     def __init__(self, reason: str, message: str):
         super().__init__(message)
         self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class Ignored:
+    reason: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,15 +59,21 @@ class LoggedResponse:
     scores: list[float]
 
 
-def parse(headers: Mapping[str, str], body: bytes) -> LoggedRequest | LoggedResponse:
+def parse(headers: Mapping[str, str], body: bytes) -> LoggedRequest | LoggedResponse | Ignored:
     lowered = {k.lower(): v for k, v in headers.items()}
     missing = [h for h in REQUIRED_HEADERS if not lowered.get(h)]
     if missing:
         names = ", ".join(h.title() for h in missing)
         raise EventError("not_cloudevent", f"headers: missing {names} (a binary CloudEvent)")
+    if lowered.get("content-type", "").lower().startswith("application/cloudevents"):
+        raise EventError(
+            "not_cloudevent",
+            f"Content-Type {lowered['content-type']!r}: structured mode; the logger sends "
+            "binary mode (attributes in Ce-* headers, the payload as the body)",
+        )
     try:
         event = from_http(lowered, body, data_unmarshaller=_as_sent)
-    except GenericException as exc:
+    except (GenericException, ValueError, TypeError) as exc:
         raise EventError("not_cloudevent", f"CloudEvent: {exc}") from None
     kind = event["type"]
     if kind not in EVENT_TYPES:
@@ -66,7 +81,7 @@ def parse(headers: Mapping[str, str], body: bytes) -> LoggedRequest | LoggedResp
             "event_type", f"Ce-Type {kind!r}: expected one of {', '.join(EVENT_TYPES)}"
         )
     if not event.data:
-        raise EventError("body", "body: empty; the logger sends the request or response")
+        return Ignored("no_body")  # a GET through the agent: metadata, readiness
     try:
         payload = orjson.loads(event.data)
     except orjson.JSONDecodeError:
@@ -76,7 +91,14 @@ def parse(headers: Mapping[str, str], body: bytes) -> LoggedRequest | LoggedResp
     if kind == REQUEST_TYPE:
         columns, rows = _request_columns(payload)
         return LoggedRequest(event["id"], columns, rows)
+    if "predictions" not in payload and not _output_data(payload.get("outputs")):
+        return Ignored("no_scores")  # the answer to a metadata or health call
     return _response(event["id"], payload)
+
+
+def _output_data(outputs) -> bool:
+    """Whether v2 outputs carry values (model metadata lists outputs without any)."""
+    return isinstance(outputs, list) and any(isinstance(o, dict) and "data" in o for o in outputs)
 
 
 def _as_sent(data):
@@ -105,7 +127,10 @@ def _v1_columns(instances) -> tuple[dict[str, list], int]:
             raise EventError("body", f"instances[{i}]: expected an object of {len(names)} features")
         try:
             for name in names:
-                columns[name].append(instance[name])
+                value = instance[name]
+                if not isinstance(value, SCALARS):
+                    raise EventError("body", f"instances[{i}].{name}: expected one value")
+                columns[name].append(value)
         except KeyError as exc:
             raise EventError("body", f"instances[{i}]: no feature {exc.args[0]!r}") from None
     return columns, len(instances)
@@ -120,7 +145,7 @@ def _v2_columns(inputs) -> tuple[dict[str, list], int]:
         if not isinstance(tensor, dict) or not isinstance(tensor.get("name"), str):
             raise EventError("body", f"inputs[{i}]: expected a tensor with a name")
         data = tensor.get("data")
-        if not isinstance(data, list) or (data and isinstance(data[0], list)):
+        if not isinstance(data, list) or not all(isinstance(v, SCALARS) for v in data):
             raise EventError(
                 "body", f"inputs[{i}] ({tensor['name']}): expected flat data, one value per row"
             )

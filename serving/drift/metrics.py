@@ -18,6 +18,13 @@ class DriftMetrics:
         self.events = Counter(
             "sluice_drift_events", "Logger events taken, by CloudEvent type.", ["type"], registry=r
         )
+        self.ignored = Counter(
+            "sluice_drift_ignored_events",
+            "Events about no inference (a call without a body, an answer without scores: "
+            "metadata and health routes), taken and left alone, by reason.",
+            ["reason"],
+            registry=r,
+        )
         self.malformed = Counter(
             "sluice_drift_malformed_events",
             "Events refused with a 400, by reason.",
@@ -108,3 +115,24 @@ class DriftMetrics:
             ["decision"],
             registry=r,
         )
+
+    def forget(self, version: str, features) -> None:
+        """A retired version's gauges, so that its last verdict stops speaking for it."""
+        for gauge in (
+            self.window,
+            self.last_check,
+            self.detected,
+            self.score_p_value,
+            self.score_psi,
+        ):
+            _remove(gauge, version)
+        for f in features:
+            for gauge in (self.p_value, self.psi, self.feature_drifted):
+                _remove(gauge, version, f.feature)
+
+
+def _remove(gauge: Gauge, *labels: str) -> None:
+    try:
+        gauge.remove(*labels)
+    except KeyError:  # never set for this version
+        pass

@@ -9,6 +9,7 @@ check that fails is counted and logged; the service goes on."""
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -20,8 +21,9 @@ import orjson
 import pandas as pd
 
 from components.base.contract.names import version_directory
+from components.flights.request import CALENDAR_FEATURES
 from serving.drift.check import DriftResult, ScoreDrift, check, score_drift
-from serving.drift.events import EventError, LoggedRequest, parse
+from serving.drift.events import EventError, Ignored, LoggedRequest, parse
 from serving.drift.inputs import Features, encode
 from serving.drift.joiner import Joined, Joiner
 from serving.drift.metrics import DriftMetrics
@@ -31,8 +33,8 @@ from serving.drift.trigger_client import TriggerClient
 from serving.drift.windows import Window
 
 log = logging.getLogger("sluice.drift")
-EXPIRE_EVERY_S = 1.0
-"""How often ingestion sweeps the join table for requests that waited too long."""
+SWEEP_EVERY_S = 1.0
+"""How often the service sweeps the join table and retires idle versions."""
 
 
 @dataclass(frozen=True)
@@ -43,8 +45,12 @@ class MonitorConfig:
     detector: str = "alibi"
     p_val: float = 0.05
     correction: str = "bonferroni"
-    exclude: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = CALENDAR_FEATURES
+    """Features left out of the tests: the calendar ones change by construction."""
     join_timeout_s: float = 30.0
+    idle_s: float = 3600.0
+    """A version that logs no rows for this long is retired: its window, verdict and gauges
+    go, so that a replaced version's last verdict does not keep an alert firing."""
 
 
 @dataclass(frozen=True)
@@ -79,49 +85,71 @@ class DriftMonitor:
         metrics: DriftMetrics | None = None,
         trigger: TriggerClient | None = None,
         reports_dir: Path | None = None,
+        clock=time.monotonic,
     ):
         self.references = references
         self.config = config
         self.metrics = metrics or DriftMetrics()
         self.trigger = trigger
         self.reports_dir = reports_dir
-        self.joiner = Joiner(config.join_timeout_s)
+        self.clock = clock
+        self.joiner = Joiner(config.join_timeout_s, clock=clock)
         self.windows: dict[tuple[str, str], Window] = {}
         self.verdicts: dict[tuple[str, str], Verdict] = {}
+        self._seen: dict[tuple[str, str], float] = {}
         self._drifting: set[tuple[str, str]] = set()
         self._checking: set[tuple[str, str]] = set()
         self._checks = ThreadPoolExecutor(1, thread_name_prefix="drift-check")
-        self._swept = time.monotonic()
+        self._lock = threading.Lock()
+        """Held to retire a version and to publish a check's verdict, so neither undoes
+        the other; ingestion itself runs on the event loop alone and takes no lock."""
 
     def ingest(self, headers: Mapping[str, str], body: bytes) -> None:
-        """One logger event; an `EventError` (counted) for one the service cannot take.
-        Called from the event loop only, so the join table and windows need no lock."""
+        """One logger event; an `EventError` (counted) for one the service cannot take."""
         try:
             event = parse(headers, body)
-            kind = "request" if isinstance(event, LoggedRequest) else "response"
-            self.metrics.events.labels(type=kind).inc()
-            self._sweep()
-            joined = self.joiner.add(event)
-            if joined is not None:
-                self._take(joined)
         except EventError as exc:
             self.metrics.malformed.labels(reason=exc.reason).inc()
             raise
+        if isinstance(event, Ignored):
+            self.metrics.ignored.labels(reason=event.reason).inc()
+            return
+        kind = "request" if isinstance(event, LoggedRequest) else "response"
+        self.metrics.events.labels(type=kind).inc()
+        try:
+            joined = self.joiner.add(event)
+        except EventError as exc:
+            self.metrics.malformed.labels(reason=exc.reason).inc()
+            raise
+        if joined is not None:
+            self._take(joined)
+
+    def sweep(self) -> None:
+        """Every `SWEEP_EVERY_S`, from the event loop: requests that waited too long for
+        their response (and the other way round), and versions that went quiet."""
+        expired = self.joiner.expire()
+        self.metrics.unanswered.inc(expired.requests)
+        self.metrics.unmatched.inc(expired.responses)
+        quiet_since = self.clock() - self.config.idle_s
+        for key in [k for k, seen in self._seen.items() if seen < quiet_since]:
+            if key not in self._checking:
+                self._retire(key)
 
     def close(self) -> None:
         self._checks.shutdown(wait=True)
 
-    def _sweep(self) -> None:
-        now = time.monotonic()
-        if now - self._swept < EXPIRE_EVERY_S:
-            return
-        self._swept = now
-        expired = self.joiner.expire()
-        self.metrics.unanswered.inc(expired.requests)
-        self.metrics.unmatched.inc(expired.responses)
+    def _retire(self, key: tuple[str, str]) -> None:
+        with self._lock:
+            verdict = self.verdicts.pop(key, None)
+            self.windows.pop(key, None)
+            self._seen.pop(key, None)
+            self._drifting.discard(key)
+            self.metrics.forget(key[1], [] if verdict is None else verdict.result.features)
+        log.info("%s version %s: no rows for %.0f s, retired", *key, self.config.idle_s)
 
     def _take(self, joined: Joined) -> None:
         key = (joined.model_name, joined.model_version)
+        self._seen[key] = self.clock()
         window = self.windows.get(key)
         if window is None:
             window = self.windows[key] = Window(self.config.window, self.config.every)
@@ -133,49 +161,56 @@ class DriftMonitor:
             return
         if key in self._checking:
             self.metrics.checks.labels(model_version=version, outcome="busy").inc()
-            window.take()  # slide on: the next check comes `every` rows later
+            window.skip()  # slide on: the next check comes `every` rows later
             return
         frame, scores = window.take()
         self._checking.add(key)
         self._checks.submit(self._check, key, frame, scores)
 
     def _check(self, key: tuple[str, str], frame: pd.DataFrame, scores: list[float]) -> None:
-        version = key[1]
+        """On the check thread. Whatever goes wrong is counted and logged, never raised:
+        nobody reads this future."""
+        version, outcome = key[1], "failed"
         started = time.perf_counter()
         try:
             reference = self.references.get(*key)
             result, score = self._compare(reference, frame, np.asarray(scores, dtype=float))
+            verdict = Verdict(*key, time.time(), result, score, reference.source)
+            with self._lock:
+                if key not in self.windows:  # retired while it was checked
+                    return
+                self.verdicts[key] = verdict
+                self._export(verdict)
+            self.metrics.check_seconds.observe(time.perf_counter() - started)
+            outcome = "checked"
+            if result.is_drift and key not in self._drifting:
+                self._episode(verdict, reference.sample, frame)
+            elif not result.is_drift and key in self._drifting:
+                self._drifting.discard(key)
+                log.info("%s version %s: drift over, inputs back in line", *key)
         except ReferenceUnavailable as exc:
-            self.metrics.checks.labels(model_version=version, outcome="no_reference").inc()
+            outcome = "no_reference"
             log.warning("no drift check for %s version %s: %s", *key, exc)
-            return
         except Exception:
-            self.metrics.checks.labels(model_version=version, outcome="failed").inc()
             log.exception("the drift check of %s version %s failed", *key)
-            return
         finally:
+            self.metrics.checks.labels(model_version=version, outcome=outcome).inc()
             self._checking.discard(key)
-        self.metrics.check_seconds.observe(time.perf_counter() - started)
-        self.metrics.checks.labels(model_version=version, outcome="checked").inc()
-        verdict = Verdict(*key, time.time(), result, score, reference.source)
-        self.verdicts[key] = verdict
-        self._export(verdict)
-        if result.is_drift and key not in self._drifting:
-            self._drifting.add(key)
-            self._episode(verdict, reference.sample, frame)
-        elif not result.is_drift and key in self._drifting:
-            self._drifting.discard(key)
-            log.info("%s version %s: drift over, inputs back in line", *key)
 
     def _compare(
         self, reference: Reference, frame: pd.DataFrame, scores: np.ndarray
     ) -> tuple[DriftResult, ScoreDrift | None]:
-        """The features both sides have, less the excluded ones (the calendar, by default)."""
+        """The features both sides have, less the excluded ones (the calendar, by default).
+        A logged value that is not a number where the model takes one counts as missing
+        (the model refused such a call, so only a hand-made event carries one)."""
         logged = set(frame.columns)
         features = reference.features.without(self.config.exclude)
         features = Features(
             tuple(f for f in features.categorical if f in logged),
             tuple(f for f in features.numeric if f in logged),
+        )
+        frame = frame.assign(
+            **{f: pd.to_numeric(frame[f], errors="coerce") for f in features.numeric}
         )
         x_ref, x = encode(reference.sample, frame, features, (reference.source, "window"))
         excluded = [f for f in self.config.exclude if f in reference.features.names]
@@ -204,13 +239,14 @@ class DriftMonitor:
 
     def _episode(self, verdict: Verdict, reference: pd.DataFrame, frame: pd.DataFrame) -> None:
         """A new drift episode: its report, and one call to the trigger (whose own cooldown
-        holds back episodes that follow each other closely)."""
+        holds back episodes that follow each other closely). A call that fails leaves the
+        episode unopened, so the next drifted check calls again."""
+        key = (verdict.model_name, verdict.model_version)
         top = [f.feature for f in verdict.result.features if f.drifted][:8]
-        log.warning(
-            "%s version %s: DRIFT in %s", verdict.model_name, verdict.model_version, ", ".join(top)
-        )
+        log.warning("%s version %s: DRIFT in %s", *key, ", ".join(top))
         if self.reports_dir is not None:
             self._write_report(verdict, reference, frame)
+        decision = "untriggered"
         if self.trigger is not None:
             reason = (
                 f"{verdict.result.rows_current} logged rows against the reference "
@@ -218,6 +254,8 @@ class DriftMonitor:
             )
             decision = self.trigger.drift(verdict.model_version, top, reason)
             self.metrics.trigger_calls.labels(decision=decision).inc()
+        if decision != "failed":
+            self._drifting.add(key)
 
     def _write_report(self, verdict: Verdict, reference: pd.DataFrame, frame: pd.DataFrame):
         try:

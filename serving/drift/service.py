@@ -8,6 +8,7 @@ it cannot (counted, and the service goes on). `GET /metrics` is for Prometheus,
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import sys
 from collections.abc import AsyncIterator
@@ -21,10 +22,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from components.flights.request import CALENDAR_FEATURES
 from serving.drift.detectors import CORRECTIONS, DETECTORS, LICENCE_NOTE, warm_up
 from serving.drift.events import EventError
-from serving.drift.monitor import DriftMonitor, MonitorConfig
+from serving.drift.monitor import SWEEP_EVERY_S, DriftMonitor, MonitorConfig
 from serving.drift.references import References
 from serving.drift.trigger_client import TriggerClient
 
@@ -66,10 +66,19 @@ def create_app(monitor: DriftMonitor) -> Starlette:
 
 
 def _closing(monitor: DriftMonitor):
+    """Sweeps while the service runs; at shutdown, a check under way finishes."""
+
+    async def sweeping() -> None:
+        while True:
+            await asyncio.sleep(SWEEP_EVERY_S)
+            monitor.sweep()
+
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        sweeper = asyncio.create_task(sweeping())
         yield
-        monitor.close()  # a check under way finishes
+        sweeper.cancel()
+        monitor.close()
 
     return lifespan
 
@@ -95,8 +104,14 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--p-val", type=float, default=MonitorConfig.p_val)
     p.add_argument(
         "--exclude",
-        default=",".join(CALENDAR_FEATURES),
+        default=",".join(MonitorConfig.exclude),
         help="features left out, comma-separated (default: the calendar ones); '' for none",
+    )
+    p.add_argument(
+        "--idle",
+        type=float,
+        default=MonitorConfig.idle_s,
+        help="seconds without rows after which a version is retired (its gauges removed)",
     )
     p.add_argument(
         "--join-timeout",
@@ -116,6 +131,7 @@ def monitor_from(args: argparse.Namespace) -> DriftMonitor:
         correction=args.correction,
         exclude=tuple(f for f in args.exclude.split(",") if f),
         join_timeout_s=args.join_timeout,
+        idle_s=args.idle,
     )
     references = References(args.models, args.mlflow_url)
     trigger = TriggerClient(args.trigger_url) if args.trigger_url else None

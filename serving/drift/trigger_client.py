@@ -28,13 +28,13 @@ class TriggerClient:
         )
         try:
             with urllib.request.urlopen(request, timeout=self.timeout_s) as answer:
-                decision = orjson.loads(answer.read()).get("decision", "unknown")
+                decision = orjson.loads(answer.read())["decision"]
         except urllib.error.HTTPError as exc:
             detail = exc.read()[:200].decode(errors="replace")
             log.error("retrain trigger %s answered %s: %s", self.url, exc.code, detail)
             return "failed"
-        except (OSError, ValueError) as exc:
-            log.error("retrain trigger %s: %s", self.url, exc)
+        except Exception as exc:  # unreachable, cut short, or an answer without a decision
+            log.error("retrain trigger %s: %s: %s", self.url, type(exc).__name__, exc)
             return "failed"
         log.warning("retrain trigger: %s (model version %s)", decision, model_version)
         return str(decision)

@@ -38,6 +38,10 @@ class Window:
     def due(self) -> bool:
         return len(self._rows) == self.size and self._new >= self.every
 
+    def skip(self) -> None:
+        """Let a due check pass (the last one still runs): the count starts again."""
+        self._new = 0
+
     def take(self) -> tuple[pd.DataFrame, list[float]]:
         """The window as it is now, for a check; the count toward the next starts again."""
         self._new = 0

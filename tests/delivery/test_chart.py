@@ -10,6 +10,7 @@ import kubernetes_validate
 import pytest
 
 from components.base.settings import CONFIG_KEYS, SECRET_KEYS, Settings
+from components.flights.request import CALENDAR_FEATURES
 from tests.delivery.chart import (
     BASE_VALUES,
     CHART,
@@ -27,7 +28,11 @@ COMBINATIONS = {
     "defaults": {},
     "canary at 10%": {"inferenceService": {"canaryTrafficPercent": 10}},
     "gRPC, v2 to the predictor": {
-        "inferenceService": {"grpc": True, "predictorProtocol": "grpc-v2"}
+        "inferenceService": {
+            "grpc": True,
+            "predictorProtocol": "grpc-v2",
+            "logger": {"enabled": False},
+        }
     },
     "predictor alone, logger on": {
         "inferenceService": {
@@ -506,6 +511,12 @@ def test_every_object_carries_the_standard_labels():
             {"drift": {"enabled": False}},
             "inferenceService.logger.url is required when drift.enabled is false",
         ),
+        (
+            {"inferenceService": {"predictorProtocol": "grpc-v2"}},
+            "inferenceService.logger.enabled with gRPC to the predictor",
+        ),
+        ({"drift": {"every": 0}}, "/drift/every': minimum: got 0, want 1"),
+        ({"drift": {"exclude": ["Month!"]}}, "/drift/exclude/0'"),
     ],
 )
 def test_invalid_values_are_refused_with_a_readable_message(values, said):
@@ -534,6 +545,8 @@ def test_the_drift_service_takes_the_arguments_the_chart_gives_it():
     args = _container(render(DRIFT_AND_TRIGGER), "sluice-drift")["args"]
     expanded = [a.replace("$(MLFLOW_TRACKING_URI)", "http://mlflow.sluice:5000") for a in args]
     parsed = parser().parse_args(expanded)
+    assert parsed.exclude.split(",") == list(CALENDAR_FEATURES)  # the chart's default, one list
+    assert (parsed.every, parsed.join_timeout, parsed.idle) == (500, 30, 3600)
     assert (parsed.host, parsed.port, parsed.window, parsed.detector) == (
         "0.0.0.0",
         8090,

@@ -4,7 +4,10 @@ which runs in this environment; alibi-detect's equality to it is held in the dri
 
 from __future__ import annotations
 
+import threading
 import time
+from datetime import timedelta
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -12,11 +15,18 @@ import pytest
 
 from components.base.contract.metadata import ModelMetadata
 from components.base.contract.names import UNREGISTERED
-from serving.drift.events import EventError, LoggedRequest, LoggedResponse, parse
+from pipelines.trigger.audit import AuditLog
+from pipelines.trigger.metrics import TriggerMetrics
+from pipelines.trigger.policy import Limits, Trigger
+from pipelines.trigger.service import create_app
+from pipelines.trigger.starters import LocalStarter
+from serving.drift.events import EventError, Ignored, LoggedRequest, LoggedResponse, parse
 from serving.drift.joiner import Joiner
 from serving.drift.monitor import DriftMonitor, MonitorConfig
 from serving.drift.references import References
+from serving.drift.trigger_client import TriggerClient
 from serving.drift.windows import Window
+from serving.process import free_port
 from tests.logger_events import headers, v1_request, v1_response, v2_request, v2_response
 
 ROWS = [
@@ -73,7 +83,12 @@ def test_a_server_without_a_registered_version_is_unregistered():
             "event_type",
             "Ce-Type",
         ),
-        (headers("request", "x"), b"", "body", "empty"),
+        (
+            {**headers("request", "x"), "Content-Type": "application/cloudevents+json"},
+            b"{nope",
+            "not_cloudevent",
+            "binary mode",
+        ),
         (headers("request", "x"), b"{not json", "body", "not JSON"),
         (headers("request", "x"), b"[1, 2]", "body", "JSON object"),
         (headers("request", "x"), b'{"rows": []}', "body", "instances"),
@@ -87,7 +102,24 @@ def test_a_server_without_a_registered_version_is_unregistered():
         ),
         (headers("response", "x"), b'{"predictions": ["a"], "model_name": "m"}', "body", "scores"),
         (headers("response", "x"), b'{"predictions": [0.1]}', "body", "model_name"),
-        (headers("response", "x"), b'{"outputs": [], "model_name": "m"}', "body", "probability"),
+        (
+            headers("response", "x"),
+            b'{"outputs": [{"name": "delayed", "data": [true]}], "model_name": "m"}',
+            "body",
+            "probability",
+        ),
+        (
+            headers("request", "x"),
+            v1_request([{**ROWS[0], "temp": {"celsius": 4}}]),
+            "body",
+            "instances[0].temp",
+        ),
+        (
+            headers("request", "x"),
+            b'{"inputs": [{"name": "a", "data": [1, [2]]}]}',
+            "body",
+            "inputs[0] (a)",
+        ),
     ],
 )
 def test_a_malformed_event_is_refused_naming_the_header_or_field(
@@ -97,6 +129,24 @@ def test_a_malformed_event_is_refused_naming_the_header_or_field(
         parse(event_headers, body)
     assert refused.value.reason == reason
     assert names in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    ("kind", "body", "reason"),
+    [
+        ("request", b"", "no_body"),  # a GET: metadata, readiness
+        ("response", b'{"name": "sluice-flights", "ready": true}', "no_scores"),
+        (
+            "response",
+            b'{"name": "sluice-flights", "platform": "onnxruntime_onnx", '
+            b'"outputs": [{"name": "probability", "datatype": "FP32", "shape": [-1]}]}',
+            "no_scores",
+        ),
+    ],
+)
+def test_an_event_about_no_inference_is_ignored_not_refused(kind, body, reason):
+    """KServe's agent logs every call through it, metadata and health included."""
+    assert parse(headers(kind, "x"), body) == Ignored(reason)
 
 
 class Clock:
@@ -230,7 +280,7 @@ def test_the_monitor_checks_each_version_against_its_own_reference_and_leaves_th
 ):
     rng = np.random.default_rng(0)
     _write_reference(tmp_path / "sluice-flights-4", rng)
-    config = MonitorConfig(window=500, every=500, detector="scipy", exclude=("month",))
+    config = MonitorConfig(window=500, every=500, detector="scipy")  # the calendar left out
     monitor = DriftMonitor(References(models_dir=tmp_path), config)
     try:
         _feed(monitor, rng, 500, temp_mean=40, month=11)  # another month, the same weather
@@ -271,5 +321,146 @@ def test_a_version_without_a_reference_is_counted_and_the_service_goes_on(tmp_pa
         _feed(monitor, rng, 100, temp_mean=40, month=3, version="4", start=10)
         _settled(monitor, 2)
         assert ("sluice-flights", "4") in monitor.verdicts
+    finally:
+        monitor.close()
+
+
+class TriggerServer:
+    """The real retrain trigger (`pipelines.trigger`) on loopback, in a thread; its starter
+    runs `true` instead of `sluice run`. Stop and start it to be unreachable for a while."""
+
+    def __init__(self, state: Path, cooldown: timedelta = timedelta(0)):
+        self.state, self.cooldown = state, cooldown
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._server = None
+
+    def start(self) -> TriggerServer:
+        import uvicorn
+
+        trigger = Trigger(
+            AuditLog(self.state),
+            LocalStarter(self.state.parent / "logs", {}, command=lambda params: ["true"]),
+            TriggerMetrics(),
+            Limits(cooldown=self.cooldown, max_runs_per_day=100),
+        )
+        config = uvicorn.Config(create_app(trigger), port=self.port, log_level="error")
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, daemon=True)
+        self._thread.start()
+        deadline = time.time() + 10
+        while not self._server.started:
+            assert time.time() < deadline, "the trigger did not start"
+            time.sleep(0.02)
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+            self._thread.join(10)
+
+    def decisions(self) -> list[str]:
+        return [e.decision for e in AuditLog(self.state).entries(100)]
+
+
+def _monitor(tmp_path, trigger: TriggerServer | None, **config) -> DriftMonitor:
+    rng = np.random.default_rng(2)
+    _write_reference(tmp_path / "models" / "sluice-flights-4", rng)
+    settings = {"window": 100, "every": 100, "detector": "scipy", **config}
+    return DriftMonitor(
+        References(models_dir=tmp_path / "models"),
+        MonitorConfig(**settings),
+        trigger=None if trigger is None else TriggerClient(trigger.url, timeout_s=2),
+    )
+
+
+def _calls(monitor, decision: str) -> float:
+    value = monitor.metrics.registry.get_sample_value(
+        "sluice_drift_trigger_calls_total", {"decision": decision}
+    )
+    return value or 0.0
+
+
+def test_one_drift_episode_calls_the_trigger_once_and_a_new_episode_calls_again(tmp_path):
+    trigger = TriggerServer(tmp_path / "trigger.db").start()
+    monitor = _monitor(tmp_path, trigger)
+    rng = np.random.default_rng(3)
+    try:
+        _feed(monitor, rng, 100, temp_mean=65, month=2)
+        _settled(monitor, 1)
+        _feed(monitor, rng, 100, temp_mean=65, month=2, start=10)
+        _settled(monitor, 2)  # two drifted checks: one episode
+        assert trigger.decisions() == ["started"] and _calls(monitor, "started") == 1
+        _feed(monitor, rng, 100, temp_mean=40, month=2, start=20)
+        _settled(monitor, 3)  # back in line: the episode is over
+        assert not monitor.verdicts[("sluice-flights", "4")].result.is_drift
+        _feed(monitor, rng, 100, temp_mean=65, month=2, start=30)
+        _settled(monitor, 4)  # a new episode
+        assert trigger.decisions() == ["started", "started"]
+    finally:
+        monitor.close()
+        trigger.stop()
+
+
+def test_an_episode_whose_trigger_call_failed_calls_again_at_the_next_check(tmp_path):
+    trigger = TriggerServer(tmp_path / "trigger.db")  # not started: unreachable
+    monitor = _monitor(tmp_path, trigger)
+    rng = np.random.default_rng(4)
+    try:
+        _feed(monitor, rng, 100, temp_mean=65, month=2)
+        _settled(monitor, 1)
+        assert _calls(monitor, "failed") == 1 and _calls(monitor, "started") == 0
+        trigger.start()
+        _feed(monitor, rng, 100, temp_mean=65, month=2, start=10)
+        _settled(monitor, 2)
+        assert _calls(monitor, "started") == 1 and trigger.decisions() == ["started"]
+    finally:
+        monitor.close()
+        trigger.stop()
+
+
+def test_a_version_that_goes_quiet_is_retired_and_its_gauges_go(tmp_path):
+    clock = Clock()
+    rng = np.random.default_rng(5)
+    _write_reference(tmp_path / "models" / "sluice-flights-4", rng)
+    monitor = DriftMonitor(
+        References(models_dir=tmp_path / "models"),
+        MonitorConfig(window=100, every=100, detector="scipy", idle_s=600),
+        clock=clock,
+    )
+    registry = monitor.metrics.registry
+    try:
+        _feed(monitor, rng, 100, temp_mean=65, month=2)
+        _settled(monitor, 1)
+        labels = {"model_version": "4"}
+        assert registry.get_sample_value("sluice_drift_detected", labels) == 1
+        clock.now = 599
+        monitor.sweep()
+        assert ("sluice-flights", "4") in monitor.verdicts
+        clock.now = 601
+        monitor.sweep()
+        assert ("sluice-flights", "4") not in monitor.verdicts | monitor.windows
+        assert registry.get_sample_value("sluice_drift_detected", labels) is None
+        assert (
+            registry.get_sample_value("sluice_drift_p_value", {**labels, "feature": "temp"}) is None
+        )
+    finally:
+        monitor.close()
+
+
+def test_a_window_due_while_its_last_check_runs_slides_on(tmp_path):
+    monitor = _monitor(tmp_path, None, window=100, every=50)
+    rng = np.random.default_rng(6)
+    try:
+        monitor._checking.add(("sluice-flights", "4"))  # as while a slow check runs
+        _feed(monitor, rng, 150, temp_mean=40, month=2)
+        busy = monitor.metrics.registry.get_sample_value(
+            "sluice_drift_checks_total", {"model_version": "4", "outcome": "busy"}
+        )
+        assert busy == 2 and not monitor.verdicts
+        monitor._checking.clear()
+        _feed(monitor, rng, 50, temp_mean=40, month=2, start=10)
+        _settled(monitor, 1)
+        assert monitor.verdicts[("sluice-flights", "4")].result.rows_current == 100
     finally:
         monitor.close()
