@@ -96,8 +96,8 @@ class PayloadLogger:
         assert self._queue is not None and self._client is not None
         while True:
             event = await self._queue.get()
-            headers, body = to_binary(event, data_marshaller=_as_is)
             try:
+                headers, body = to_binary(event, data_marshaller=_as_is)
                 answer = await self._client.post(self.config.url, headers=headers, content=body)
                 if answer.status_code >= 300:
                     FAILED.inc()

@@ -83,7 +83,7 @@ def holdout_drift(summary) -> dict | None:
         return None
     try:
         return _holdout_drift(summary)
-    except (OSError, ValueError, TypeError, KeyError, subprocess.SubprocessError) as exc:
+    except Exception as exc:  # the run has succeeded: a failed check must not say otherwise
         console.print(f"[yellow]no drift check:[/] {escape(f'{type(exc).__name__}: {exc}')}")
         return None
 

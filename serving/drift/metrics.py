@@ -116,7 +116,7 @@ class DriftMetrics:
             registry=r,
         )
 
-    def forget(self, version: str, features) -> None:
+    def forget(self, version: str, features: set[str]) -> None:
         """A retired version's gauges, so that its last verdict stops speaking for it."""
         for gauge in (
             self.window,
@@ -126,9 +126,9 @@ class DriftMetrics:
             self.score_psi,
         ):
             _remove(gauge, version)
-        for f in features:
+        for feature in features:
             for gauge in (self.p_value, self.psi, self.feature_drifted):
-                _remove(gauge, version, f.feature)
+                _remove(gauge, version, feature)
 
 
 def _remove(gauge: Gauge, *labels: str) -> None:

@@ -49,8 +49,9 @@ class MonitorConfig:
     """Features left out of the tests: the calendar ones change by construction."""
     join_timeout_s: float = 30.0
     idle_s: float = 3600.0
-    """A version that logs no rows for this long is retired: its window, verdict and gauges
-    go, so that a replaced version's last verdict does not keep an alert firing."""
+    """A version that logs no rows for this long while another version of its model does is
+    retired: its window, verdict and gauges go, so that a replaced version's last verdict
+    does not keep an alert firing."""
 
 
 @dataclass(frozen=True)
@@ -97,6 +98,8 @@ class DriftMonitor:
         self.windows: dict[tuple[str, str], Window] = {}
         self.verdicts: dict[tuple[str, str], Verdict] = {}
         self._seen: dict[tuple[str, str], float] = {}
+        self._exported: dict[tuple[str, str], set[str]] = {}
+        """The features each version has per-feature gauges for, to remove them all."""
         self._drifting: set[tuple[str, str]] = set()
         self._checking: set[tuple[str, str]] = set()
         self._checks = ThreadPoolExecutor(1, thread_name_prefix="drift-check")
@@ -131,20 +134,29 @@ class DriftMonitor:
         self.metrics.unanswered.inc(expired.requests)
         self.metrics.unmatched.inc(expired.responses)
         quiet_since = self.clock() - self.config.idle_s
-        for key in [k for k, seen in self._seen.items() if seen < quiet_since]:
-            if key not in self._checking:
+        for key, seen in list(self._seen.items()):
+            if seen < quiet_since and key not in self._checking and self._replaced(key, seen):
                 self._retire(key)
+
+    def _replaced(self, key: tuple[str, str], seen: float) -> bool:
+        """Another version of the same model has logged rows since this one went quiet: a
+        rollout moved on. A model that is only quiet (a night without traffic) keeps its
+        window, verdict and episode."""
+        return any(
+            other[0] == key[0] and other != key and last > seen
+            for other, last in self._seen.items()
+        )
 
     def close(self) -> None:
         self._checks.shutdown(wait=True)
 
     def _retire(self, key: tuple[str, str]) -> None:
         with self._lock:
-            verdict = self.verdicts.pop(key, None)
+            self.verdicts.pop(key, None)
             self.windows.pop(key, None)
             self._seen.pop(key, None)
             self._drifting.discard(key)
-            self.metrics.forget(key[1], [] if verdict is None else verdict.result.features)
+            self.metrics.forget(key[1], self._exported.pop(key, set()))
         log.info("%s version %s: no rows for %.0f s, retired", *key, self.config.idle_s)
 
     def _take(self, joined: Joined) -> None:
@@ -176,9 +188,7 @@ class DriftMonitor:
             reference = self.references.get(*key)
             result, score = self._compare(reference, frame, np.asarray(scores, dtype=float))
             verdict = Verdict(*key, time.time(), result, score, reference.source)
-            with self._lock:
-                if key not in self.windows:  # retired while it was checked
-                    return
+            with self._lock:  # sweep never retires a version under check
                 self.verdicts[key] = verdict
                 self._export(verdict)
             self.metrics.check_seconds.observe(time.perf_counter() - started)
@@ -227,6 +237,8 @@ class DriftMonitor:
 
     def _export(self, verdict: Verdict) -> None:
         m, version = self.metrics, verdict.model_version
+        key = (verdict.model_name, version)
+        self._exported.setdefault(key, set()).update(f.feature for f in verdict.result.features)
         m.last_check.labels(model_version=version).set(verdict.checked_at)
         m.detected.labels(model_version=version).set(int(verdict.result.is_drift))
         for f in verdict.result.features:

@@ -71,7 +71,10 @@ def _closing(monitor: DriftMonitor):
     async def sweeping() -> None:
         while True:
             await asyncio.sleep(SWEEP_EVERY_S)
-            monitor.sweep()
+            try:
+                monitor.sweep()
+            except Exception:  # the sweeper must outlive any one sweep
+                logging.getLogger("sluice.drift").exception("the sweep failed")
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -111,7 +114,8 @@ def parser() -> argparse.ArgumentParser:
         "--idle",
         type=float,
         default=MonitorConfig.idle_s,
-        help="seconds without rows after which a version is retired (its gauges removed)",
+        help="seconds without rows, while another version of the model logs some, after "
+        "which a version is retired (its window and gauges removed)",
     )
     p.add_argument(
         "--join-timeout",
@@ -147,6 +151,8 @@ def main(argv: list[str] | None = None) -> int:
         problems.append("give --models or --mlflow-url: where each version's reference is")
     if args.window < 2 or args.every < 1:
         problems.append(f"--window {args.window} --every {args.every}: need 2+ and 1+")
+    if args.idle <= 0 or args.join_timeout <= 0:
+        problems.append(f"--idle {args.idle} --join-timeout {args.join_timeout}: seconds > 0")
     if not 0 < args.p_val < 1:
         problems.append(f"--p-val {args.p_val}: a significance level in (0, 1)")
     if problems:

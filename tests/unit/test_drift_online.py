@@ -244,19 +244,19 @@ def _write_reference(models, rng) -> pd.DataFrame:
     return reference
 
 
-def _feed(monitor, rng, rows: int, temp_mean: float, month: int, version="4", start=0):
-    for i in range(start, start + rows // 50):
+def _feed(monitor, rng, rows: int, temp_mean: float, month: int, version="4", start=0, batch=50):
+    for i in range(start, start + rows // batch):
         columns = {
-            "carrier": rng.choice(["AA", "UA", "B6"], 50).tolist(),
-            "temp": rng.normal(temp_mean, 8, 50).round(1).tolist(),
-            "month": [month] * 50,
+            "carrier": rng.choice(["AA", "UA", "B6"], batch).tolist(),
+            "temp": rng.normal(temp_mean, 8, batch).round(1).tolist(),
+            "month": [month] * batch,
         }
         rows_ = [
             dict(zip(columns, values, strict=True))
             for values in zip(*columns.values(), strict=True)
         ]
         monitor.ingest(headers("request", f"e{i}"), v1_request(rows_))
-        scores = rng.beta(2, 8, 50).round(6).tolist()
+        scores = rng.beta(2, 8, batch).round(6).tolist()
         monitor.ingest(headers("response", f"e{i}"), v1_response(scores, version))
 
 
@@ -370,7 +370,7 @@ def _monitor(tmp_path, trigger: TriggerServer | None, **config) -> DriftMonitor:
     return DriftMonitor(
         References(models_dir=tmp_path / "models"),
         MonitorConfig(**settings),
-        trigger=None if trigger is None else TriggerClient(trigger.url, timeout_s=2),
+        trigger=None if trigger is None else TriggerClient(trigger.url, timeout_s=30),
     )
 
 
@@ -419,7 +419,7 @@ def test_an_episode_whose_trigger_call_failed_calls_again_at_the_next_check(tmp_
         trigger.stop()
 
 
-def test_a_version_that_goes_quiet_is_retired_and_its_gauges_go(tmp_path):
+def test_a_version_replaced_by_another_is_retired_and_its_gauges_go(tmp_path):
     clock = Clock()
     rng = np.random.default_rng(5)
     _write_reference(tmp_path / "models" / "sluice-flights-4", rng)
@@ -429,21 +429,21 @@ def test_a_version_that_goes_quiet_is_retired_and_its_gauges_go(tmp_path):
         clock=clock,
     )
     registry = monitor.metrics.registry
+    labels = {"model_version": "4"}
     try:
         _feed(monitor, rng, 100, temp_mean=65, month=2)
         _settled(monitor, 1)
-        labels = {"model_version": "4"}
         assert registry.get_sample_value("sluice_drift_detected", labels) == 1
-        clock.now = 599
-        monitor.sweep()
+        clock.now = 3600
+        monitor.sweep()  # quiet, but nothing replaced it: a night without traffic
         assert ("sluice-flights", "4") in monitor.verdicts
-        clock.now = 601
+        _feed(monitor, rng, 50, temp_mean=40, month=2, version="5", start=10)  # a rollout
         monitor.sweep()
         assert ("sluice-flights", "4") not in monitor.verdicts | monitor.windows
         assert registry.get_sample_value("sluice_drift_detected", labels) is None
-        assert (
-            registry.get_sample_value("sluice_drift_p_value", {**labels, "feature": "temp"}) is None
-        )
+        p_temp = registry.get_sample_value("sluice_drift_p_value", {**labels, "feature": "temp"})
+        assert p_temp is None
+        assert ("sluice-flights", "5") in monitor.windows
     finally:
         monitor.close()
 
@@ -451,16 +451,20 @@ def test_a_version_that_goes_quiet_is_retired_and_its_gauges_go(tmp_path):
 def test_a_window_due_while_its_last_check_runs_slides_on(tmp_path):
     monitor = _monitor(tmp_path, None, window=100, every=50)
     rng = np.random.default_rng(6)
+    key = ("sluice-flights", "4")
     try:
-        monitor._checking.add(("sluice-flights", "4"))  # as while a slow check runs
+        monitor._checking.add(key)  # as while a slow check runs
         _feed(monitor, rng, 150, temp_mean=40, month=2)
         busy = monitor.metrics.registry.get_sample_value(
             "sluice_drift_checks_total", {"model_version": "4", "outcome": "busy"}
         )
         assert busy == 2 and not monitor.verdicts
         monitor._checking.clear()
-        _feed(monitor, rng, 50, temp_mean=40, month=2, start=10)
+        _feed(monitor, rng, 25, temp_mean=40, month=2, start=10, batch=25)
+        # 25 new rows since the skipped check: not due, and nothing was taken for a check
+        assert monitor.windows[key]._new == 25 and not monitor._checking
+        _feed(monitor, rng, 25, temp_mean=40, month=2, start=20, batch=25)
         _settled(monitor, 1)
-        assert monitor.verdicts[("sluice-flights", "4")].result.rows_current == 100
+        assert monitor.verdicts[key].result.rows_current == 100
     finally:
         monitor.close()
