@@ -7,7 +7,9 @@ same function that derives them for the training frame (`components.flights.requ
 and the model input is assembled in the training frame's column order. An entity the
 online store does not know (an unknown tailnum, say) gets the documented default for its
 features, missing, which the model imputes with the training mean, and is counted in
-`sluice_feature_defaults_total`.
+`sluice_feature_defaults_total`. A store that fails or does not answer in time is another
+matter: the caller gets a 503, and a store down for good turns the server not ready until it
+answers again (`serving.online_store`).
 
 Whatever protocol the caller speaks (v1, v2 REST, gRPC), the predictor is called in
 `--predictor_protocol`, and its answer comes back to the caller in the caller's protocol.
@@ -44,6 +46,12 @@ from serving.answers import OUTPUTS, Answer, output_types, requested_outputs
 from serving.datatypes import NUMERIC_DATATYPES
 from serving.json_bodies import parse_json_body
 from serving.metrics import FEATURE_DEFAULTS, ONLINE_FETCH_SECONDS
+from serving.online_store import (
+    FAILURES_TO_DOWN,
+    UNAVAILABLE_ERRORS,
+    OnlineStoreHealth,
+    OnlineStoreUnavailable,
+)
 from serving.request_errors import RequestError, counted_client_errors
 from serving.request_rules import check_names, check_rows, check_unique
 
@@ -167,12 +175,14 @@ class FeastTransformer(Model):
         feature_service: str,
         predictor=None,
         max_request_rows: int = 10_000,
+        failures_to_down: int = FAILURES_TO_DOWN,
     ):
         super().__init__(name)
         self.feature_repo, self.stores = feature_repo, stores
         self.feature_service = feature_service
         self.local_predictor = predictor
         self.max_request_rows = max_request_rows
+        self.failures_to_down = failures_to_down
         self.executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="feast")
         self._answered_version: str | None = None
 
@@ -183,6 +193,11 @@ class FeastTransformer(Model):
         if self.local_predictor is not None:
             return self.local_predictor.version
         return self._answered_version
+
+    @property
+    def available(self) -> bool:
+        """False while the online store is down: the server then reports not ready."""
+        return self.online.up
 
     @property
     def platform(self) -> str:
@@ -198,19 +213,29 @@ class FeastTransformer(Model):
         }
         self.online_features = service_features(self.service, views)
         self.features = model_features(self.online_features)
+        probe = dict.fromkeys(ENTITY_KEYS, "")  # any entity: the read is what is probed
+        self.online = OnlineStoreHealth(
+            lambda: self._read([probe]), self.executor, self.failures_to_down
+        )
         if self.local_predictor is not None:
             self.local_predictor.load()
         self.ready = True
         return self.ready
 
+    def _read(self, rows: list[dict]) -> dict[str, list]:
+        return self.store.get_online_features(features=self.service, entity_rows=rows).to_dict()
+
     def fetch(self, flights: dict[str, list]) -> dict[str, list]:
-        """Online features for each flight's entities, through the feature service."""
+        """Online features for each flight's entities, through the feature service; refused
+        at once while the store is down."""
+        if not self.online.up:
+            raise OnlineStoreUnavailable(self.online.refused(1))
         started = time.perf_counter()
         rows = [
             dict(zip(ENTITY_KEYS, keys, strict=True))
             for keys in zip(*(flights[k] for k in ENTITY_KEYS), strict=True)
         ]
-        values = self.store.get_online_features(features=self.service, entity_rows=rows).to_dict()
+        values = self._read(rows)
         ONLINE_FETCH_SECONDS.observe(time.perf_counter() - started)
         return values
 
@@ -240,7 +265,11 @@ class FeastTransformer(Model):
                 outputs = requested_outputs([o.name for o in incoming.request_outputs or ()])
             check_rows(len(flights["carrier"]), self.max_request_rows, "flights")
             loop = asyncio.get_running_loop()  # Feast and pandas off the event loop
-            features = await loop.run_in_executor(self.executor, self.model_input, flights)
+            try:
+                features = await loop.run_in_executor(self.executor, self.model_input, flights)
+            except UNAVAILABLE_ERRORS as error:
+                raise OnlineStoreUnavailable(self.online.failed(error, 1)) from None
+            self.online.succeeded()
         return Forward(self._forwarded(features, incoming), incoming, outputs)
 
     def _forwarded(self, features: pd.DataFrame, incoming: InferRequest | None):
