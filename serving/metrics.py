@@ -44,7 +44,7 @@ FEATURE_DEFAULTS = Counter(
 )
 ONLINE_FETCH_SECONDS = Histogram(
     "sluice_online_feature_fetch_seconds",
-    "Latency of one Feast online-store lookup (a whole request's entities).",
+    "Latency of one Feast online-store read (the entities of every request batched into it).",
     buckets=[0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1.0],
 )
 ONLINE_STORE_ERRORS = Counter(

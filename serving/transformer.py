@@ -7,9 +7,16 @@ same function that derives them for the training frame (`components.flights.requ
 and the model input is assembled in the training frame's column order. An entity the
 online store does not know (an unknown tailnum, say) gets the documented default for its
 features, missing, which the model imputes with the training mean, and is counted in
-`sluice_feature_defaults_total`. A store that fails or does not answer in time is another
-matter: the caller gets a 503, and a store down for good turns the server not ready until it
-answers again (`serving.online_store`).
+`sluice_feature_defaults_total`.
+
+Per request there is no pandas: the request's fields are checked and its times parsed,
+then it waits with the requests that arrive while an online-store read is in flight, and one
+read, and one derivation of the request-time features, serves them all
+(`serving.feature_batch`); the model input goes on as plain columns.
+
+A store that fails or does not answer in time is another matter than an unknown entity: the
+caller gets a 503, and a store down for good turns the server not ready until it answers
+again (`serving.online_store`).
 
 Whatever protocol the caller speaks (v1, v2 REST, gRPC), the predictor is called in
 `--predictor_protocol`, and its answer comes back to the caller in the caller's protocol.
@@ -17,7 +24,6 @@ Whatever protocol the caller speaks (v1, v2 REST, gRPC), the predictor is called
 
 from __future__ import annotations
 
-import asyncio
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -25,8 +31,6 @@ from pathlib import Path
 
 import grpc
 import httpx
-import numpy as np
-import pandas as pd
 from kserve import Model
 from kserve.protocol.infer_type import InferInput, InferRequest, RequestedOutput
 
@@ -40,18 +44,14 @@ from components.flights.request import (
     REQUEST_FIELDS,
     TEXT_FIELDS,
     request_features,
-    scheduled_departures,
+    scheduled_departure,
 )
 from serving.answers import OUTPUTS, Answer, output_types, requested_outputs
 from serving.datatypes import NUMERIC_DATATYPES
+from serving.feature_batch import Columns, FeatureBatcher
 from serving.json_bodies import parse_json_body
 from serving.metrics import FEATURE_DEFAULTS, ONLINE_FETCH_SECONDS
-from serving.online_store import (
-    FAILURES_TO_DOWN,
-    UNAVAILABLE_ERRORS,
-    OnlineStoreHealth,
-    OnlineStoreUnavailable,
-)
+from serving.online_store import FAILURES_TO_DOWN, OnlineStoreHealth
 from serving.request_errors import RequestError, counted_client_errors
 from serving.request_rules import check_names, check_rows, check_unique
 
@@ -65,7 +65,7 @@ class Forward:
     outputs: tuple[str, ...]  # the outputs the caller asked for
 
 
-def flights_from_v1(payload) -> dict[str, list]:
+def flights_from_v1(payload) -> Columns:
     payload = parse_json_body(payload)
     if not isinstance(payload, dict) or not isinstance(payload.get("instances"), list):
         raise RequestError("malformed", 'body: expected {"instances": [flight, ...]}')
@@ -91,7 +91,7 @@ def _text(value, name: str) -> str:
         raise RequestError("datatype", f"input {name!r}: not UTF-8 text: {exc}") from None
 
 
-def flights_from_v2(request: InferRequest) -> dict[str, list]:
+def flights_from_v2(request: InferRequest) -> Columns:
     names = [i.name for i in request.inputs]
     check_unique(names, "inputs")
     check_names(names, list(REQUEST_FIELDS), "inputs", noun="field")
@@ -130,37 +130,30 @@ def predictor_refusal(error: Exception) -> RequestError | None:
     return None
 
 
-def derived_features(flights: dict[str, list]) -> pd.DataFrame:
-    """The request-time features, derived as the training frame derives them."""
+def with_departures(flights: Columns) -> Columns:
+    """The flights with `sched_dep_time` read as New York times: a time that is not one is
+    this request's 400, before it joins others in a batch."""
     try:
-        scheduled = scheduled_departures(flights["sched_dep_time"])
+        times = [scheduled_departure(v, row) for row, v in enumerate(flights["sched_dep_time"])]
     except ValueError as exc:
         raise RequestError("datatype", str(exc)) from None
-    return request_features(
-        carrier=flights["carrier"],
-        origin=flights["origin"],
-        dest=flights["dest"],
-        scheduled=scheduled,
-        distance=flights["distance"],
-    )
+    return {**flights, "sched_dep_time": times}
 
 
-def _records(features: pd.DataFrame) -> list[dict]:
-    return features.astype(object).where(features.notna(), None).to_dict("records")
+def _v1_instances(columns: Columns) -> list[dict]:
+    names = list(columns)
+    return [dict(zip(names, row, strict=True)) for row in zip(*columns.values(), strict=True)]
 
 
-def _v2_inputs(features: pd.DataFrame, missing) -> list[InferInput]:
+def _v2_inputs(columns: Columns, missing) -> list[InferInput]:
     """One input per feature; a missing value is `missing` (JSON has no NaN: null there)."""
-    inputs = []
-    for name in features.columns:
-        column = features[name]
-        if name in CATEGORICAL_FEATURES:
-            inputs.append(InferInput(name, [len(column)], "BYTES", column.tolist()))
-        else:
-            values = column.to_numpy(dtype=np.float64)
-            data = [missing if v != v else v for v in values.tolist()]
-            inputs.append(InferInput(name, [len(values)], "FP32", data))
-    return inputs
+    rows = [len(next(iter(columns.values())))]
+    return [
+        InferInput(name, rows, "BYTES", values)
+        if name in CATEGORICAL_FEATURES
+        else InferInput(name, rows, "FP32", [missing if v is None else float(v) for v in values])
+        for name, values in columns.items()
+    ]
 
 
 class FeastTransformer(Model):
@@ -217,19 +210,17 @@ class FeastTransformer(Model):
         self.online = OnlineStoreHealth(
             lambda: self._read([probe]), self.executor, self.failures_to_down
         )
+        self.batcher = FeatureBatcher(self.build, self.online, self.executor)
         if self.local_predictor is not None:
             self.local_predictor.load()
         self.ready = True
         return self.ready
 
-    def _read(self, rows: list[dict]) -> dict[str, list]:
+    def _read(self, rows: list[dict]) -> Columns:
         return self.store.get_online_features(features=self.service, entity_rows=rows).to_dict()
 
-    def fetch(self, flights: dict[str, list]) -> dict[str, list]:
-        """Online features for each flight's entities, through the feature service; refused
-        at once while the store is down."""
-        if not self.online.up:
-            raise OnlineStoreUnavailable(self.online.refused(1))
+    def fetch(self, flights: Columns) -> Columns:
+        """Online features for each flight's entities, through the feature service."""
         started = time.perf_counter()
         rows = [
             dict(zip(ENTITY_KEYS, keys, strict=True))
@@ -239,21 +230,32 @@ class FeastTransformer(Model):
         ONLINE_FETCH_SECONDS.observe(time.perf_counter() - started)
         return values
 
-    def model_input(self, flights: dict[str, list]) -> pd.DataFrame:
-        """What the predictor gets for these flights (the skew test holds it to the
-        training frame)."""
-        return self.assemble(derived_features(flights), self.fetch(flights))
+    async def model_input(self, flights: Columns) -> Columns:
+        """What the predictor gets for these flights, feature by feature, built as
+        `preprocess` builds it: batched with the requests waiting at that moment (the skew
+        test holds it to the training frame, the parity test to Feast's own reads)."""
+        return await self.batcher.submit(with_departures(flights))
 
-    def assemble(self, features: pd.DataFrame, online: dict[str, list]) -> pd.DataFrame:
-        """The request-time features, then the online features, in the training frame's
-        column order."""
+    def build(self, flights: Columns) -> Columns:
+        """The model input of flights with parsed times (of every request in a batch): the
+        request-time features, then the online features, in the training frame's column
+        order; a missing online value (an entity the store does not know) is None."""
+        derived = request_features(
+            carrier=flights["carrier"],
+            origin=flights["origin"],
+            dest=flights["dest"],
+            scheduled=flights["sched_dep_time"],
+            distance=flights["distance"],
+        )
+        columns = {name: derived[name].tolist() for name in derived.columns}
+        online = self.fetch(flights)
         for name in self.online_features:
-            column = pd.array(online[name], dtype="Float64").to_numpy(np.float64, na_value=np.nan)
-            features[name] = column
-            missing = int(np.isnan(column).sum())
+            values = [None if v is None or v != v else float(v) for v in online[name]]
+            missing = values.count(None)
             if missing:
                 FEATURE_DEFAULTS.labels(name).inc(missing)
-        return features[self.features]
+            columns[name] = values
+        return {name: columns[name] for name in self.features}
 
     async def preprocess(self, payload, headers=None) -> Forward:
         with counted_client_errors():
@@ -264,15 +266,10 @@ class FeastTransformer(Model):
                 flights = flights_from_v2(incoming)
                 outputs = requested_outputs([o.name for o in incoming.request_outputs or ()])
             check_rows(len(flights["carrier"]), self.max_request_rows, "flights")
-            loop = asyncio.get_running_loop()  # Feast and pandas off the event loop
-            try:
-                features = await loop.run_in_executor(self.executor, self.model_input, flights)
-            except UNAVAILABLE_ERRORS as error:
-                raise OnlineStoreUnavailable(self.online.failed(error, 1)) from None
-            self.online.succeeded()
-        return Forward(self._forwarded(features, incoming), incoming, outputs)
+            columns = await self.model_input(flights)
+        return Forward(self._forwarded(columns, incoming), incoming, outputs)
 
-    def _forwarded(self, features: pd.DataFrame, incoming: InferRequest | None):
+    def _forwarded(self, columns: Columns, incoming: InferRequest | None):
         """The model input as the predictor reads it: remote, in `--predictor_protocol`
         (missing values null over v2 REST, NaN over gRPC); in-process, a v1 caller's as v1
         and any v2 caller's as an `InferRequest` with NaN, which never becomes JSON."""
@@ -281,10 +278,10 @@ class FeastTransformer(Model):
         else:
             protocol = "v1" if incoming is None else "grpc-v2"
         if protocol == "v1":
-            return {"instances": _records(features)}
+            return {"instances": _v1_instances(columns)}
         return InferRequest(
             model_name=self.name,
-            infer_inputs=_v2_inputs(features, None if protocol == "v2" else float("nan")),
+            infer_inputs=_v2_inputs(columns, None if protocol == "v2" else float("nan")),
             request_id=None if incoming is None else incoming.id,
             request_outputs=[RequestedOutput(name) for name in OUTPUTS],
         )

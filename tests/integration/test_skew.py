@@ -7,6 +7,8 @@ same dtypes for the request-time features, and the same codes and float32 number
 model reads them. It runs `model_input`, the path `preprocess` serves requests through.
 """
 
+import asyncio
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -66,7 +68,7 @@ def test_the_transformers_model_input_is_the_training_frames_row(served_at_t):
     assert len(hour) >= 20, "the hour after T should have departures"
     transformer = FeastTransformer(MODEL_NAME, repo, FeastStores(), FEATURE_SERVICE)
     transformer.load()
-    served = transformer.model_input(caller_requests(hour))
+    served = pd.DataFrame(asyncio.run(transformer.model_input(caller_requests(hour))))
     trained = _training_rows(hour, frame)
 
     assert list(served.columns) == features  # the same features, in the same order
