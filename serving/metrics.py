@@ -47,6 +47,11 @@ ONLINE_FETCH_SECONDS = Histogram(
     "Latency of one Feast online-store read (the entities of every request batched into it).",
     buckets=[0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1.0],
 )
+FEATURE_CACHE = Counter(
+    "sluice_feature_cache_total",
+    "Entity lookups in the transformer's online-feature cache, by outcome: hit or miss.",
+    ["outcome"],
+)
 ONLINE_STORE_ERRORS = Counter(
     "sluice_online_store_errors_total",
     "Requests answered 503 for the online store, by reason: error (the read failed), timeout "

@@ -16,7 +16,14 @@ from kserve import logging as kserve_logging
 
 from components.base.contract.names import FEATURE_SERVICE, MODEL_NAME
 from components.base.settings import get_settings
-from serving import client_errors, grpc_messages, online_store, payload_logger, v2_rest
+from serving import (
+    client_errors,
+    feature_cache,
+    grpc_messages,
+    online_store,
+    payload_logger,
+    v2_rest,
+)
 from serving.predictor import FlightDelayPredictor, ServingOptions
 
 MODES = ("predictor", "transformer", "combined")
@@ -68,6 +75,19 @@ def build_parser() -> argparse.ArgumentParser:
         "ready until a probe read succeeds",
     )
     parser.add_argument(
+        "--feature_cache_ttl_s",
+        type=float,
+        default=feature_cache.TTL_S,
+        help="transformer: how long an entity's online features are reused (never longer "
+        "than its feature view's TTL; a materialisation empties the cache); 0: not at all",
+    )
+    parser.add_argument(
+        "--feature_cache_entries",
+        type=int,
+        default=feature_cache.MAX_ENTRIES,
+        help="transformer: entities kept at most in the online-feature cache",
+    )
+    parser.add_argument(
         "--logger_url",
         default=None,
         help="send every inference call as KServe's payload logger would (CloudEvents), "
@@ -115,6 +135,8 @@ def build_model(args: argparse.Namespace):
         predictor=predictor,
         max_request_rows=args.max_request_rows,
         failures_to_down=args.online_failures_to_down,
+        cache_ttl_s=args.feature_cache_ttl_s,
+        cache_entries=args.feature_cache_entries,
     )
 
 

@@ -24,9 +24,11 @@ Whatever protocol the caller speaks (v1, v2 REST, gRPC), the predictor is called
 
 from __future__ import annotations
 
+import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import grpc
@@ -34,7 +36,7 @@ import httpx
 from kserve import Model
 from kserve.protocol.infer_type import InferInput, InferRequest, RequestedOutput
 
-from components.flights.feature_repo.definitions import service_features
+from components.flights.feature_repo.definitions import refs_by_join_keys, service_features
 from components.flights.feature_repo.store import FeastStores
 from components.flights.features import model_features
 from components.flights.request import (
@@ -49,11 +51,43 @@ from components.flights.request import (
 from serving.answers import OUTPUTS, Answer, output_types, requested_outputs
 from serving.datatypes import NUMERIC_DATATYPES
 from serving.feature_batch import Columns, FeatureBatcher
+from serving.feature_cache import MAX_ENTRIES, TTL_S, FeatureCache
 from serving.json_bodies import parse_json_body
 from serving.metrics import FEATURE_DEFAULTS, ONLINE_FETCH_SECONDS
 from serving.online_store import FAILURES_TO_DOWN, OnlineStoreHealth
 from serving.request_errors import RequestError, counted_client_errors
 from serving.request_rules import check_names, check_rows, check_unique
+
+REGISTRY_CHECK_S = 5.0
+"""How often the registry is read for a materialisation that landed."""
+logger = logging.getLogger("kserve.sluice")
+
+
+@dataclass(frozen=True)
+class ViewGroup:
+    """The service's feature views read by the same join keys: one cache entry per entity."""
+
+    join_keys: tuple[str, ...]
+    refs: list[str]  # view:feature
+    ttl_s: float
+
+    @property
+    def features(self) -> list[str]:
+        return [ref.split(":", 1)[1] for ref in self.refs]
+
+    @cached_property
+    def _positions(self) -> tuple[int, ...]:
+        return tuple(ENTITY_KEYS.index(k) for k in self.join_keys)
+
+    def key(self, flight: tuple) -> tuple:
+        """This group's entity of a flight (its values of `ENTITY_KEYS`)."""
+        return tuple(flight[i] for i in self._positions)
+
+
+def _view_ttls(refs: list[str], views) -> list[float]:
+    """The TTLs of the views behind these references; a view without one (0) has no limit."""
+    names = {ref.split(":", 1)[0] for ref in refs}
+    return [views[n].ttl.total_seconds() for n in names if views[n].ttl]
 
 
 @dataclass
@@ -169,6 +203,9 @@ class FeastTransformer(Model):
         predictor=None,
         max_request_rows: int = 10_000,
         failures_to_down: int = FAILURES_TO_DOWN,
+        cache_ttl_s: float = TTL_S,
+        cache_entries: int = MAX_ENTRIES,
+        registry_check_s: float = REGISTRY_CHECK_S,
     ):
         super().__init__(name)
         self.feature_repo, self.stores = feature_repo, stores
@@ -176,6 +213,8 @@ class FeastTransformer(Model):
         self.local_predictor = predictor
         self.max_request_rows = max_request_rows
         self.failures_to_down = failures_to_down
+        self.cache_ttl_s, self.cache_entries = cache_ttl_s, cache_entries
+        self.registry_check_s = registry_check_s
         self.executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="feast")
         self._answered_version: str | None = None
 
@@ -198,6 +237,8 @@ class FeastTransformer(Model):
         return "" if self.local_predictor is None else self.local_predictor.platform
 
     def load(self) -> bool:
+        self.cache = FeatureCache(self.cache_entries)
+        self._stamp, self._registry_due = None, 0.0
         self.store = self.stores.open(self.feature_repo)
         self.service = self.store.get_feature_service(self.feature_service)
         views = {
@@ -205,6 +246,10 @@ class FeastTransformer(Model):
             for p in self.service.feature_view_projections
         }
         self.online_features = service_features(self.service, views)
+        self.groups = [
+            ViewGroup(keys, refs, min([self.cache_ttl_s, *_view_ttls(refs, views)]))
+            for keys, refs in refs_by_join_keys(self.service, views).items()
+        ]
         self.features = model_features(self.online_features)
         probe = dict.fromkeys(ENTITY_KEYS, "")  # any entity: the read is what is probed
         self.online = OnlineStoreHealth(
@@ -220,15 +265,54 @@ class FeastTransformer(Model):
         return self.store.get_online_features(features=self.service, entity_rows=rows).to_dict()
 
     def fetch(self, flights: Columns) -> Columns:
-        """Online features for each flight's entities, through the feature service."""
-        started = time.perf_counter()
-        rows = [
-            dict(zip(ENTITY_KEYS, keys, strict=True))
-            for keys in zip(*(flights[k] for k in ENTITY_KEYS), strict=True)
-        ]
-        values = self._read(rows)
-        ONLINE_FETCH_SECONDS.observe(time.perf_counter() - started)
-        return values
+        """Online features for each flight's entities: from the cache, and for the flights
+        with an entity it lacks, one read of the feature service."""
+        self._watch_registry()
+        entities = list(zip(*(flights[k] for k in ENTITY_KEYS), strict=True))
+        found: list[dict[tuple, tuple | None]] = [{} for _ in self.groups]
+        missing: dict[tuple, None] = {}  # the flights' entities to read, in order, once
+        for group, values in zip(self.groups, found, strict=True):
+            for flight in entities:
+                key = group.key(flight)
+                if key not in values:
+                    values[key] = self.cache.get((group.join_keys, key))
+                if values[key] is None:
+                    missing[flight] = None
+        if missing:
+            started = time.perf_counter()
+            read = self._read([dict(zip(ENTITY_KEYS, f, strict=True)) for f in missing])
+            ONLINE_FETCH_SECONDS.observe(time.perf_counter() - started)
+            for row, flight in enumerate(missing):
+                for group, values in zip(self.groups, found, strict=True):
+                    key = group.key(flight)
+                    values[key] = tuple(read[name][row] for name in group.features)
+                    self.cache.put((group.join_keys, key), values[key], group.ttl_s)
+        online: Columns = {}
+        for group, values in zip(self.groups, found, strict=True):
+            rows = [values[group.key(flight)] for flight in entities]
+            for i, name in enumerate(group.features):
+                online[name] = [row[i] for row in rows]
+        return online
+
+    def _watch_registry(self) -> None:
+        """Empty the cache once a materialisation has landed: a feature view's
+        last-updated time in the registry moved. Checked every `registry_check_s`; a
+        registry that does not answer leaves the cache to its TTL."""
+        now = time.monotonic()
+        if now < self._registry_due:
+            return
+        self._registry_due = now + self.registry_check_s
+        try:
+            views = self.store.list_feature_views(allow_cache=False)
+        except Exception as error:  # noqa: BLE001 (the TTL still bounds what is served)
+            logger.warning("registry unreadable, cache kept to its TTL: %s", error)
+            return
+        stamp = max(
+            (v.last_updated_timestamp for v in views if v.last_updated_timestamp), default=None
+        )
+        if stamp != self._stamp:
+            self.cache.clear()
+            self._stamp = stamp
 
     async def model_input(self, flights: Columns) -> Columns:
         """What the predictor gets for these flights, feature by feature, built as

@@ -227,6 +227,7 @@ def test_the_transformer_survives_redis_hanging_and_going_down(
                 model_server(
                     *("--mode", "combined", "--model_uri", str(model_dir)),
                     *("--feature_repo", str(repo), "--online_timeout_ms", "200"),
+                    *("--feature_cache_ttl_s", "0"),  # every request reads the store
                     env={**os.environ, **env},
                 )
             )

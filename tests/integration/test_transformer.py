@@ -2,6 +2,7 @@
 
 import asyncio
 import os
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -350,3 +351,46 @@ def test_the_parity_check_names_a_difference():
     assert parity_mismatches(reference.copy(), reference) == []
     served = reference.assign(temp=[30.0, 31.0])
     assert parity_mismatches(served, reference) == ["row 1: temp 31.0 != nan"]
+
+
+def _cache_hits() -> float:
+    return REGISTRY.get_sample_value("sluice_feature_cache_total", {"outcome": "hit"}) or 0
+
+
+def test_after_a_materialisation_no_answer_uses_the_cached_values(slice_training_frame, tmp_path):
+    """Values are served from the cache until a materialisation lands; from then on, the
+    newly materialised ones (the registry is checked on every read here)."""
+    validated = slice_training_frame.parent / "validated"
+    repo = tmp_path / "repo"
+    featurize(validated, repo, tmp_path / "frame.parquet", materialize=False)
+    store = FeatureStore(repo_path=str(repo))
+    since = datetime(2012, 12, 1, tzinfo=UTC)
+    store.materialize(start_date=since, end_date=datetime(2013, 1, 14, 13, tzinfo=UTC))
+    transformer = FeastTransformer(
+        MODEL_NAME, repo, FeastStores(), FEATURE_SERVICE, registry_check_s=0
+    )
+    transformer.load()
+    requests = _random_requests(validated, 200, seed=7)
+
+    def served() -> pd.DataFrame:
+        return pd.concat(
+            [pd.DataFrame(asyncio.run(transformer.model_input(r))) for r in requests],
+            ignore_index=True,
+        )
+
+    def from_feast() -> pd.DataFrame:
+        return pd.concat(
+            [_from_feast(store, r, transformer.features) for r in requests], ignore_index=True
+        )
+
+    before = from_feast()
+    assert not parity_mismatches(served(), before)
+    hits = _cache_hits()
+    assert not parity_mismatches(served(), before)
+    assert _cache_hits() > hits  # the second time, from the cache
+
+    store.materialize(start_date=since, end_date=datetime(2013, 1, 28, 13, tzinfo=UTC))
+    after = from_feast()
+    assert len(parity_mismatches(after, before)) > 100  # new weather, congestion, rates
+    mismatches = parity_mismatches(served(), after)
+    assert not mismatches, f"{len(mismatches)} stale values, e.g.\n" + "\n".join(mismatches[:10])
