@@ -39,6 +39,8 @@ class FeatureCache:
         return entry[1]
 
     def put(self, key: Hashable, values: tuple, ttl_s: float) -> None:
+        if ttl_s <= 0:  # the cache is off
+            return
         self._entries[key] = (self.clock() + ttl_s, values)
         self._entries.move_to_end(key)
         while len(self._entries) > self.max_entries:

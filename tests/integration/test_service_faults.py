@@ -6,6 +6,7 @@ by itself."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import threading
@@ -19,6 +20,7 @@ import httpx
 import numpy as np
 import pytest
 import redis
+from kserve import InferenceGRPCClient
 
 from components.base.contract.names import MODEL_NAME
 from components.base.services import ServiceUnavailable
@@ -26,7 +28,7 @@ from components.base.storage import Location
 from components.featurize import run as featurize
 from components.flights.feature_repo.store import FeastStores
 from components.ingest import run as ingest
-from serving.process import free_port, model_server
+from serving.process import Server, free_port, model_server
 from tests.integration.helpers import FLIGHTS, metric_samples
 from tests.services import S3_KEYS, postgres_server, redis_server, s3_server
 
@@ -178,6 +180,14 @@ def _ready(http: str) -> bool:
     return httpx.get(f"{http}/v2/health/ready", timeout=5).status_code == 200
 
 
+def _grpc_ready(address: str) -> bool:
+    async def ask() -> bool:
+        async with InferenceGRPCClient(address) as client:
+            return await client.is_server_ready()
+
+    return asyncio.run(ask())
+
+
 def _an_answer_since(load: Load, moment: float, status: int) -> Callable[[], bool]:
     return lambda: any(a[2] == status for a in load.since(moment))
 
@@ -186,9 +196,12 @@ def _same(predictions: list[float], baseline: list[float]) -> bool:
     return bool(np.allclose(predictions, baseline, atol=1e-6))
 
 
-def _outage(load: Load, http: str, started: float, reason: str, before: Counter) -> None:
-    """From `started` on: not ready; 503s that say why, promptly; the failures counted."""
+def _outage(load: Load, server: Server, started: float, reason: str, before: Counter) -> None:
+    """From `started` on: not ready (REST and gRPC); 503s that say why, promptly; the
+    failures counted."""
+    http = server.http
     _wait_until(lambda: not _ready(http), "the server turns not ready")
+    assert not _grpc_ready(server.grpc)
     _wait_until(_an_answer_since(load, time.monotonic(), 503), "503s while not ready")
     refused = [a for a in load.since(started) if a[2] == 503]
     assert all(a[3]["error"].startswith("online store unavailable") for a in refused), refused[:3]
@@ -200,9 +213,10 @@ def _outage(load: Load, http: str, started: float, reason: str, before: Counter)
     assert metric_samples(http)[("sluice_online_store_up", ())] == 0
 
 
-def _recovery(load: Load, http: str, baseline: list[float]) -> None:
-    back = time.monotonic()
+def _recovery(load: Load, server: Server, baseline: list[float]) -> None:
+    back, http = time.monotonic(), server.http
     _wait_until(lambda: _ready(http), "the server is ready again")
+    assert _grpc_ready(server.grpc)
     _wait_until(_an_answer_since(load, back, 200), "answers resume")
     assert all(_same(a[3]["predictions"], baseline) for a in load.since(back) if a[2] == 200)
     assert metric_samples(http)[("sluice_online_store_up", ())] == 1
@@ -242,15 +256,15 @@ def test_the_transformer_survives_redis_hanging_and_going_down(
             pid = client.info()["process_id"]
             os.kill(pid, signal.SIGSTOP)  # hung: connections open, no answers
             try:
-                _outage(load, server.http, time.monotonic(), "timeout", before)
+                _outage(load, server, time.monotonic(), "timeout", before)
             finally:
                 os.kill(pid, signal.SIGCONT)
-            _recovery(load, server.http, baseline)
+            _recovery(load, server, baseline)
             before = metric_samples(server.http)
         # Redis stopped
-        _outage(load, server.http, time.monotonic(), "error", before)
+        _outage(load, server, time.monotonic(), "error", before)
         with redis_server(port=port, data_dir=data):
-            _recovery(load, server.http, baseline)
+            _recovery(load, server, baseline)
         assert server.alive
         assert {a[2] for a in load.answers} == {200, 503}, "only answers and 503s"
         assert all(_same(a[3]["predictions"], baseline) for a in load.answers if a[2] == 200)

@@ -24,6 +24,8 @@ def test_an_entry_lives_for_its_ttl_and_no_longer():
     now[0] += 0.1
     assert cache.get("EWR") is None  # 60 s old: gone
     assert {o: v - before[o] for o, v in _counted().items()} == {"hit": 1, "miss": 2}
+    cache.put("JFK", (2.0, None), ttl_s=0)  # a TTL of 0 turns the cache off
+    assert cache.get("JFK") is None
 
 
 def test_it_holds_at_most_its_bound_dropping_the_least_recently_used():
