@@ -58,10 +58,10 @@ ONLINE_STORE_ERRORS = Counter(
     "(it took longer than --online_timeout_ms) or down (refused at once while it is down).",
     ["reason"],
 )
-ONLINE_STORE_UP = Gauge(
-    "sluice_online_store_up",
-    "1 while the online store answers; 0 once reads failed --online_failures_to_down times in "
-    "a row, until a probe read succeeds (meanwhile the server reports not ready).",
+ONLINE_STORE_DOWN = Gauge(
+    "sluice_online_store_down",
+    "1 once online-store reads failed --online_failures_to_down times in a row, until a probe "
+    "read succeeds (meanwhile the server reports not ready); 0 otherwise, and on a predictor.",
 )
 BATCH_ROWS = Histogram(
     "sluice_model_batch_rows",

@@ -27,7 +27,7 @@ from kserve.errors import ServerNotReady
 from kserve.logging import logger as kserve_logger
 
 from serving.client_errors import OneLine
-from serving.metrics import ONLINE_STORE_ERRORS, ONLINE_STORE_UP
+from serving.metrics import ONLINE_STORE_DOWN, ONLINE_STORE_ERRORS
 
 logger = logging.getLogger("kserve.sluice")
 
@@ -64,7 +64,7 @@ class OnlineStoreHealth:
         self.failures = 0
         self.up = True
         self._prober: asyncio.Task | None = None
-        ONLINE_STORE_UP.set(1)
+        ONLINE_STORE_DOWN.set(0)
 
     def refused(self, requests: int) -> str:
         """Count `requests` refused without a read while the store is down; what to tell them."""
@@ -84,7 +84,7 @@ class OnlineStoreHealth:
         self.failures += 1
         if self.up and self.failures >= self.failures_to_down:
             self.up = False
-            ONLINE_STORE_UP.set(0)
+            ONLINE_STORE_DOWN.set(1)
             logger.warning(
                 "online store down after %d failed reads in a row (last: %s: %s); not ready",
                 self.failures,
@@ -104,7 +104,7 @@ class OnlineStoreHealth:
                 logger.debug("online store probe failed: %s: %s", type(error).__name__, error)
                 continue
             self.failures, self.up = 0, True
-            ONLINE_STORE_UP.set(1)
+            ONLINE_STORE_DOWN.set(0)
             logger.info("online store answers again; ready")
 
 

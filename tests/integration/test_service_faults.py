@@ -210,7 +210,7 @@ def _outage(load: Load, server: Server, started: float, reason: str, before: Cou
     counted.subtract(before)
     assert counted[("sluice_online_store_errors_total", (("reason", reason),))] > 0
     assert counted[("sluice_online_store_errors_total", (("reason", "down"),))] > 0
-    assert metric_samples(http)[("sluice_online_store_up", ())] == 0
+    assert metric_samples(http)[("sluice_online_store_down", ())] == 1
 
 
 def _recovery(load: Load, server: Server, baseline: list[float]) -> None:
@@ -219,7 +219,7 @@ def _recovery(load: Load, server: Server, baseline: list[float]) -> None:
     assert _grpc_ready(server.grpc)
     _wait_until(_an_answer_since(load, back, 200), "answers resume")
     assert all(_same(a[3]["predictions"], baseline) for a in load.since(back) if a[2] == 200)
-    assert metric_samples(http)[("sluice_online_store_up", ())] == 1
+    assert metric_samples(http)[("sluice_online_store_down", ())] == 0
 
 
 def test_the_transformer_survives_redis_hanging_and_going_down(

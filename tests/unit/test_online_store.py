@@ -31,12 +31,12 @@ def test_reads_failing_in_a_row_turn_it_down_and_a_probe_brings_it_back():
             health.failed(redis.exceptions.ConnectionError("refused"), 4)  # 4 waited for it
         assert health.up  # two in a row, not three
         assert health.failed(redis.exceptions.ConnectionError("refused"), 1) == "read failed"
-        assert not health.up and REGISTRY.get_sample_value("sluice_online_store_up") == 0
+        assert not health.up and REGISTRY.get_sample_value("sluice_online_store_down") == 1
         assert health.refused(5).startswith("down after 3 failed reads in a row")
         counted = {r: _errors(r) - before[r] for r in before}
         assert counted == {"timeout": 1, "error": 10, "down": 5}
         await asyncio.sleep(PROBE_INTERVAL_S * 2.5)
         assert health.up and len(probes) == 2
-        assert REGISTRY.get_sample_value("sluice_online_store_up") == 1
+        assert REGISTRY.get_sample_value("sluice_online_store_down") == 0
 
     asyncio.run(scenario())
