@@ -33,9 +33,16 @@ async def client_error_handler(request: Request, error: InvalidInput) -> JSONRes
     return JSONResponse(status_code=HTTPStatus.BAD_REQUEST, content={"error": str(error)})
 
 
-class OneLineClientErrors(logging.Filter):
+class OneLine(logging.Filter):
+    """KServe's error lines for these exceptions as one WARNING line, without traceback:
+    they are expected answers, not faults of the server."""
+
+    def __init__(self, *kinds: type[Exception]):
+        super().__init__()
+        self.kinds = kinds
+
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.exc_info and isinstance(record.exc_info[1], InvalidInput | ModelNotFound):
+        if record.exc_info and isinstance(record.exc_info[1], self.kinds):
             record.exc_info = record.exc_text = None
             record.levelno, record.levelname = logging.WARNING, "WARNING"
         return True
@@ -45,4 +52,4 @@ def install() -> None:
     """KServe has no hook for its exception handlers: it registers the `InvalidInput` one
     from its REST module's namespace when the server starts, so ours goes there first."""
     kserve_rest.invalid_input_handler = client_error_handler
-    kserve_logger.addFilter(OneLineClientErrors())
+    kserve_logger.addFilter(OneLine(InvalidInput, ModelNotFound))

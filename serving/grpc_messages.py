@@ -8,7 +8,8 @@ throughput. A model that sets `reads_grpc_messages` decodes the message itself a
 with a `ModelInferResponse`, which KServe's servicer already passes through as it is. Every
 other model, and everything else about the call (interceptors, errors, KServe's latency
 histograms in `Model.__call__`), stays KServe's. Model metadata names the version served
-and the runtime (`serving.oip_metadata`).
+and the runtime (`serving.oip_metadata`); server readiness asks each model whether it is
+available (`serving.online_store`).
 """
 
 from __future__ import annotations
@@ -20,9 +21,17 @@ from kserve.protocol.grpc.servicer import InferenceServicer
 from kserve.utils.utils import to_headers
 
 from serving.oip_metadata import model_metadata
+from serving.online_store import models_available
 
 
 class MessageInferenceServicer(InferenceServicer):
+    async def ServerReady(
+        self, request: pb.ServerReadyRequest, context: ServicerContext
+    ) -> pb.ServerReadyResponse:
+        ready = await self._data_plane.ready()
+        models = self._data_plane.model_registry.get_models().values()
+        return pb.ServerReadyResponse(ready=ready and models_available(models))
+
     async def ModelMetadata(
         self, request: pb.ModelMetadataRequest, context: ServicerContext
     ) -> pb.ModelMetadataResponse:

@@ -4,7 +4,7 @@ Labels are low-cardinality by construction: a model version, a fixed set of reas
 the model's feature names.
 """
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 PREDICTIONS = Counter(
     "sluice_predictions_total", "Rows scored, by model version.", ["model_version"]
@@ -44,8 +44,24 @@ FEATURE_DEFAULTS = Counter(
 )
 ONLINE_FETCH_SECONDS = Histogram(
     "sluice_online_feature_fetch_seconds",
-    "Latency of one Feast online-store lookup (a whole request's entities).",
+    "Latency of one Feast online-store read (the entities of every request batched into it).",
     buckets=[0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1.0],
+)
+FEATURE_CACHE = Counter(
+    "sluice_feature_cache_total",
+    "Entity lookups in the transformer's online-feature cache, by outcome: hit or miss.",
+    ["outcome"],
+)
+ONLINE_STORE_ERRORS = Counter(
+    "sluice_online_store_errors_total",
+    "Requests answered 503 for the online store, by reason: error (the read failed), timeout "
+    "(it took longer than --online_timeout_ms) or down (refused at once while it is down).",
+    ["reason"],
+)
+ONLINE_STORE_DOWN = Gauge(
+    "sluice_online_store_down",
+    "1 once online-store reads failed --online_failures_to_down times in a row, until a probe "
+    "read succeeds (meanwhile the server reports not ready); 0 otherwise, and on a predictor.",
 )
 BATCH_ROWS = Histogram(
     "sluice_model_batch_rows",

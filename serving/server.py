@@ -16,7 +16,14 @@ from kserve import logging as kserve_logging
 
 from components.base.contract.names import FEATURE_SERVICE, MODEL_NAME
 from components.base.settings import get_settings
-from serving import client_errors, grpc_messages, payload_logger, v2_rest
+from serving import (
+    client_errors,
+    feature_cache,
+    grpc_messages,
+    online_store,
+    payload_logger,
+    v2_rest,
+)
 from serving.predictor import FlightDelayPredictor, ServingOptions
 
 MODES = ("predictor", "transformer", "combined")
@@ -54,6 +61,32 @@ def build_parser() -> argparse.ArgumentParser:
         "bigger ones on the model thread; 0: all on the thread",
     )
     parser.add_argument("--max_request_rows", type=int, default=defaults.max_request_rows)
+    parser.add_argument(
+        "--online_timeout_ms",
+        type=float,
+        default=online_store.READ_TIMEOUT_MS,
+        help="transformer: a Redis online-store read that takes longer fails (503)",
+    )
+    parser.add_argument(
+        "--online_failures_to_down",
+        type=int,
+        default=online_store.FAILURES_TO_DOWN,
+        help="transformer: failed online-store reads in a row after which the server is not "
+        "ready until a probe read succeeds",
+    )
+    parser.add_argument(
+        "--feature_cache_ttl_s",
+        type=float,
+        default=feature_cache.TTL_S,
+        help="transformer: how long an entity's online features are reused (never longer "
+        "than its feature view's TTL; a materialisation empties the cache); 0: not at all",
+    )
+    parser.add_argument(
+        "--feature_cache_entries",
+        type=int,
+        default=feature_cache.MAX_ENTRIES,
+        help="transformer: entities kept at most in the online-feature cache",
+    )
     parser.add_argument(
         "--logger_url",
         default=None,
@@ -97,10 +130,13 @@ def build_model(args: argparse.Namespace):
     return FeastTransformer(
         args.model_name,
         Path(args.feature_repo or settings.feature_repo_dir),
-        FeastStores.from_settings(settings),
+        FeastStores.from_settings(settings).for_serving(args.online_timeout_ms / 1000),
         args.feature_service,
         predictor=predictor,
         max_request_rows=args.max_request_rows,
+        failures_to_down=args.online_failures_to_down,
+        cache_ttl_s=args.feature_cache_ttl_s,
+        cache_entries=args.feature_cache_entries,
     )
 
 
@@ -118,6 +154,7 @@ def main(argv: list[str] | None = None) -> None:
     gc.freeze()
     gc.set_threshold(args.gc_threshold, *gc.get_threshold()[1:])
     client_errors.install()
+    online_store.install()
     grpc_messages.install()
     v2_rest.install()
     if args.logger_url:

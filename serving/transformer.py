@@ -9,26 +9,34 @@ online store does not know (an unknown tailnum, say) gets the documented default
 features, missing, which the model imputes with the training mean, and is counted in
 `sluice_feature_defaults_total`.
 
+Per request there is no pandas: the request's fields are checked and its times parsed,
+then it waits with the requests that arrive while an online-store read is in flight, and one
+read, and one derivation of the request-time features, serves them all
+(`serving.feature_batch`); the model input goes on as plain columns.
+
+A store that fails or does not answer in time is another matter than an unknown entity: the
+caller gets a 503, and a store down for good turns the server not ready until it answers
+again (`serving.online_store`).
+
 Whatever protocol the caller speaks (v1, v2 REST, gRPC), the predictor is called in
 `--predictor_protocol`, and its answer comes back to the caller in the caller's protocol.
 """
 
 from __future__ import annotations
 
-import asyncio
+import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import grpc
 import httpx
-import numpy as np
-import pandas as pd
 from kserve import Model
 from kserve.protocol.infer_type import InferInput, InferRequest, RequestedOutput
 
-from components.flights.feature_repo.definitions import service_features
+from components.flights.feature_repo.definitions import refs_by_join_keys, service_features
 from components.flights.feature_repo.store import FeastStores
 from components.flights.features import model_features
 from components.flights.request import (
@@ -38,14 +46,48 @@ from components.flights.request import (
     REQUEST_FIELDS,
     TEXT_FIELDS,
     request_features,
-    scheduled_departures,
+    scheduled_departure,
 )
 from serving.answers import OUTPUTS, Answer, output_types, requested_outputs
 from serving.datatypes import NUMERIC_DATATYPES
+from serving.feature_batch import Columns, FeatureBatcher
+from serving.feature_cache import MAX_ENTRIES, TTL_S, FeatureCache
 from serving.json_bodies import parse_json_body
 from serving.metrics import FEATURE_DEFAULTS, ONLINE_FETCH_SECONDS
+from serving.online_store import FAILURES_TO_DOWN, OnlineStoreHealth
 from serving.request_errors import RequestError, counted_client_errors
 from serving.request_rules import check_names, check_rows, check_unique
+
+REGISTRY_CHECK_S = 5.0
+"""How often the registry is read for a materialisation that landed."""
+logger = logging.getLogger("kserve.sluice")
+
+
+@dataclass(frozen=True)
+class ViewGroup:
+    """The service's feature views read by the same join keys: one cache entry per entity."""
+
+    join_keys: tuple[str, ...]
+    refs: list[str]  # view:feature
+    ttl_s: float
+
+    @property
+    def features(self) -> list[str]:
+        return [ref.split(":", 1)[1] for ref in self.refs]
+
+    @cached_property
+    def _positions(self) -> tuple[int, ...]:
+        return tuple(ENTITY_KEYS.index(k) for k in self.join_keys)
+
+    def key(self, flight: tuple) -> tuple:
+        """This group's entity of a flight (its values of `ENTITY_KEYS`)."""
+        return tuple(flight[i] for i in self._positions)
+
+
+def _view_ttls(refs: list[str], views) -> list[float]:
+    """The TTLs of the views behind these references; a view without one (0) has no limit."""
+    names = {ref.split(":", 1)[0] for ref in refs}
+    return [views[n].ttl.total_seconds() for n in names if views[n].ttl]
 
 
 @dataclass
@@ -57,7 +99,7 @@ class Forward:
     outputs: tuple[str, ...]  # the outputs the caller asked for
 
 
-def flights_from_v1(payload) -> dict[str, list]:
+def flights_from_v1(payload) -> Columns:
     payload = parse_json_body(payload)
     if not isinstance(payload, dict) or not isinstance(payload.get("instances"), list):
         raise RequestError("malformed", 'body: expected {"instances": [flight, ...]}')
@@ -83,7 +125,7 @@ def _text(value, name: str) -> str:
         raise RequestError("datatype", f"input {name!r}: not UTF-8 text: {exc}") from None
 
 
-def flights_from_v2(request: InferRequest) -> dict[str, list]:
+def flights_from_v2(request: InferRequest) -> Columns:
     names = [i.name for i in request.inputs]
     check_unique(names, "inputs")
     check_names(names, list(REQUEST_FIELDS), "inputs", noun="field")
@@ -122,37 +164,30 @@ def predictor_refusal(error: Exception) -> RequestError | None:
     return None
 
 
-def derived_features(flights: dict[str, list]) -> pd.DataFrame:
-    """The request-time features, derived as the training frame derives them."""
+def with_departures(flights: Columns) -> Columns:
+    """The flights with `sched_dep_time` read as New York times: a time that is not one is
+    this request's 400, before it joins others in a batch."""
     try:
-        scheduled = scheduled_departures(flights["sched_dep_time"])
+        times = [scheduled_departure(v, row) for row, v in enumerate(flights["sched_dep_time"])]
     except ValueError as exc:
         raise RequestError("datatype", str(exc)) from None
-    return request_features(
-        carrier=flights["carrier"],
-        origin=flights["origin"],
-        dest=flights["dest"],
-        scheduled=scheduled,
-        distance=flights["distance"],
-    )
+    return {**flights, "sched_dep_time": times}
 
 
-def _records(features: pd.DataFrame) -> list[dict]:
-    return features.astype(object).where(features.notna(), None).to_dict("records")
+def _v1_instances(columns: Columns) -> list[dict]:
+    names = list(columns)
+    return [dict(zip(names, row, strict=True)) for row in zip(*columns.values(), strict=True)]
 
 
-def _v2_inputs(features: pd.DataFrame, missing) -> list[InferInput]:
+def _v2_inputs(columns: Columns, missing) -> list[InferInput]:
     """One input per feature; a missing value is `missing` (JSON has no NaN: null there)."""
-    inputs = []
-    for name in features.columns:
-        column = features[name]
-        if name in CATEGORICAL_FEATURES:
-            inputs.append(InferInput(name, [len(column)], "BYTES", column.tolist()))
-        else:
-            values = column.to_numpy(dtype=np.float64)
-            data = [missing if v != v else v for v in values.tolist()]
-            inputs.append(InferInput(name, [len(values)], "FP32", data))
-    return inputs
+    rows = [len(next(iter(columns.values())))]
+    return [
+        InferInput(name, rows, "BYTES", values)
+        if name in CATEGORICAL_FEATURES
+        else InferInput(name, rows, "FP32", [missing if v is None else float(v) for v in values])
+        for name, values in columns.items()
+    ]
 
 
 class FeastTransformer(Model):
@@ -167,12 +202,19 @@ class FeastTransformer(Model):
         feature_service: str,
         predictor=None,
         max_request_rows: int = 10_000,
+        failures_to_down: int = FAILURES_TO_DOWN,
+        cache_ttl_s: float = TTL_S,
+        cache_entries: int = MAX_ENTRIES,
+        registry_check_s: float = REGISTRY_CHECK_S,
     ):
         super().__init__(name)
         self.feature_repo, self.stores = feature_repo, stores
         self.feature_service = feature_service
         self.local_predictor = predictor
         self.max_request_rows = max_request_rows
+        self.failures_to_down = failures_to_down
+        self.cache_ttl_s, self.cache_entries = cache_ttl_s, cache_entries
+        self.registry_check_s = registry_check_s
         self.executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="feast")
         self._answered_version: str | None = None
 
@@ -185,11 +227,18 @@ class FeastTransformer(Model):
         return self._answered_version
 
     @property
+    def available(self) -> bool:
+        """False while the online store is down: the server then reports not ready."""
+        return self.online.up
+
+    @property
     def platform(self) -> str:
         """The runtime behind the transformer: known in-process; a remote one says its own."""
         return "" if self.local_predictor is None else self.local_predictor.platform
 
     def load(self) -> bool:
+        self.cache = FeatureCache(self.cache_entries)
+        self._stamp, self._registry_due = None, 0.0
         self.store = self.stores.open(self.feature_repo)
         self.service = self.store.get_feature_service(self.feature_service)
         views = {
@@ -197,38 +246,100 @@ class FeastTransformer(Model):
             for p in self.service.feature_view_projections
         }
         self.online_features = service_features(self.service, views)
+        self.groups = [
+            ViewGroup(keys, refs, min([self.cache_ttl_s, *_view_ttls(refs, views)]))
+            for keys, refs in refs_by_join_keys(self.service, views).items()
+        ]
         self.features = model_features(self.online_features)
+        probe = dict.fromkeys(ENTITY_KEYS, "")  # any entity: the read is what is probed
+        self.online = OnlineStoreHealth(
+            lambda: self._read([probe]), self.executor, self.failures_to_down
+        )
+        self.batcher = FeatureBatcher(self.build, self.online, self.executor)
         if self.local_predictor is not None:
             self.local_predictor.load()
         self.ready = True
         return self.ready
 
-    def fetch(self, flights: dict[str, list]) -> dict[str, list]:
-        """Online features for each flight's entities, through the feature service."""
-        started = time.perf_counter()
-        rows = [
-            dict(zip(ENTITY_KEYS, keys, strict=True))
-            for keys in zip(*(flights[k] for k in ENTITY_KEYS), strict=True)
-        ]
-        values = self.store.get_online_features(features=self.service, entity_rows=rows).to_dict()
-        ONLINE_FETCH_SECONDS.observe(time.perf_counter() - started)
-        return values
+    def _read(self, rows: list[dict]) -> Columns:
+        return self.store.get_online_features(features=self.service, entity_rows=rows).to_dict()
 
-    def model_input(self, flights: dict[str, list]) -> pd.DataFrame:
-        """What the predictor gets for these flights (the skew test holds it to the
-        training frame)."""
-        return self.assemble(derived_features(flights), self.fetch(flights))
+    def fetch(self, flights: Columns) -> Columns:
+        """Online features for each flight's entities: from the cache, and for the flights
+        with an entity it lacks, one read of the feature service."""
+        self._watch_registry()
+        entities = list(zip(*(flights[k] for k in ENTITY_KEYS), strict=True))
+        found: list[dict[tuple, tuple | None]] = [{} for _ in self.groups]
+        missing: dict[tuple, None] = {}  # the flights' entities to read, in order, once
+        for group, values in zip(self.groups, found, strict=True):
+            for flight in entities:
+                key = group.key(flight)
+                if key not in values:
+                    values[key] = self.cache.get((group.join_keys, key))
+                if values[key] is None:
+                    missing[flight] = None
+        if missing:
+            started = time.perf_counter()
+            read = self._read([dict(zip(ENTITY_KEYS, f, strict=True)) for f in missing])
+            ONLINE_FETCH_SECONDS.observe(time.perf_counter() - started)
+            for row, flight in enumerate(missing):
+                for group, values in zip(self.groups, found, strict=True):
+                    key = group.key(flight)
+                    values[key] = tuple(read[name][row] for name in group.features)
+                    self.cache.put((group.join_keys, key), values[key], group.ttl_s)
+        online: Columns = {}
+        for group, values in zip(self.groups, found, strict=True):
+            rows = [values[group.key(flight)] for flight in entities]
+            for i, name in enumerate(group.features):
+                online[name] = [row[i] for row in rows]
+        return online
 
-    def assemble(self, features: pd.DataFrame, online: dict[str, list]) -> pd.DataFrame:
-        """The request-time features, then the online features, in the training frame's
-        column order."""
+    def _watch_registry(self) -> None:
+        """Empty the cache once a materialisation has landed: a feature view's
+        last-updated time in the registry moved. Checked every `registry_check_s`; a
+        registry that does not answer leaves the cache to its TTL."""
+        now = time.monotonic()
+        if now < self._registry_due:
+            return
+        self._registry_due = now + self.registry_check_s
+        try:
+            views = self.store.list_feature_views(allow_cache=False)
+        except Exception as error:  # noqa: BLE001 (the TTL still bounds what is served)
+            logger.warning("registry unreadable, cache kept to its TTL: %s", error)
+            return
+        stamp = max(
+            (v.last_updated_timestamp for v in views if v.last_updated_timestamp), default=None
+        )
+        if stamp != self._stamp:
+            self.cache.clear()
+            self._stamp = stamp
+
+    async def model_input(self, flights: Columns) -> Columns:
+        """What the predictor gets for these flights, feature by feature, built as
+        `preprocess` builds it: batched with the requests waiting at that moment (the skew
+        test holds it to the training frame, the parity test to Feast's own reads)."""
+        return await self.batcher.submit(with_departures(flights))
+
+    def build(self, flights: Columns) -> Columns:
+        """The model input of flights with parsed times (of every request in a batch): the
+        request-time features, then the online features, in the training frame's column
+        order; a missing online value (an entity the store does not know) is None."""
+        derived = request_features(
+            carrier=flights["carrier"],
+            origin=flights["origin"],
+            dest=flights["dest"],
+            scheduled=flights["sched_dep_time"],
+            distance=flights["distance"],
+        )
+        columns = {name: derived[name].tolist() for name in derived.columns}
+        online = self.fetch(flights)
         for name in self.online_features:
-            column = pd.array(online[name], dtype="Float64").to_numpy(np.float64, na_value=np.nan)
-            features[name] = column
-            missing = int(np.isnan(column).sum())
+            values = [None if v is None or v != v else float(v) for v in online[name]]
+            missing = values.count(None)
             if missing:
                 FEATURE_DEFAULTS.labels(name).inc(missing)
-        return features[self.features]
+            columns[name] = values
+        return {name: columns[name] for name in self.features}
 
     async def preprocess(self, payload, headers=None) -> Forward:
         with counted_client_errors():
@@ -239,11 +350,10 @@ class FeastTransformer(Model):
                 flights = flights_from_v2(incoming)
                 outputs = requested_outputs([o.name for o in incoming.request_outputs or ()])
             check_rows(len(flights["carrier"]), self.max_request_rows, "flights")
-            loop = asyncio.get_running_loop()  # Feast and pandas off the event loop
-            features = await loop.run_in_executor(self.executor, self.model_input, flights)
-        return Forward(self._forwarded(features, incoming), incoming, outputs)
+            columns = await self.model_input(flights)
+        return Forward(self._forwarded(columns, incoming), incoming, outputs)
 
-    def _forwarded(self, features: pd.DataFrame, incoming: InferRequest | None):
+    def _forwarded(self, columns: Columns, incoming: InferRequest | None):
         """The model input as the predictor reads it: remote, in `--predictor_protocol`
         (missing values null over v2 REST, NaN over gRPC); in-process, a v1 caller's as v1
         and any v2 caller's as an `InferRequest` with NaN, which never becomes JSON."""
@@ -252,10 +362,10 @@ class FeastTransformer(Model):
         else:
             protocol = "v1" if incoming is None else "grpc-v2"
         if protocol == "v1":
-            return {"instances": _records(features)}
+            return {"instances": _v1_instances(columns)}
         return InferRequest(
             model_name=self.name,
-            infer_inputs=_v2_inputs(features, None if protocol == "v2" else float("nan")),
+            infer_inputs=_v2_inputs(columns, None if protocol == "v2" else float("nan")),
             request_id=None if incoming is None else incoming.id,
             request_outputs=[RequestedOutput(name) for name in OUTPUTS],
         )

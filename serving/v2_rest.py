@@ -18,7 +18,8 @@ This route takes the body as bytes:
 Everything else about the call (KServe's handler, `Model.__call__`, the response) stays
 KServe's.
 
-Model metadata names the version served and the runtime (`serving.oip_metadata`).
+Model metadata names the version served and the runtime (`serving.oip_metadata`). Server
+readiness also asks each model whether it is available (`serving.online_store`).
 
 KServe answers every versioned route (`/v2/models/NAME/versions/V/...`) with a 500 (not
 implemented). Here the version the model serves answers as the model does, and any other
@@ -30,11 +31,12 @@ from __future__ import annotations
 import kserve.protocol.rest.v2_endpoints as kserve_v2
 from fastapi import Request, Response
 from kserve.constants.constants import INFERENCE_CONTENT_LENGTH_HEADER
-from kserve.errors import ModelNotFound
-from kserve.protocol.rest.v2_datamodels import ModelMetadataResponse
+from kserve.errors import ModelNotFound, ServerNotReady
+from kserve.protocol.rest.v2_datamodels import ModelMetadataResponse, ServerReadyResponse
 
 from serving.json_bodies import RestV2Body, parse_json_object, validated_v2_request
 from serving.oip_metadata import model_metadata
+from serving.online_store import models_available
 from serving.request_errors import counted_client_errors
 
 
@@ -50,6 +52,13 @@ def is_json(content_type: str | None) -> bool:
 
 
 class SluiceV2Endpoints(kserve_v2.V2Endpoints):
+    async def ready(self) -> ServerReadyResponse:
+        """KServe's, and not ready while a model's dependency is down (Kubernetes probes it)."""
+        answer = await super().ready()
+        if not models_available(self.dataplane.model_registry.get_models().values()):
+            raise ServerNotReady("a model's dependency is unavailable")
+        return answer
+
     def _served(self, model_name: str, model_version: str | None):
         """The model behind a route; on a versioned route, only the version it serves."""
         model = self.dataplane.get_model_from_registry(model_name)

@@ -62,14 +62,19 @@ def _running(command: list[str], port: int, what: str, **popen):
 
 
 @contextmanager
-def redis_server(password: str | None = None):
-    """Yields Feast's connection string: `127.0.0.1:PORT[,password=…]`."""
+def redis_server(
+    password: str | None = None, port: int | None = None, data_dir: Path | None = None
+):
+    """Yields Feast's connection string: `127.0.0.1:PORT[,password=…]`. Given `port` and
+    `data_dir`, a test can stop it and start it again where it was, with what it saved
+    there (`SAVE`)."""
     binary = shutil.which("redis-server")
     if binary is None:
         missing("redis-server not installed (CI installs the Debian package)")
-    port = free_port()
+    port = port or free_port()
     command = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", ""]
     command += ["--appendonly", "no", *(["--requirepass", password] if password else [])]
+    command += ["--dir", str(data_dir)] if data_dir else []
     with _running(command, port, "redis-server"):
         yield f"127.0.0.1:{port}" + (f",password={password}" if password else "")
 

@@ -39,24 +39,32 @@ EXAMPLE_REQUEST = {
 }
 
 
+def scheduled_departure(value, row: int) -> pd.Timestamp:
+    """A request time as a New York time. ValueError names the row when it is not one."""
+    try:
+        return localized(value, TIMEZONE)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(
+            f"row {row}: sched_dep_time {value!r} is not an ISO 8601 local time ({exc})"
+        ) from None
+
+
 def scheduled_departures(values: Iterable) -> pd.Series:
     """Request times as New York times. ValueError names the first row that is not one."""
-    local = []
-    for row, value in enumerate(values):
-        try:
-            local.append(localized(value, TIMEZONE))
-        except (ValueError, TypeError) as exc:
-            raise ValueError(
-                f"row {row}: sched_dep_time {value!r} is not an ISO 8601 local time ({exc})"
-            ) from None
+    local = [scheduled_departure(value, row) for row, value in enumerate(values)]
     return pd.Series(pd.DatetimeIndex(local, tz=TIMEZONE))
 
 
 def request_features(
-    carrier: Sequence, origin: Sequence, dest: Sequence, scheduled: pd.Series, distance: Sequence
+    carrier: Sequence,
+    origin: Sequence,
+    dest: Sequence,
+    scheduled: pd.Series | Sequence[pd.Timestamp],
+    distance: Sequence,
 ) -> pd.DataFrame:
     """The request-time features, one row per flight, columns in `REQUEST_FEATURES` order.
-    `scheduled` is the scheduled departure, tz-aware (New York)."""
+    `scheduled` is the scheduled departure, tz-aware (New York): a Series, or a sequence of
+    timestamps."""
     local = pd.DatetimeIndex(scheduled).tz_convert(TIMEZONE)
     return pd.DataFrame(
         {

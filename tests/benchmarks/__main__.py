@@ -11,6 +11,7 @@ from tests.benchmarks import (
     bench_rollout,
     bench_serving,
     bench_training,
+    bench_transformer,
 )
 
 if __name__ == "__main__":
@@ -20,6 +21,7 @@ if __name__ == "__main__":
         bench_training.main(frame, summary["features"]["features"])
         model = Path(summary["training"]["model_path"])
         bench_serving.main(model, frame)
+        bench_transformer.main(model, Path(summary["validation"]["validated_path"]))
         bench_rollout.main(frame, summary["features"]["features"], model)
         bench_drift.main(frame, model)
         bench_drift_ingest.main(model, frame)

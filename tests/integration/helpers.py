@@ -1,4 +1,5 @@
-"""Helpers the server tests share: v2 inputs for feature rows, and a server's metrics."""
+"""Helpers the server tests share: what callers send, v2 inputs for feature rows, and a
+server's metrics."""
 
 from collections import Counter
 
@@ -7,6 +8,8 @@ import numpy as np
 import pandas as pd
 from kserve.protocol.infer_type import InferInput
 from prometheus_client.parser import text_string_to_metric_families
+
+from components.flights.request import REQUEST_FIELDS
 
 FLIGHTS = [
     {
@@ -27,6 +30,26 @@ FLIGHTS = [
     },
 ]
 """Two flights as a caller sends them: one the online store knows, one unknown tailnum."""
+
+
+def caller_requests(flights: pd.DataFrame) -> dict[str, list]:
+    """What a caller sends for these validated flights: its own wall-clock time, written
+    from the raw schedule; a flight without a tail number sends `UNKNOWN`."""
+    schedule = flights[["year", "month", "day", "sched_dep_time"]].astype(int)
+    when = [
+        f"{y:04d}-{m:02d}-{d:02d}T{t // 100:02d}:{t % 100:02d}:00"
+        for y, m, d, t in schedule.itertuples(index=False)
+    ]
+    sent = {
+        "carrier": flights["carrier"].tolist(),
+        "origin": flights["origin"].tolist(),
+        "dest": flights["dest"].tolist(),
+        "tailnum": flights["tailnum"].fillna("UNKNOWN").tolist(),
+        "sched_dep_time": when,
+        "distance": flights["distance"].tolist(),
+    }
+    assert list(sent) == list(REQUEST_FIELDS)
+    return sent
 
 
 def v2_inputs(rows: pd.DataFrame, layout, binary_data: bool = False) -> list[InferInput]:

@@ -7,6 +7,8 @@ same dtypes for the request-time features, and the same codes and float32 number
 model reads them. It runs `model_input`, the path `preprocess` serves requests through.
 """
 
+import asyncio
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -16,9 +18,10 @@ from components.base.contract.layout import FeatureLayout
 from components.base.contract.names import FEATURE_SERVICE, MODEL_NAME
 from components.featurize import run as featurize
 from components.flights.feature_repo.store import FeastStores
-from components.flights.request import CATEGORICAL_FEATURES, REQUEST_FEATURES, REQUEST_FIELDS
+from components.flights.request import CATEGORICAL_FEATURES, REQUEST_FEATURES
 from components.flights.schema import TIMEZONE
 from serving.transformer import FeastTransformer
+from tests.integration.helpers import caller_requests
 
 pytestmark = pytest.mark.integration
 T = pd.Timestamp("2013-01-28T08:00:00", tz=TIMEZONE)  # a Monday morning: many departures
@@ -47,22 +50,6 @@ def served_at_t(slice_training_frame, tmp_path_factory):
     return root / "repo", frame, hour, result.features
 
 
-def _requests(hour: pd.DataFrame) -> dict[str, list]:
-    """What a caller sends: its own wall-clock time, written from the raw schedule."""
-    schedule = hour[["year", "month", "day", "sched_dep_time"]].astype(int).itertuples(index=False)
-    when = [f"{y:04d}-{m:02d}-{d:02d}T{t // 100:02d}:{t % 100:02d}:00" for y, m, d, t in schedule]
-    sent = {
-        "carrier": hour["carrier"].tolist(),
-        "origin": hour["origin"].tolist(),
-        "dest": hour["dest"].tolist(),
-        "tailnum": hour["tailnum"].fillna("UNKNOWN").tolist(),
-        "sched_dep_time": when,
-        "distance": hour["distance"].tolist(),
-    }
-    assert list(sent) == list(REQUEST_FIELDS)
-    return sent
-
-
 def skew(served: pd.DataFrame, trained: pd.DataFrame, names: list[str]) -> list[str]:
     """Every (flight, feature) whose served value differs from the trained one."""
     found = []
@@ -81,7 +68,7 @@ def test_the_transformers_model_input_is_the_training_frames_row(served_at_t):
     assert len(hour) >= 20, "the hour after T should have departures"
     transformer = FeastTransformer(MODEL_NAME, repo, FeastStores(), FEATURE_SERVICE)
     transformer.load()
-    served = transformer.model_input(_requests(hour))
+    served = pd.DataFrame(asyncio.run(transformer.model_input(caller_requests(hour))))
     trained = _training_rows(hour, frame)
 
     assert list(served.columns) == features  # the same features, in the same order

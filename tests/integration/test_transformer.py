@@ -2,6 +2,7 @@
 
 import asyncio
 import os
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -11,13 +12,16 @@ import pytest
 from feast import FeatureStore
 from kserve import InferenceGRPCClient
 from kserve.protocol.infer_type import InferInput, InferRequest
+from prometheus_client import REGISTRY
 
 from components.base.contract.artifact import ModelArtifact
 from components.base.contract.names import FEATURE_SERVICE, MODEL_NAME
 from components.featurize import run as featurize
 from components.flights.feature_repo.store import FeastStores
+from components.flights.request import ENTITY_KEYS, request_features, scheduled_departures
 from serving.process import model_server
-from tests.integration.helpers import FLIGHTS, metric_samples
+from serving.transformer import FeastTransformer
+from tests.integration.helpers import FLIGHTS, caller_requests, metric_samples
 from tests.services import redis_server
 
 pytestmark = pytest.mark.integration
@@ -245,3 +249,148 @@ def test_transformer_with_a_redis_online_store(
             predictions = _v1_predictions(server.http)
     # The same features from Redis as from SQLite, so the same predictions.
     np.testing.assert_allclose(predictions, _expected(model_dir, sqlite_repo), atol=1e-6)
+
+
+def _random_requests(validated: Path, count: int, seed: int = 16) -> list[dict[str, list]]:
+    """`count` flights of the slice, drawn at random, about one in eight with an unknown
+    tail number and one in twenty with an unknown carrier, sent as requests of 1 to 40."""
+    rng = np.random.default_rng(seed)
+    flights = pd.read_parquet(validated / "flights.parquet")
+    drawn = flights.iloc[rng.integers(0, len(flights), count)].reset_index(drop=True)
+    unknown_tail = rng.random(count) < 1 / 8
+    drawn.loc[unknown_tail, "tailnum"] = [f"N{i:05d}Q" for i in range(unknown_tail.sum())]
+    drawn.loc[rng.random(count) < 1 / 20, "carrier"] = "ZZ"
+    sent, start = [], 0
+    while start < count:
+        size = int(rng.integers(1, 41))
+        sent.append(caller_requests(drawn.iloc[start : start + size]))
+        start += size
+    return sent
+
+
+def _from_feast(store: FeatureStore, requests: dict[str, list], features: list[str]):
+    """The model input built straight from Feast's `get_online_features`: the request-time
+    features from their one definition, missing online values as NaN."""
+    rows = [
+        dict(zip(ENTITY_KEYS, keys, strict=True))
+        for keys in zip(*map(requests.get, ENTITY_KEYS), strict=True)
+    ]
+    online = store.get_online_features(
+        features=store.get_feature_service(FEATURE_SERVICE), entity_rows=rows
+    ).to_dict()
+    frame = request_features(
+        carrier=requests["carrier"],
+        origin=requests["origin"],
+        dest=requests["dest"],
+        scheduled=scheduled_departures(requests["sched_dep_time"]),
+        distance=requests["distance"],
+    )
+    for name in features[len(frame.columns) :]:
+        frame[name] = [np.nan if v is None else float(v) for v in online[name]]
+    return frame[features]
+
+
+def parity_mismatches(served: pd.DataFrame, reference: pd.DataFrame) -> list[str]:
+    """Every (row, feature) where the transformer's input differs from Feast's (NaN equals
+    NaN), and any difference in the features themselves."""
+    if list(served.columns) != list(reference.columns):
+        return [f"features {list(served.columns)} != {list(reference.columns)}"]
+    found = []
+    for name in reference.columns:
+        a, b = served[name].tolist(), reference[name].tolist()
+        differs = [
+            row
+            for row, (x, y) in enumerate(zip(a, b, strict=True))
+            if not (x == y or (pd.isna(x) and pd.isna(y)))
+        ]
+        found += [f"row {r}: {name} {a[r]!r} != {b[r]!r}" for r in differs]
+    return found
+
+
+def _reads() -> float:
+    return REGISTRY.get_sample_value("sluice_online_feature_fetch_seconds_count") or 0
+
+
+def _defaults_counted() -> dict[str, float]:
+    return {
+        name: REGISTRY.get_sample_value("sluice_feature_defaults_total", {"feature": name}) or 0
+        for name in ("plane_year", "carrier_delay_rate_7d", "temp")
+    }
+
+
+def test_parity_with_feast_over_1000_random_flights(slice_training_frame, sqlite_repo):
+    """What the transformer builds for 1,000 random flights, unknown tail numbers and
+    carriers among them, sent as concurrent requests (batched into shared reads), equals the
+    input built from `get_online_features`, feature by feature; each missing value is
+    counted as a default."""
+    transformer = FeastTransformer(MODEL_NAME, sqlite_repo, FeastStores(), FEATURE_SERVICE)
+    transformer.load()
+    store = FeatureStore(repo_path=str(sqlite_repo))
+    requests = _random_requests(slice_training_frame.parent / "validated", 1000)
+    before, reads = _defaults_counted(), _reads()
+
+    async def concurrently() -> list[dict[str, list]]:
+        return await asyncio.gather(*(transformer.model_input(r) for r in requests))
+
+    answers = asyncio.run(concurrently())
+    served = pd.DataFrame({f: [v for a in answers for v in a[f]] for f in transformer.features})
+    assert _reads() - reads < len(requests) / 4, "waiting requests share a read"
+    reference = pd.concat(
+        [_from_feast(store, r, transformer.features) for r in requests], ignore_index=True
+    )
+    assert len(served) == 1000
+    mismatches = parity_mismatches(served, reference)
+    assert not mismatches, f"{len(mismatches)} differences, e.g.\n" + "\n".join(mismatches[:10])
+    counted = {k: v - before[k] for k, v in _defaults_counted().items()}
+    assert counted == {k: reference[k].isna().sum() for k in counted}
+    assert counted["plane_year"] >= 100 and counted["carrier_delay_rate_7d"] >= 30
+
+
+def test_the_parity_check_names_a_difference():
+    reference = pd.DataFrame({"carrier": ["UA", "B6"], "temp": [30.0, np.nan]})
+    assert parity_mismatches(reference.copy(), reference) == []
+    served = reference.assign(temp=[30.0, 31.0])
+    assert parity_mismatches(served, reference) == ["row 1: temp 31.0 != nan"]
+
+
+def _cache_hits() -> float:
+    return REGISTRY.get_sample_value("sluice_feature_cache_total", {"outcome": "hit"}) or 0
+
+
+def test_after_a_materialisation_no_answer_uses_the_cached_values(slice_training_frame, tmp_path):
+    """Values are served from the cache until a materialisation lands; from then on, the
+    newly materialised ones (the registry is checked on every read here)."""
+    validated = slice_training_frame.parent / "validated"
+    repo = tmp_path / "repo"
+    featurize(validated, repo, tmp_path / "frame.parquet", materialize=False)
+    store = FeatureStore(repo_path=str(repo))
+    since = datetime(2012, 12, 1, tzinfo=UTC)
+    store.materialize(start_date=since, end_date=datetime(2013, 1, 14, 13, tzinfo=UTC))
+    transformer = FeastTransformer(
+        MODEL_NAME, repo, FeastStores(), FEATURE_SERVICE, registry_check_s=0
+    )
+    transformer.load()
+    requests = _random_requests(validated, 200, seed=7)
+
+    def served() -> pd.DataFrame:
+        return pd.concat(
+            [pd.DataFrame(asyncio.run(transformer.model_input(r))) for r in requests],
+            ignore_index=True,
+        )
+
+    def from_feast() -> pd.DataFrame:
+        return pd.concat(
+            [_from_feast(store, r, transformer.features) for r in requests], ignore_index=True
+        )
+
+    before = from_feast()
+    assert not parity_mismatches(served(), before)
+    hits = _cache_hits()
+    assert not parity_mismatches(served(), before)
+    assert _cache_hits() > hits  # the second time, from the cache
+
+    store.materialize(start_date=since, end_date=datetime(2013, 1, 28, 13, tzinfo=UTC))
+    after = from_feast()
+    assert len(parity_mismatches(after, before)) > 100  # new weather, congestion, rates
+    mismatches = parity_mismatches(served(), after)
+    assert not mismatches, f"{len(mismatches)} stale values, e.g.\n" + "\n".join(mismatches[:10])

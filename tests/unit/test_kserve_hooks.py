@@ -1,4 +1,4 @@
-"""sluice replaces three module globals of KServe's, where KServe builds its servers from
+"""sluice replaces four module globals of KServe's, where KServe builds its servers from
 them and offers no hook. Each replaced name must still exist, still be read by name where
 KServe builds the server, and be sluice's after `install()`: a KServe release that moves one
 fails here, not silently in production (pyproject bounds kserve to the tested minor)."""
@@ -10,7 +10,7 @@ import kserve.protocol.rest.server as kserve_rest
 import kserve.protocol.rest.v2_endpoints as kserve_v2
 import pytest
 
-from serving import client_errors, grpc_messages, v2_rest
+from serving import client_errors, grpc_messages, online_store, v2_rest
 
 HOOKS = [
     # (module, global, the KServe function that reads it, sluice's installer, sluice's value)
@@ -20,6 +20,13 @@ HOOKS = [
         "RESTServer._add_exception_handlers",
         client_errors.install,
         client_errors.client_error_handler,
+    ),
+    (
+        kserve_rest,
+        "server_not_ready_handler",
+        "RESTServer._add_exception_handlers",
+        online_store.install,
+        online_store.unavailable_handler,
     ),
     (
         kserve_grpc,

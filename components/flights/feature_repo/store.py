@@ -9,7 +9,7 @@ credential-bearing values by their environment variables, which Feast expands at
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -45,6 +45,17 @@ class FeastStores:
             if settings.feature_data_uri
             else None,
         )
+
+    def for_serving(self, timeout_s: float) -> FeastStores:
+        """These stores as a server reads them: a Redis read fails once it takes longer
+        than `timeout_s`, and fails at once, without redis-py's retries (three, with up to
+        seconds of backoff), so the caller gets its answer and the server's own health
+        check decides when to read again. Later parameters win in Feast's connection
+        string, so these override any the setting carries."""
+        if self.online_store != "redis":
+            return self
+        limits = f"socket_timeout={timeout_s:g},socket_connect_timeout={timeout_s:g},retry=null"
+        return replace(self, redis_connection=f"{self.redis_connection},{limits}")
 
     def data_location(self, repo_dir: Path) -> Location:
         return self.data or Location(str(Path(repo_dir).resolve() / "data"))
