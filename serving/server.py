@@ -16,7 +16,7 @@ from kserve import logging as kserve_logging
 
 from components.base.contract.names import FEATURE_SERVICE, MODEL_NAME
 from components.base.settings import get_settings
-from serving import client_errors, grpc_messages, payload_logger, v2_rest
+from serving import access_logs, client_errors, grpc_messages, payload_logger, v2_rest
 from serving.predictor import FlightDelayPredictor, ServingOptions
 
 MODES = ("predictor", "transformer", "combined")
@@ -61,6 +61,14 @@ def build_parser() -> argparse.ArgumentParser:
         "to this URL: the drift service; on a cluster the InferenceService's logger does it",
     )
     parser.add_argument("--logger_mode", choices=payload_logger.MODES, default="all")
+    parser.add_argument(
+        "--access_logs",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="log every request as KServe does (access, timing and latency lines; it sets "
+        "KServe's --enable_latency_logging); off, only errors are logged per request and "
+        "latency is in the Prometheus histograms",
+    )
     parser.add_argument(
         "--gc_threshold",
         type=int,
@@ -117,6 +125,7 @@ def main(argv: list[str] | None = None) -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(args.gc_threshold, *gc.get_threshold()[1:])
+    access_logs.install(args.access_logs)
     client_errors.install()
     grpc_messages.install()
     v2_rest.install()
@@ -132,9 +141,12 @@ def main(argv: list[str] | None = None) -> None:
                 source=f"http://localhost:{args.http_port}/",
             )
         )
-    ModelServer(http_port=args.http_port, grpc_port=args.grpc_port, workers=args.workers).start(
-        [model]
-    )
+    ModelServer(
+        http_port=args.http_port,
+        grpc_port=args.grpc_port,
+        workers=args.workers,
+        enable_latency_logging=args.access_logs,
+    ).start([model])
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+import os
 from pathlib import Path
 
 import grpc
@@ -453,3 +454,33 @@ def test_the_registered_mlflow_model_on_raw_rows_answers_as_the_server(
     carrier_bit = 1  # the first categorical feature's bit in the `unseen` output
     assert raw.columns[0] == "carrier"
     assert answered["unseen"].tolist() == [carrier_bit] + [0] * (len(raw) - 1)
+
+
+def _calls(running, rows: pd.DataFrame, layout) -> None:
+    """One good REST v2 call, one good gRPC call and one bad REST v1 call."""
+    body = InferRequest(NAME, v2_inputs(rows.head(1), layout)).to_rest()[0]
+    assert httpx.post(f"{running.http}/v2/models/{NAME}/infer", json=body).status_code == 200
+    bad = httpx.post(f"{running.http}/v1/models/{NAME}:predict", json={"instances": [{}]})
+    assert bad.status_code == 400
+
+    async def call():
+        async with InferenceGRPCClient(running.grpc) as client:
+            return await client.infer(InferRequest(NAME, v2_inputs(rows.head(1), layout)))
+
+    asyncio.run(call())
+
+
+PER_REQUEST_LINES = ('"POST /v2/models/', "time:wall", "requestId:", "grpc method:")
+"""uvicorn's access line, KServe's timing, latency and gRPC method lines."""
+
+
+def test_per_request_lines_are_off_unless_asked_for_and_errors_are_logged(model_dir, rows):
+    layout = ModelArtifact(model_dir).layout
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}  # uvicorn's access line goes to stdout
+    for flags, logged in (((), False), (("--access_logs",), True)):
+        with model_server("--model_uri", str(model_dir), *flags, env=env) as running:
+            _calls(running, rows, layout)
+            log = Path(running.log).read_text()
+        assert "400 POST /v1/models" in log  # a client error: one line, either way
+        found = [line for line in PER_REQUEST_LINES if line in log]
+        assert found == (list(PER_REQUEST_LINES) if logged else []), (flags, found)
