@@ -37,4 +37,4 @@ def decode_v1(rules: RequestRules, payload) -> ModelInputs:
                     "datatype",
                     f"instances[{row}].{name}: expected a number or null, got {value!r}",
                 )
-    return rules.encode(columns, rules.numeric_columns(columns, "instances[].{}".format))
+    return rules.inputs(columns, rules.numeric_columns(columns, "instances[].{}".format))

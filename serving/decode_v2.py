@@ -175,7 +175,7 @@ class V2Decoder:
             except UnicodeDecodeError as exc:
                 raise RequestError("datatype", f"input {name!r}: not UTF-8 text: {exc}") from None
         numeric = self.rules.numeric_columns(columns, "input {!r}".format)
-        return self.rules.encode(columns, numeric)
+        return self.rules.inputs(columns, numeric)
 
     @cached_property
     def _feature_names(self) -> set[str]:
@@ -225,7 +225,8 @@ class V2Decoder:
         return values
 
     def _from_tensor(self, item) -> ModelInputs:
-        """Columns in metadata order; categorical columns carry vocabulary indices."""
+        """Columns in metadata order; categorical columns carry vocabulary codes (0:
+        unseen), read back as their values for the graph."""
         width = len(self.layout.features)
         shape = list(item.shape)
         if shape[1] != width:
@@ -254,7 +255,11 @@ class V2Decoder:
                 )
         numeric = np.ascontiguousarray(tensor[:, n_cat:])
         self.rules.check_numeric(numeric)
-        unseen = {
-            name: int((codes[:, j] == 0).sum()) for j, name in enumerate(self.layout.categorical)
-        }
-        return ModelInputs(codes.astype(np.int64), numeric, unseen)
+        values = self.layout.category_values
+        categorical = np.array(
+            [
+                values[name][codes[:, j].astype(np.int64)]
+                for j, name in enumerate(self.layout.categorical)
+            ]
+        )
+        return ModelInputs(categorical.T, numeric)

@@ -56,7 +56,7 @@ class ServingOptions:
     batching: bool = True
     max_batch_rows: int = 256
     max_wait_ms: float = 2.0
-    inline_budget_us: float = 50.0
+    inline_budget_us: float = 100.0
     """Model calls that take at most this long run on the event loop (`serving.batcher`)."""
     max_request_rows: int = 10_000
     model_version: str | None = None
@@ -170,17 +170,19 @@ class FlightDelayPredictor(Model):
 
     async def predict(self, payload: Decoded, headers=None, response_headers=None):
         inputs = payload.inputs
-        probabilities = await self.scorer.submit(inputs.categorical, inputs.numeric)
-        return self.respond(payload, probabilities)
+        probabilities, unseen = await self.scorer.submit(inputs.categorical, inputs.numeric)
+        return self.respond(payload, probabilities, unseen)
 
-    def respond(self, payload: Decoded, probabilities: np.ndarray):
+    def respond(self, payload: Decoded, probabilities: np.ndarray, unseen: np.ndarray):
+        """The answer in the request's protocol; `unseen` (the graph's bits) is counted."""
         scores = probabilities.tolist()
         self._predictions.inc(len(scores))
         for value in scores[:16]:  # a bounded sample keeps big batches cheap
             self._scores.observe(value)
-        for feature, count in payload.inputs.unseen.items():
-            if count:
-                self._unseen[feature].inc(count)
+        if unseen.any():  # the one check a request with only known categories pays
+            for feature, count in self.artifact.layout.unseen_counts(unseen).items():
+                if count:
+                    self._unseen[feature].inc(count)
         request = payload.request
         if request is None:
             delayed = self._delayed(probabilities)

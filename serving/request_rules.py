@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
@@ -45,9 +45,11 @@ def check_unique(names: list[str], where: str) -> None:
 
 @dataclass
 class ModelInputs:
+    """The raw features as the model takes them (`FeatureLayout.arrays`): text, object
+    [rows, categorical], and float32 [rows, numeric]."""
+
     categorical: np.ndarray
     numeric: np.ndarray
-    unseen: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -123,7 +125,9 @@ class RequestRules:
             raise
         return np.ascontiguousarray(matrix.T)
 
-    def encode(self, columns, numeric: np.ndarray) -> ModelInputs:
+    def inputs(self, columns, numeric: np.ndarray) -> ModelInputs:
+        """The checked numbers with the categorical columns (lists of str) beside them. The
+        graph looks the categories up and says which it has not seen."""
         self.check_numeric(numeric)
-        categorical, unseen = self.layout.encode_categorical(columns)
-        return ModelInputs(categorical, numeric, unseen)
+        categorical = np.array([columns[n] for n in self.layout.categorical], dtype=object)
+        return ModelInputs(categorical.T, numeric)

@@ -17,6 +17,7 @@ from kserve import logging as kserve_logging
 from components.base.contract.names import FEATURE_SERVICE, MODEL_NAME
 from components.base.settings import get_settings
 from serving import (
+    access_logs,
     client_errors,
     feature_cache,
     grpc_messages,
@@ -95,6 +96,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--logger_mode", choices=payload_logger.MODES, default="all")
     parser.add_argument(
+        "--access_logs",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="log every request as KServe does (access, timing and latency lines; it sets "
+        "KServe's --enable_latency_logging); off, only errors are logged per request and "
+        "latency is in the Prometheus histograms",
+    )
+    parser.add_argument(
         "--gc_threshold",
         type=int,
         default=GC_THRESHOLD,
@@ -153,6 +162,7 @@ def main(argv: list[str] | None = None) -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(args.gc_threshold, *gc.get_threshold()[1:])
+    access_logs.install(args.access_logs)
     client_errors.install()
     online_store.install()
     grpc_messages.install()
@@ -171,9 +181,12 @@ def main(argv: list[str] | None = None) -> None:
         except ValueError as exc:
             build_parser().error(f"--logger_url: {exc}")
         payload_logger.install(config)
-    ModelServer(http_port=args.http_port, grpc_port=args.grpc_port, workers=args.workers).start(
-        [model]
-    )
+    ModelServer(
+        http_port=args.http_port,
+        grpc_port=args.grpc_port,
+        workers=args.workers,
+        enable_latency_logging=args.access_logs,
+    ).start([model])
 
 
 if __name__ == "__main__":

@@ -12,11 +12,16 @@ import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-import numpy as np
+import pandas as pd
 
 from components.base.contract.artifact import ModelArtifact
 from components.base.contract.metadata import ModelMetadata
-from components.base.contract.names import INPUT_NAMES, METADATA_FILE, MODEL_NAME
+from components.base.contract.names import (
+    METADATA_FILE,
+    MODEL_NAME,
+    OUTPUT_NAME,
+    UNSEEN_OUTPUT,
+)
 from components.base.registry import CHALLENGER, RUN_ID_TAG, client, tracking
 from components.base.tracking import pipeline_run
 
@@ -83,16 +88,15 @@ def stamp_version(mlflow_client, model_id: str, version: str, model_dir: Path) -
         mlflow_client.log_model_artifact(model_id, str(metadata.write(scratch)))
 
 
-def _input_example(model: ModelArtifact) -> dict[str, np.ndarray]:
-    sample = model.metadata.reference_sample
-    import pandas as pd
-
-    frame = pd.DataFrame(sample).head(200)
+def _input_example(model: ModelArtifact) -> pd.DataFrame:
+    """Three raw training rows, complete where the sample has such (JSON has no NaN), typed
+    as a caller sends them: text, and float64, which MLflow's signature calls `double` and
+    so accepts integers and float32 too."""
+    frame = pd.DataFrame(model.metadata.reference_sample).head(200)
     complete = frame[frame[model.layout.numeric].notna().all(axis=1)]
-    frame = (complete if len(complete) >= 3 else frame).head(3)
-    categorical, _ = model.layout.encode_categorical(frame)
-    numeric = np.nan_to_num(model.layout.numeric_matrix(frame))
-    return dict(zip(INPUT_NAMES, (categorical, numeric), strict=True))
+    frame = (complete if len(complete) >= 3 else frame).head(3).reset_index(drop=True)
+    types = {name: str for name in model.layout.categorical}
+    return frame[model.layout.features].astype(types | dict.fromkeys(model.layout.numeric, float))
 
 
 def _logged_model(mlflow_client, run_id: str):
@@ -111,7 +115,9 @@ def _log_model(model: ModelArtifact, model_dir: Path, run_id: str, pipeline_run_
     from mlflow.models import infer_signature
 
     example = _input_example(model)
-    signature = infer_signature(example, model.predict_arrays(**example))
+    probability, unseen = model.predict_arrays(*model.layout.arrays(example))
+    outputs = pd.DataFrame({OUTPUT_NAME: probability, UNSEEN_OUTPUT: unseen})
+    signature = infer_signature(example, outputs)  # the pyfunc's answer for a frame
     with mlflow.start_run(run_id=run_id):
         return mlflow.onnx.log_model(
             onnx.load(str(Path(model_dir) / model.metadata.model_file)),

@@ -200,11 +200,12 @@ def run(
     sample = splits["train"].sample(
         min(params.reference_rows, len(splits["train"])), random_state=params.seed
     )
-    cat, num = prep.arrays(sample)
     scored = np.random.default_rng(params.seed).permutation(len(valid_scores))
     score_reference = np.round(valid_scores[scored[: params.reference_rows]], 6).tolist()
-    export_onnx(net, (cat[:64], num[:64]), model_dir / MODEL_FILE)
-    max_diff = parity(net, model_dir / MODEL_FILE, cat, num)
+    export_onnx(net, prep.layout, model_dir / MODEL_FILE)
+    # Raw rows of both splits: the validation months bring categories training never saw.
+    checked = pd.concat([sample, splits["valid"].iloc[scored[: params.reference_rows]]])
+    max_diff = parity(net, model_dir / MODEL_FILE, prep.layout, checked)
     if max_diff > 1e-5:
         raise RuntimeError(f"ONNX export differs from eager by {max_diff:.2e} (limit 1e-5)")
     last = outcome.state["metrics"]
@@ -240,9 +241,12 @@ def run(
         extra={
             "model_name": MODEL_NAME,
             "format": "onnx",
-            "inputs": {
-                "categorical": "int64[batch, categorical]",
-                "numeric": "float32[batch, numeric]",
+            "inputs": "one per feature, by name: string[batch] for the categorical ones, "
+            "float32[batch] for the numeric ones (NaN: missing)",
+            "outputs": {
+                "probability": "float32[batch]",
+                "unseen": "int64[batch]: bit j set where categorical feature j was not in "
+                "its vocabulary",
             },
             "normalisation": {"mean": prep.means, "std": prep.stds},
             "trained_at": datetime.now(UTC).isoformat(),

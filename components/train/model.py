@@ -69,7 +69,8 @@ class FoldedDelayProbability(nn.Module):
     block), and the standardisation folds into the first linear layer: its weights divided
     by the std, its bias shifted by the mean, and a missing value imputed with the mean,
     which standardises to the 0 that training imputed. The layers after the first are the
-    trained net's own.
+    trained net's own. Its codes come from the vocabularies the export puts in front of it
+    (`components.train.export`), so they are always in range and need no clamp.
     """
 
     def __init__(self, net: FlightDelayNet):
@@ -83,14 +84,13 @@ class FoldedDelayProbability(nn.Module):
         scaled = weight[:, start:end] / net.std
         self.register_buffer("table", torch.cat(tables))
         self.register_buffer("offsets", (torch.cumsum(sizes, 0) - sizes).unsqueeze(0))
-        self.register_buffer("largest", (sizes - 1).unsqueeze(0))
         self.register_buffer("mean", net.mean.clone())
         self.register_buffer("weight", torch.cat([weight[:, :start], scaled, weight[:, end:]], 1))
         self.register_buffer("bias", bias - scaled @ net.mean)
         self.rest = net.mlp[1:]
 
     def forward(self, categorical: torch.Tensor, numeric: torch.Tensor) -> torch.Tensor:
-        rows = torch.minimum(categorical.clamp(min=0), self.largest) + self.offsets
+        rows = categorical + self.offsets
         missing = torch.isnan(numeric)
         features = torch.cat(
             [

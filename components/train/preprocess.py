@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from components.base.contract.layout import FeatureLayout
+from components.base.contract.layout import UNSEEN_VALUE, FeatureLayout
 
 
 class TrainingDataError(ValueError):
@@ -23,7 +23,8 @@ class Preprocessing:
     @classmethod
     def fit(cls, train: pd.DataFrame, categorical: list[str], numeric: list[str]):
         vocabularies = {
-            name: sorted(train[name].dropna().astype(str).unique().tolist()) for name in categorical
+            name: sorted(set(train[name].dropna().astype(str)) - {UNSEEN_VALUE})
+            for name in categorical
         }
         values = train[numeric].to_numpy(dtype=np.float64, na_value=np.nan)
         means = np.nanmean(values, axis=0)
@@ -35,8 +36,8 @@ class Preprocessing:
         )
 
     def arrays(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-        categorical, _ = self.layout.encode_categorical(frame)
-        return categorical, self.layout.numeric_matrix(frame)
+        """The training loop's inputs: category codes and raw numerics."""
+        return self.layout.encode_categorical(frame), self.layout.numeric_matrix(frame)
 
     def metadata(self) -> dict:
         """The layout's part of `ModelMetadata`."""

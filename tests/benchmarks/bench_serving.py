@@ -248,8 +248,7 @@ def batch_table(model_dir: Path, frame_path: Path) -> list[dict]:
                 "rows_per_second": best.rows_per_second,
             }
         )
-        categorical, _ = model.layout.encode_categorical(frame)
-        numeric = model.layout.numeric_matrix(frame)
+        categorical, numeric = model.layout.arrays(frame)
         timings = []
         for _ in range(3):
             started = time.perf_counter()

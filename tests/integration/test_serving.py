@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+import os
 from pathlib import Path
 
 import grpc
@@ -196,8 +197,8 @@ def test_rest_binary_outputs_when_the_request_asks_for_them(server, model_dir, r
 
 def test_single_tensor_in_metadata_order_matches_named_inputs(server, model_dir, rows):
     artifact = ModelArtifact(model_dir)
-    categorical, _ = artifact.layout.encode_categorical(rows)
-    tensor = np.hstack([categorical, artifact.layout.numeric_matrix(rows)]).astype(np.float32)
+    codes = artifact.layout.encode_categorical(rows)
+    tensor = np.hstack([codes, artifact.layout.numeric_matrix(rows)]).astype(np.float32)
     item = InferInput("features", list(tensor.shape), "FP32")
     item.set_data_from_numpy(tensor, binary_data=False)
 
@@ -424,3 +425,62 @@ def test_batch_file_refuses_a_missing_column(model_dir, rows, tmp_path):
     rows.drop(columns=["temp"]).to_parquet(tmp_path / "in.parquet", index=False)
     with pytest.raises(KeyError, match="temp"):
         predict_file(ModelArtifact(model_dir), tmp_path / "in.parquet", tmp_path / "out.parquet")
+
+
+def test_the_registered_mlflow_model_on_raw_rows_answers_as_the_server(
+    server, registered, model_dir, rows
+):
+    """What a stock runtime serves (MLServer's mlflow runtime runs this pyfunc): the
+    registered version, loaded by MLflow alone and given raw rows (text, numbers, a missing
+    value, an unknown carrier), answers what the sluice server answers for them. Numbers go
+    as floats, as OIP v2 sends them: MLflow's schema refuses int64 for a `double` column."""
+    import mlflow
+
+    from components.base.registry import tracking
+
+    raw = rows.astype(dict.fromkeys(ModelArtifact(model_dir).layout.numeric, "float64"))
+    raw.loc[0, "carrier"] = "ZZ"
+    raw.loc[1, "temp"] = np.nan
+    with tracking(registered["env"]["MLFLOW_TRACKING_URI"]):
+        model = mlflow.pyfunc.load_model(registered["model_uri"])
+    assert model.metadata.get_input_schema().input_names() == list(rows.columns)
+    answered = model.predict(raw)
+    served = httpx.post(
+        f"{server.http}/v1/models/{NAME}:predict", json={"instances": _records(raw)}
+    ).json()
+    np.testing.assert_array_equal(
+        answered["probability"].to_numpy(), np.float32(served["predictions"])
+    )
+    carrier_bit = 1  # the first categorical feature's bit in the `unseen` output
+    assert raw.columns[0] == "carrier"
+    assert answered["unseen"].tolist() == [carrier_bit] + [0] * (len(raw) - 1)
+
+
+def _calls(running, rows: pd.DataFrame, layout) -> None:
+    """One good REST v2 call, one good gRPC call and one bad REST v1 call."""
+    body = InferRequest(NAME, v2_inputs(rows.head(1), layout)).to_rest()[0]
+    assert httpx.post(f"{running.http}/v2/models/{NAME}/infer", json=body).status_code == 200
+    bad = httpx.post(f"{running.http}/v1/models/{NAME}:predict", json={"instances": [{}]})
+    assert bad.status_code == 400
+
+    async def call():
+        async with InferenceGRPCClient(running.grpc) as client:
+            return await client.infer(InferRequest(NAME, v2_inputs(rows.head(1), layout)))
+
+    asyncio.run(call())
+
+
+PER_REQUEST_LINES = ('"POST /v2/models/', "time:wall", "requestId:", "grpc method:")
+"""uvicorn's access line, KServe's timing, latency and gRPC method lines."""
+
+
+def test_per_request_lines_are_off_unless_asked_for_and_errors_are_logged(model_dir, rows):
+    layout = ModelArtifact(model_dir).layout
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}  # uvicorn's access line goes to stdout
+    for flags, logged in (((), False), (("--access_logs",), True)):
+        with model_server("--model_uri", str(model_dir), *flags, env=env) as running:
+            _calls(running, rows, layout)
+            log = Path(running.log).read_text()
+        assert "400 POST /v1/models" in log  # a client error: one line, either way
+        found = [line for line in PER_REQUEST_LINES if line in log]
+        assert found == (list(PER_REQUEST_LINES) if logged else []), (flags, found)

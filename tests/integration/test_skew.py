@@ -77,14 +77,19 @@ def test_the_transformers_model_input_is_the_training_frames_row(served_at_t):
     mismatches = skew(served, trained, features)
     assert not mismatches, f"{len(mismatches)} skewed values, e.g.\n" + "\n".join(mismatches[:10])
 
-    # And as the model reads them: the same codes and the same float32 numbers.
+    # And as the model reads them: the same text and the same float32 numbers, input by
+    # input, and the same codes as training fed the net.
     numeric = [f for f in features if f not in CATEGORICAL_FEATURES]
     vocabularies = {c: sorted(frame[c].dropna().unique()) for c in CATEGORICAL_FEATURES}
     layout = FeatureLayout(list(CATEGORICAL_FEATURES), numeric, vocabularies)
-    for part in (layout.encode_categorical, lambda f: (layout.numeric_matrix(f), None)):
-        a, b = part(served)[0], part(trained)[0]
-        assert a.dtype == b.dtype
-        np.testing.assert_array_equal(a, b)
+    fed, trained_feed = layout.feed(*layout.arrays(served)), layout.feed(*layout.arrays(trained))
+    assert list(fed) == features
+    for name, values in fed.items():
+        assert values.dtype == trained_feed[name].dtype, name
+        np.testing.assert_array_equal(values, trained_feed[name])
+    np.testing.assert_array_equal(
+        layout.encode_categorical(served), layout.encode_categorical(trained)
+    )
 
 
 def test_the_check_names_a_skewed_feature(served_at_t):

@@ -24,7 +24,11 @@ ROWS = [
     {"carrier": "UA", "origin": "JFK", "hour": 9, "distance": 1000, "temp": 55.5},
     {"carrier": "ZZ", "origin": "EWR", "hour": 23, "distance": 17, "temp": None},
 ]
+TEXT = np.array([["UA", "JFK"], ["ZZ", "EWR"]], dtype=object)
+"""ROWS' categories as the model reads them."""
 CODES = np.array([[2, 2], [0, 1]])
+"""The same as vocabulary codes (a single tensor sends these); 0: unseen, which reads back
+as the empty text."""
 NUMBERS = np.array([[9, 1000, 55.5], [23, 17, np.nan]], np.float32)
 
 

@@ -10,7 +10,7 @@ from serving.batcher import MicroBatcher, ModelRunner, inline_rows_within
 def _score(calls):
     def score(categorical, numeric):
         calls.append((len(categorical), threading.current_thread().name))
-        return numeric[:, 0] * 2 + categorical[:, 0]
+        return _expected(categorical, numeric)
 
     return score
 
@@ -24,7 +24,8 @@ def _requests(n, most=5):
 
 
 def _expected(categorical, numeric):
-    return numeric[:, 0] * 2 + categorical[:, 0]
+    """Two outputs, as the model has: each caller must get its own rows of both."""
+    return numeric[:, 0] * 2 + categorical[:, 0], categorical[:, 0] % 2
 
 
 def test_requests_arriving_during_a_threaded_call_share_the_next_and_get_their_rows():
@@ -95,7 +96,7 @@ def test_a_lone_request_waits_for_nothing_and_errors_reach_every_caller(inline_m
         return single, outcomes
 
     single, outcomes = asyncio.run(main())
-    assert [rows for rows, _ in calls] == [len(single)]
+    assert [rows for rows, _ in calls] == [len(single[0])]
     assert all(isinstance(o, ValueError) for o in outcomes) and len(outcomes) == 3
 
 

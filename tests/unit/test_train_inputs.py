@@ -1,11 +1,15 @@
+from dataclasses import replace
+
 import numpy as np
 import onnx
+import onnxruntime as ort
 import pandas as pd
 import pytest
 import torch
 
+from components.base.contract.layout import FeatureLayout
 from components.evaluate.gate import GateConfig, evaluate_gate
-from components.train.export import export_onnx, parity
+from components.train.export import ExportError, export_onnx, parity
 from components.train.model import FlightDelayNet
 from components.train.preprocess import Preprocessing, TrainingDataError, check_training_frame
 
@@ -38,11 +42,22 @@ def test_preprocessing_indexes_categories_with_an_unseen_bucket():
     categorical, numeric = prep.arrays(pd.DataFrame({"carrier": ["UA", "ZZ"], "temp": [np.nan, 2]}))
     assert categorical[:, 0].tolist() == [2, 0]  # AA=1, UA=2, unseen=0
     assert np.isnan(numeric[0, 0]) and prep.means == [2.0]
+    # The empty text is the unseen value's text (a tensor's code 0): never in a vocabulary.
+    assert Preprocessing.fit(
+        _frame(carrier=["", "UA", "AA"]), ["carrier"], ["temp"]
+    ).layout.vocabularies == {"carrier": ["AA", "UA"]}
 
 
-def test_folded_onnx_export_matches_the_eager_net_within_1e5(tmp_path):
+LAYOUT = FeatureLayout(
+    ["carrier", "origin"],
+    ["hour", "distance", "temp"],
+    {"carrier": ["AA", "B6", "DL", "UA", "WN"], "origin": ["EWR", "JFK", "LGA"]},
+)
+
+
+def _net() -> FlightDelayNet:
     torch.manual_seed(0)
-    net = FlightDelayNet(
+    return FlightDelayNet(
         vocab_sizes=[5, 3],
         means=[10.0, -2.0, 0.5],
         stds=[3.0, 1.0, 0.1],
@@ -50,15 +65,58 @@ def test_folded_onnx_export_matches_the_eager_net_within_1e5(tmp_path):
         hidden=(128, 64),
         dropout=0.1,
     ).eval()
+
+
+def _raw_rows(rows: int = 2000) -> pd.DataFrame:
+    """Known and unknown categories, numbers with a fifth missing."""
     rng = np.random.default_rng(0)
-    categorical = rng.integers(-2, 7, size=(2000, 2)).astype(np.int64)  # includes out of range
-    numeric = rng.normal(size=(2000, 3)).astype(np.float32) * 5
+    frame = pd.DataFrame(
+        {
+            name: rng.choice([*vocabulary, "ZZ", ""], rows)
+            for name, vocabulary in LAYOUT.vocabularies.items()
+        }
+    )
+    numeric = rng.normal(size=(rows, 3)) * 5
     numeric[rng.random(numeric.shape) < 0.2] = np.nan
-    export_onnx(net, (categorical[:8], numeric[:8]), tmp_path / "model.onnx")
-    assert parity(net, tmp_path / "model.onnx", categorical, numeric) <= 1e-5
+    return frame.assign(**dict(zip(LAYOUT.numeric, numeric.T, strict=True)))
+
+
+def test_the_exported_graph_takes_raw_features_and_matches_the_eager_net(tmp_path):
+    net, path = _net(), tmp_path / "model.onnx"
+    export_onnx(net, LAYOUT, path)
+    assert parity(net, path, LAYOUT, _raw_rows()) <= 1e-5
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    assert [(i.name, i.type) for i in session.get_inputs()] == [
+        ("carrier", "tensor(string)"),
+        ("origin", "tensor(string)"),
+        ("hour", "tensor(float)"),
+        ("distance", "tensor(float)"),
+        ("temp", "tensor(float)"),
+    ]
+    feed = {
+        "carrier": np.array(["UA", "ZZ", "UA", "nope"], dtype=object),
+        "origin": np.array(["JFK", "JFK", "", "SFO"], dtype=object),
+        **{name: np.array([1, 2, np.nan, 3], np.float32) for name in LAYOUT.numeric},
+    }
+    _, unseen = session.run(["probability", "unseen"], feed)
+    assert unseen.tolist() == [0, 1, 2, 3]  # bit 0: carrier unseen, bit 1: origin
+    assert LAYOUT.unseen_counts(unseen) == {"carrier": 2, "origin": 2}
     # Folded: one gather reads every embedding; normalisation lives in the first layer.
-    kernels = [node.op_type for node in onnx.load(tmp_path / "model.onnx").graph.node]
+    kernels = [node.op_type for node in onnx.load(path).graph.node]
     assert kernels.count("Gather") == 1 and "Div" not in kernels and "Sub" not in kernels
+    assert kernels.count("LabelEncoder") == 2
+
+
+def test_parity_catches_a_graph_encoding_other_vocabularies(tmp_path):
+    net, path = _net(), tmp_path / "model.onnx"
+    export_onnx(net, LAYOUT, path)
+    reordered = replace(
+        LAYOUT, vocabularies={**LAYOUT.vocabularies, "origin": ["LGA", "JFK", "EWR"]}
+    )
+    assert parity(net, path, reordered, _raw_rows()) > 1e-3
+    shorter = replace(LAYOUT, vocabularies={**LAYOUT.vocabularies, "origin": ["EWR", "JFK"]})
+    with pytest.raises(ExportError, match="unseen bits"):
+        parity(net, path, shorter, _raw_rows())
 
 
 def test_gate_rejects_a_challenger_weaker_than_the_champion():

@@ -9,7 +9,7 @@ import pandas as pd
 
 from components.base.contract.layout import FeatureLayout
 from components.base.contract.metadata import ModelMetadata
-from components.base.contract.names import INPUT_NAMES, UNREGISTERED
+from components.base.contract.names import UNREGISTERED, UNSEEN_OUTPUT
 
 
 class ModelArtifact:
@@ -22,13 +22,15 @@ class ModelArtifact:
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
-        self.session = ort.InferenceSession(
-            str(self.directory / self.metadata.model_file),
-            options,
-            providers=["CPUExecutionProvider"],
-        )
-        self._outputs = [self.metadata.output]
-        self._categorical_input, self._numeric_input = INPUT_NAMES
+        path = self.directory / self.metadata.model_file
+        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        inputs = [i.name for i in self.session.get_inputs()]
+        if inputs != self.layout.features:
+            raise ValueError(
+                f"{path}: the graph's inputs are {inputs}, not the features by name: it was "
+                "exported before graphs took raw features; train it again"
+            )
+        self._outputs = [self.metadata.output, UNSEEN_OUTPUT]
         # One set of run options for every call: without it, each call builds its own (a
         # tenth of a one-row call).
         self._run_options = ort.RunOptions()
@@ -41,14 +43,19 @@ class ModelArtifact:
     def version(self) -> str:
         return str(self.metadata.model_version or UNREGISTERED)
 
-    def predict_arrays(self, categorical: np.ndarray, numeric: np.ndarray) -> np.ndarray:
-        inputs = {self._categorical_input: categorical, self._numeric_input: numeric}
-        return self.session.run(self._outputs, inputs, self._run_options)[0]
+    def predict_arrays(
+        self, categorical: np.ndarray, numeric: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Probabilities and the graph's `unseen` bits, both [rows], for text [rows,
+        categorical] and float32 [rows, numeric] (`FeatureLayout.arrays`)."""
+        feed = self.layout.feed(categorical, numeric)
+        probability, unseen = self.session.run(self._outputs, feed, self._run_options)
+        return probability, unseen
 
     def predict_frame(self, frame: pd.DataFrame) -> tuple[np.ndarray, dict[str, int]]:
         """Probabilities for a frame of features, and per feature the unseen categories."""
         missing = self.layout.missing(frame.columns)
         if missing:
             raise KeyError(f"missing feature column(s) {missing}")
-        categorical, unseen = self.layout.encode_categorical(frame)
-        return self.predict_arrays(categorical, self.layout.numeric_matrix(frame)), unseen
+        probability, unseen = self.predict_arrays(*self.layout.arrays(frame))
+        return probability, self.layout.unseen_counts(unseen)

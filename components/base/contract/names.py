@@ -6,9 +6,12 @@ FEATURE_SERVICE = "flight_delay_v1"
 """The Feast feature service the model is trained and served with."""
 MODEL_FILE = "model.onnx"
 METADATA_FILE = "metadata.json"
-INPUT_NAMES = ("categorical", "numeric")
-"""The ONNX graph's inputs: int64 [rows, categorical] codes, float32 [rows, numeric] values."""
 OUTPUT_NAME = "probability"
+"""The graph's first output, float32 [rows]. Its inputs are the raw features by name
+(`FeatureLayout`)."""
+UNSEEN_OUTPUT = "unseen"
+"""The graph's second output, int64 [rows]: bit j set where categorical feature j (metadata
+order) was not in its vocabulary, so a server counts unseen values without a second lookup."""
 PLATFORM = "onnxruntime_onnx"
 """The runtime, as the Open Inference Protocol's model metadata names it."""
 UNREGISTERED = "unregistered"
