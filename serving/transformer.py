@@ -262,7 +262,11 @@ class FeastTransformer(Model):
         return self.ready
 
     def _read(self, rows: list[dict]) -> Columns:
-        return self.store.get_online_features(features=self.service, entity_rows=rows).to_dict()
+        """One read of the store; only a read that answered counts toward its health (a
+        batch answered from the cache says nothing about the store)."""
+        read = self.store.get_online_features(features=self.service, entity_rows=rows).to_dict()
+        self.online.succeeded()
+        return read
 
     def fetch(self, flights: Columns) -> Columns:
         """Online features for each flight's entities: from the cache, and for the flights

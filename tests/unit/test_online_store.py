@@ -40,3 +40,24 @@ def test_reads_failing_in_a_row_turn_it_down_and_a_probe_brings_it_back():
         assert REGISTRY.get_sample_value("sluice_online_store_down") == 0
 
     asyncio.run(scenario())
+
+
+def test_a_batch_answered_without_a_read_does_not_reset_the_failure_count():
+    """In an outage most flights may be cached: batches that need no read say nothing about
+    the store, so failed reads in between still add up to down."""
+    from serving.feature_batch import FeatureBatcher
+
+    def build(flights):  # as the transformer's, for flights whose entities are all cached
+        return {"temp": flights["origin"]}
+
+    async def scenario() -> None:
+        executor = ThreadPoolExecutor(1)
+        health = OnlineStoreHealth(lambda: None, executor, failures_to_down=3)
+        batcher = FeatureBatcher(build, health, executor)
+        for _ in range(2):
+            health.failed(redis.exceptions.ConnectionError("refused"), 1)
+            assert await batcher.submit({"origin": ["JFK"]}) == {"temp": ["JFK"]}
+        health.failed(redis.exceptions.ConnectionError("refused"), 1)
+        assert not health.up
+
+    asyncio.run(scenario())

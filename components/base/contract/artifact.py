@@ -11,6 +11,10 @@ from components.base.contract.layout import FeatureLayout
 from components.base.contract.metadata import ModelMetadata
 from components.base.contract.names import UNREGISTERED, UNSEEN_OUTPUT
 
+LEGACY_INPUTS = ("categorical", "numeric")
+"""The graph's inputs before it took raw features: int64 codes [rows, categorical] (value i
+of a vocabulary is code i + 1, 0 unseen) and float32 [rows, numeric], NaN for missing."""
+
 
 class ModelArtifact:
     def __init__(self, directory: Path | str, threads: int = 1):
@@ -25,12 +29,18 @@ class ModelArtifact:
         path = self.directory / self.metadata.model_file
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         inputs = [i.name for i in self.session.get_inputs()]
-        if inputs != self.layout.features:
+        self.legacy = inputs == list(LEGACY_INPUTS)
+        """Exported before graphs took raw features: category codes and a numeric matrix,
+        encoded here. Still served and compared with, so that a champion registered then
+        neither stops the pipeline's gate nor a server."""
+        if not self.legacy and inputs != self.layout.features:
             raise ValueError(
-                f"{path}: the graph's inputs are {inputs}, not the features by name: it was "
-                "exported before graphs took raw features; train it again"
+                f"{path}: the graph's inputs are {inputs}, neither the features by name nor "
+                f"{list(LEGACY_INPUTS)}"
             )
-        self._outputs = [self.metadata.output, UNSEEN_OUTPUT]
+        self._outputs = (
+            [self.metadata.output] if self.legacy else [self.metadata.output, UNSEEN_OUTPUT]
+        )
         # One set of run options for every call: without it, each call builds its own (a
         # tenth of a one-row call).
         self._run_options = ort.RunOptions()
@@ -48,6 +58,13 @@ class ModelArtifact:
     ) -> tuple[np.ndarray, np.ndarray]:
         """Probabilities and the graph's `unseen` bits, both [rows], for text [rows,
         categorical] and float32 [rows, numeric] (`FeatureLayout.arrays`)."""
+        if self.legacy:
+            codes = self.layout.encode_categorical(
+                dict(zip(self.layout.categorical, categorical.T, strict=True))
+            )
+            feed = dict(zip(LEGACY_INPUTS, (codes, numeric), strict=True))
+            (probability,) = self.session.run(self._outputs, feed, self._run_options)
+            return probability, ((codes == 0) * self.layout.unseen_bits).sum(axis=1)
         feed = self.layout.feed(categorical, numeric)
         probability, unseen = self.session.run(self._outputs, feed, self._run_options)
         return probability, unseen
