@@ -28,7 +28,7 @@ from rich.progress import track
 from components.base.contract.artifact import ModelArtifact
 from components.base.contract.names import MODEL_NAME, UNREGISTERED, version_directory
 from serving.process import model_server
-from tests.benchmarks.bench_serving import _cpu_seconds, _load, _pin, _request
+from tests.benchmarks.bench_serving import _load, _measured_load, _pin, _request
 from tests.benchmarks.common import console, report
 from tests.drift_service import drift_service
 from tests.logger_events import headers
@@ -70,28 +70,24 @@ def _runs(model_dir: Path, row: pd.Series) -> tuple[list[dict], dict]:
         _load("logger-events", f"{drift.url}/", events, 4)
         for round_ in track(range(ROUNDS), description="drift ingestion", console=console):
             for server, concurrency in plan if round_ % 2 == 0 else plan[::-1]:
-                process = predictor.process.pid if server == "predictor" else drift.pid
-                cpu_before = _cpu_seconds(process)
                 if server == "predictor":
-                    result = _load("rest", url, call, concurrency)
-                    per_second = result["throughput"]
+                    result = _measured_load(predictor.process.pid, "rest", url, call, concurrency)
+                    events_per_unit = 1
                 else:
-                    result = _load("logger-events", f"{drift.url}/", events, concurrency)
-                    per_second = 2 * result["throughput"]
-                cpu = _cpu_seconds(process) - cpu_before
+                    result = _measured_load(
+                        drift.pid, "logger-events", f"{drift.url}/", events, concurrency
+                    )
+                    events_per_unit = 2  # a call logs two events
                 runs.append(
                     {
                         "round": round_,
                         "server": server,
                         "concurrency": concurrency,
-                        "per_second": per_second,
+                        "per_second": events_per_unit * result["throughput"],
                         "p50_ms": result["p50_ms"],
                         "p99_ms": result["p99_ms"],
                         "errors": result["errors"],
-                        "cpu_us_per_unit": cpu
-                        / max(result["requests"], 1)
-                        * 1e6
-                        / (1 if server == "predictor" else 2),
+                        "cpu_us_per_unit": result["cpu_us_per_request"] / events_per_unit,
                     }
                 )
         for outcome in ("checked", "busy", "failed", "no_reference"):

@@ -91,6 +91,15 @@ def _cpu_seconds(pid: int) -> float:
     return times.user + times.system
 
 
+def _measured_load(pid: int, protocol: str, target: str, body: bytes, concurrency: int) -> dict:
+    """One `_load` run, with the server's CPU time per answered request over it (user and
+    system, from the OS: what a slow spell on a shared machine does not change)."""
+    cpu_before = _cpu_seconds(pid)
+    result = _load(protocol, target, body, concurrency)
+    cpu = _cpu_seconds(pid) - cpu_before
+    return {**result, "cpu_us_per_request": cpu / max(result["requests"], 1) * 1e6}
+
+
 def _plan() -> list[tuple[int, str, str, int]]:
     """(round, protocol, server, concurrency) in running order. The goal concurrency runs in
     ROUNDS rounds, each with every server back to back, in reverse order every other round
@@ -147,10 +156,8 @@ def serving_runs(model_dir: Path, row: pd.Series) -> list[dict]:
         for round_, protocol, name, concurrency in track(
             plan, description="serving load", console=console
         ):
-            pid = servers[name].process.pid
-            cpu_before = _cpu_seconds(pid)
-            result = _load(protocol, targets[(name, protocol)], bodies[protocol], concurrency)
-            cpu = _cpu_seconds(pid) - cpu_before
+            pid, target = servers[name].process.pid, targets[(name, protocol)]
+            result = _measured_load(pid, protocol, target, bodies[protocol], concurrency)
             runs.append(
                 {
                     "server": name,
@@ -158,7 +165,6 @@ def serving_runs(model_dir: Path, row: pd.Series) -> list[dict]:
                     "concurrency": concurrency,
                     "round": round_,
                     **result,
-                    "cpu_us_per_request": cpu / max(result["requests"], 1) * 1e6,
                 }
             )
         dead = [name for name, running in servers.items() if not running.alive]

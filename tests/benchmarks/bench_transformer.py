@@ -24,7 +24,14 @@ from components.flights.feature_repo.store import FeastStores
 from components.flights.request import EXAMPLE_REQUEST
 from serving.process import model_server
 from serving.transformer import FeastTransformer
-from tests.benchmarks.bench_serving import ROUNDS, SECONDS, _cpu_seconds, _load, _median_run, _pin
+from tests.benchmarks.bench_serving import (
+    ROUNDS,
+    SECONDS,
+    _load,
+    _measured_load,
+    _median_run,
+    _pin,
+)
 from tests.benchmarks.common import console, report
 from tests.services import redis_server
 
@@ -90,18 +97,9 @@ def transformer_runs(model_dir: Path, validated_dir: Path) -> list[dict]:
             _plan(), description="transformer load", console=console
         ):
             mode, pid = SERVERS[name][0], servers[name].process.pid
-            cpu_before = _cpu_seconds(pid)
-            result = _load("rest", url.format(servers[name].http), bodies[mode], concurrency)
-            cpu = _cpu_seconds(pid) - cpu_before
-            runs.append(
-                {
-                    "server": name,
-                    "concurrency": concurrency,
-                    "round": round_,
-                    **result,
-                    "cpu_us_per_request": cpu / max(result["requests"], 1) * 1e6,
-                }
-            )
+            target = url.format(servers[name].http)
+            result = _measured_load(pid, "rest", target, bodies[mode], concurrency)
+            runs.append({"server": name, "concurrency": concurrency, "round": round_, **result})
         dead = [name for name, running in servers.items() if not running.alive]
         if dead:
             raise RuntimeError(f"died under load: {dead}")
