@@ -38,7 +38,7 @@ from kserve.protocol.infer_type import InferInput, InferRequest, RequestedOutput
 
 from components.flights.feature_repo.definitions import refs_by_join_keys, service_features
 from components.flights.feature_repo.store import FeastStores
-from components.flights.features import model_features
+from components.flights.features import epoch_seconds, model_features, with_elapsed
 from components.flights.request import (
     CATEGORICAL_FEATURES,
     ENTITY_KEYS,
@@ -336,9 +336,9 @@ class FeastTransformer(Model):
             distance=flights["distance"],
         )
         columns = {name: derived[name].tolist() for name in derived.columns}
-        online = self.fetch(flights)
-        for name in self.online_features:
-            values = [None if v is None or v != v else float(v) for v in online[name]]
+        online = with_elapsed(self.fetch(flights), epoch_seconds(flights["sched_dep_time"]))
+        for name, read in online.items():
+            values = [None if v is None or v != v else float(v) for v in read]
             missing = values.count(None)
             if missing:
                 FEATURE_DEFAULTS.labels(name).inc(missing)

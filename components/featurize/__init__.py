@@ -97,6 +97,7 @@ def run(
     entities = F.entity_frame(tables["flights"])
     t0 = time.perf_counter()
     frame = historical_features(store, objects, entities)
+    frame = F.with_elapsed(frame, F.epoch_seconds(frame[F.ENTITY_TIMESTAMP]))
     historical_seconds = time.perf_counter() - t0
 
     t0 = time.perf_counter()

@@ -1,19 +1,31 @@
 """Feature source tables for the flights Feast repo, computed from validated tables.
 
-Every temporal table carries `event_timestamp`: the moment its value becomes known. Feast's
-point-in-time join takes the latest row at or before a flight's event time, so the
-timestamps below are what keeps training free of leakage. Each view's `LAGS` entry states
-the guarantee: every source row behind a value is strictly earlier than event time - lag.
+Every fact has a time at which it becomes known (`KNOWN_AT` below): a departure delay when
+the flight departs, whether a flight is delayed at the earlier of its departure and 15
+minutes after schedule (a cancellation then too), an hour's weather at the end of the hour.
+Every temporal table carries `event_timestamp`, the moment its row's value becomes usable,
+never earlier than the latest fact behind it; Feast's point-in-time join takes the latest
+row at or before a flight's event time (its scheduled departure), so that is what keeps
+training free of leakage. The leakage test hides every fact not yet known at a sampled
+flight's event time and checks that its features do not change.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 
+import numpy as np
 import pandas as pd
 
 from components.flights.request import CATEGORICAL_FEATURES, REQUEST_NUMERIC, request_features
-from components.flights.schema import EVENT_TIME, LABEL, RANGES, SOFT_RANGES
+from components.flights.schema import (
+    DELAY_THRESHOLD_MINUTES,
+    EVENT_TIME,
+    LABEL,
+    RANGES,
+    SOFT_RANGES,
+)
 
 ENTITY_TIMESTAMP = "event_timestamp"
 WEATHER_COLUMNS = [
@@ -32,20 +44,54 @@ PLANE_COLUMNS = {"year": "plane_year", "seats": "plane_seats", "engines": "plane
 FRAME_ORDER = [ENTITY_TIMESTAMP, "carrier", "flight"]
 
 WEATHER_AVAILABLE_AFTER = timedelta(hours=1)  # an hour's observation is published at its end
-CONGESTION_OFFSET = timedelta(hours=2)  # congestion for hour h is used at hour h + 2
+OUTCOME_KNOWN_AFTER = timedelta(minutes=DELAY_THRESHOLD_MINUTES)
+"""A flight not gone this long after its schedule is delayed, whatever happens next."""
+STATE_STEP = timedelta(minutes=15)
+"""The states of the day (congestion at an origin, at a destination) are computed on this
+grid: a row at g summarises the facts known in a window ending at g, usable from g."""
 CARRIER_WINDOW_DAYS = 7
 CARRIER_OFFSET = timedelta(days=2)  # the window ending on day d is used from day d + 2
+ROUTE_WINDOW_DAYS = 28
+ROUTE_OFFSET = timedelta(days=1, hours=1)  # day d's outcomes are all known by d + 1, 00:15
+AIRCRAFT_WINDOW = timedelta(hours=12)
+"""How far back the same aircraft's latest departure from New York still counts."""
 
-LAGS = {
-    "weather_hourly": timedelta(0),
-    "origin_congestion": timedelta(hours=1),
-    "carrier_delay_7d": timedelta(days=1),
-    "plane_attributes": None,  # static
-}
+
+@dataclass(frozen=True)
+class StateWindow:
+    """A trailing window over facts by the time they became known."""
+
+    keys: tuple[str, ...]
+    length: timedelta
+    prefix: str
+    ahead: timedelta | None = None  # also count the departures scheduled this far ahead
+
+
+ORIGIN_STATE = StateWindow(("origin",), timedelta(hours=1), "origin", ahead=timedelta(hours=1))
+DEST_STATE = StateWindow(("dest",), timedelta(hours=3), "dest")
 
 
 def _utc(values: pd.Series) -> pd.Series:
     return pd.to_datetime(values, utc=True)
+
+
+def scheduled_departure(flights: pd.DataFrame) -> pd.Series:
+    """The scheduled departure as a New York time: the scheduled hour plus its minute."""
+    return flights[EVENT_TIME] + pd.to_timedelta(flights["minute"], unit="min")
+
+
+def departed_at(flights: pd.DataFrame) -> pd.Series:
+    """When each flight left (UTC): its schedule plus its departure delay; NaT for a flight
+    that did not leave (cancelled) or whose delay is not known."""
+    delay = pd.to_numeric(flights["dep_delay"], errors="coerce")
+    return _utc(scheduled_departure(flights)) + pd.to_timedelta(delay, unit="min")
+
+
+def outcome_known_at(flights: pd.DataFrame) -> pd.Series:
+    """When each flight's label became known (UTC): at its departure, or 15 minutes after
+    its schedule, whichever is first (a flight not gone by then is delayed)."""
+    deadline = _utc(scheduled_departure(flights)) + OUTCOME_KNOWN_AFTER
+    return departed_at(flights).where(lambda t: t < deadline, deadline)
 
 
 def weather_source(weather: pd.DataFrame) -> pd.DataFrame:
@@ -61,76 +107,197 @@ def plane_source(planes: pd.DataFrame, since: pd.Timestamp) -> pd.DataFrame:
     return out.dropna(subset=["tailnum"]).drop_duplicates("tailnum").reset_index(drop=True)
 
 
-def _dep_delay_stats(flights: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
-    return flights.groupby(keys, observed=True).agg(
-        delay_sum=("dep_delay", "sum"),
-        delay_count=("dep_delay", "count"),
-        delayed=(LABEL, "sum"),
-        flights=(LABEL, "size"),
-    )
+def epoch_seconds(values) -> np.ndarray:
+    """UTC epoch seconds of tz-aware times (a Series or a sequence); NaN for NaT."""
+    times = pd.DatetimeIndex(values)
+    return ((times - pd.Timestamp(0, tz="UTC")) / pd.Timedelta(seconds=1)).to_numpy(np.float64)
 
 
-def congestion_source(flights: pd.DataFrame) -> pd.DataFrame:
-    """Mean departure delay and delayed share at each origin, per scheduled hour, on a full
-    hourly grid (an hour without flights has 0 flights, not the previous hour's value)."""
-    frame = flights.assign(hour_utc=_utc(flights[EVENT_TIME]))
-    stats = _dep_delay_stats(frame, ["origin", "hour_utc"])
-    hours = pd.date_range(frame["hour_utc"].min(), frame["hour_utc"].max(), freq="h")
-    grid = pd.MultiIndex.from_product(
-        [sorted(frame["origin"].unique()), hours], names=["origin", "hour_utc"]
+def _nanoseconds(values) -> np.ndarray:
+    return pd.DatetimeIndex(values).as_unit("ns").asi8
+
+
+def _trailing(times: np.ndarray, values: np.ndarray, grid: np.ndarray, length: int):
+    """How many of the facts (sorted times) fall in [g - length, g) for each grid point g,
+    and the sum of their values."""
+    high = np.searchsorted(times, grid, "left")
+    low = np.searchsorted(times, grid - length, "left")
+    total = np.concatenate([[0.0], np.cumsum(values, dtype=np.float64)])
+    return high - low, total[high] - total[low]
+
+
+def _keyed(codes: np.ndarray, times: np.ndarray, span: int) -> np.ndarray:
+    """Times made sortable by key first: each key's times in its own span, so that one
+    sorted array and one `searchsorted` serve every key."""
+    return codes.astype(np.int64) * span + times
+
+
+def state_columns(window: StateWindow) -> dict[str, str]:
+    """The window's features and their dtypes (`float` or `int`)."""
+    p = window.prefix
+    columns = {
+        f"{p}_departures": "int",
+        f"{p}_mean_dep_delay": "float",
+        f"{p}_delayed_share": "float",
+    }
+    if window.ahead:
+        columns[f"{p}_scheduled_ahead"] = "int"
+    return columns
+
+
+def state_source(flights: pd.DataFrame, window: StateWindow) -> pd.DataFrame:
+    """Per key, on the `STATE_STEP` grid, the facts known in the window before each point:
+    departures and their mean delay (by departure time), the delayed share of the flights
+    whose outcome became known, and, with `ahead`, the departures scheduled in the coming
+    window (a schedule is published in advance). A row is written where a value changes."""
+    keys = list(window.keys)
+    codes, uniques = pd.MultiIndex.from_frame(flights[keys].astype(object)).factorize()
+    scheduled = _utc(scheduled_departure(flights))
+    departed, known = departed_at(flights), outcome_known_at(flights)
+    delay = pd.to_numeric(flights["dep_delay"], errors="coerce").to_numpy(np.float64)
+    outcome = pd.to_numeric(flights[LABEL], errors="coerce").to_numpy(np.float64)
+    length = pd.Timedelta(window.length).value
+    ahead = pd.Timedelta(window.ahead or 0).value
+    grid_index = pd.date_range(
+        scheduled.min().floor(STATE_STEP),
+        (max(known.max(), departed.max()) + window.length).floor(STATE_STEP) + STATE_STEP,
+        freq=STATE_STEP,
     )
-    stats = stats.reindex(grid, fill_value=0).reset_index()
-    out = pd.DataFrame(
-        {
-            "origin": stats["origin"],
-            "origin_mean_dep_delay": (stats["delay_sum"] / stats["delay_count"]).astype("float64"),
-            "origin_delayed_share": (stats["delayed"] / stats["flights"]).astype("float64"),
-            "origin_flights": stats["flights"].astype("int64"),
-            ENTITY_TIMESTAMP: stats["hour_utc"] + CONGESTION_OFFSET,
-        }
+    origin = grid_index[0].value - length - ahead  # no key's window reaches another's span
+    span = grid_index[-1].value + length + ahead - origin + 1
+    grid = _keyed(
+        np.repeat(np.arange(len(uniques)), len(grid_index)),
+        np.tile(_nanoseconds(grid_index) - origin, len(uniques)),
+        span,
     )
+
+    def facts(times: pd.Series, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        present = times.notna().to_numpy() & ~np.isnan(values)
+        at = _keyed(codes[present], _nanoseconds(times[present]) - origin, span)
+        order = np.argsort(at, kind="stable")
+        return at[order], values[present][order]
+
+    departures, delay_sum = _trailing(*facts(departed, delay), grid, length)
+    outcomes, delayed = _trailing(*facts(known, outcome), grid, length)
+    names = list(state_columns(window))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        values = [departures, delay_sum / departures, delayed / outcomes]
+    if window.ahead:
+        times, _ = facts(scheduled, np.zeros(len(flights)))
+        values.append(
+            np.searchsorted(times, grid + ahead, "left") - np.searchsorted(times, grid, "left")
+        )
+    frame = pd.DataFrame(dict(zip(names, values, strict=True)))
+    code = np.repeat(np.arange(len(uniques)), len(grid_index))
+    filled = frame.fillna(-np.inf).to_numpy()
+    changed = np.ones(len(frame), dtype=bool)
+    changed[1:] = (filled[1:] != filled[:-1]).any(axis=1) | (code[1:] != code[:-1])
+    out = frame[changed].reset_index(drop=True)
+    for i, name in enumerate(keys):
+        out.insert(i, name, uniques.get_level_values(i).to_numpy(dtype=object)[code[changed]])
+    out[ENTITY_TIMESTAMP] = np.tile(grid_index, len(uniques))[changed]
+    for name, kind in state_columns(window).items():
+        out[name] = out[name].astype("int64" if kind == "int" else "float64")
     return out
 
 
-def carrier_rate_source(flights: pd.DataFrame) -> pd.DataFrame:
-    """Each carrier's delayed share over a trailing 7-day window of local calendar days."""
+@dataclass(frozen=True)
+class DailyRate:
+    """A key's delayed share over a trailing window of local calendar days, usable
+    `offset` after the start of the window's last day."""
+
+    keys: tuple[str, ...]
+    days: int
+    offset: timedelta
+    rate: str
+    count: str
+
+
+CARRIER_RATE = DailyRate(
+    ("carrier",), CARRIER_WINDOW_DAYS, CARRIER_OFFSET, "carrier_delay_rate_7d", "carrier_flights_7d"
+)
+ROUTE_RATE = DailyRate(
+    ("dest", "origin"), ROUTE_WINDOW_DAYS, ROUTE_OFFSET, "route_delay_rate_28d", "route_flights_28d"
+)
+
+
+def daily_rate_source(flights: pd.DataFrame, rate: DailyRate) -> pd.DataFrame:
+    """Each key's delayed share over `rate.days` local calendar days, on every day from
+    the key's first flight to the end of the data (a day without flights counts 0 of 0,
+    not the previous day's)."""
+    keys = list(rate.keys)
     local_day = flights[EVENT_TIME].dt.tz_localize(None).dt.normalize()
     frame = flights.assign(day=local_day)
-    daily = frame.groupby(["carrier", "day"], observed=True)[LABEL].agg(["sum", "size"])
-    days = pd.date_range(local_day.min(), local_day.max(), freq="D")
-    grid = pd.MultiIndex.from_product(
-        [sorted(frame["carrier"].unique()), days], names=["carrier", "day"]
-    )
-    daily = daily.reindex(grid, fill_value=0)
+    daily = frame.groupby([*keys, "day"], observed=True)[LABEL].agg(["sum", "size"])
+    days = pd.DataFrame({"day": pd.date_range(local_day.min(), local_day.max(), freq="D")})
+    first = frame.groupby(keys, observed=True)["day"].min().rename("first").reset_index()
+    grid = first.merge(days, how="cross").query("day >= first")
+    daily = daily.reindex(pd.MultiIndex.from_frame(grid[[*keys, "day"]]), fill_value=0)
     rolled = (
-        daily.groupby(level="carrier")
-        .rolling(CARRIER_WINDOW_DAYS, min_periods=1)
+        daily.groupby(level=keys, observed=True)
+        .rolling(rate.days, min_periods=1)
         .sum()
-        .droplevel(0)
+        .droplevel(list(range(len(keys))))
         .reset_index()
     )
-    available = (rolled["day"] + CARRIER_OFFSET).dt.tz_localize(
+    available = (rolled["day"] + rate.offset).dt.tz_localize(
         flights[EVENT_TIME].dt.tz, nonexistent="shift_forward", ambiguous=False
     )
     return pd.DataFrame(
         {
-            "carrier": rolled["carrier"],
-            "carrier_delay_rate_7d": (rolled["sum"] / rolled["size"]).astype("float64"),
-            "carrier_flights_7d": rolled["size"].astype("int64"),
+            **{k: rolled[k] for k in keys},
+            rate.rate: (rolled["sum"] / rolled["size"]).astype("float64"),
+            rate.count: rolled["size"].astype("int64"),
             ENTITY_TIMESTAMP: available.dt.tz_convert("UTC"),
         }
     )
 
 
-def scheduled_departure(flights: pd.DataFrame) -> pd.Series:
-    """The scheduled departure as a New York time: the scheduled hour plus its minute."""
-    return flights[EVENT_TIME] + pd.to_timedelta(flights["minute"], unit="min")
+AIRCRAFT_DELAY = "aircraft_prev_dep_delay"
+AIRCRAFT_DEPARTED_AT = "aircraft_departed_at"
+"""The aircraft's latest departure (UTC epoch seconds): a value in the store, not a model
+input; the model gets the minutes since, as of the flight's event time."""
+AIRCRAFT_MINUTES_SINCE = "aircraft_minutes_since_departure"
+
+
+def aircraft_source(flights: pd.DataFrame) -> pd.DataFrame:
+    """Every departure of each aircraft (`tailnum`): its delay and when it left, usable a
+    minute after it left, and never before its own scheduled minute has passed, so that a
+    flight that left early is not its own "latest departure"."""
+    scheduled = _utc(scheduled_departure(flights))
+    departed = departed_at(flights)
+    known = departed.where(departed > scheduled, scheduled) + pd.Timedelta(minutes=1)
+    out = pd.DataFrame(
+        {
+            "tailnum": flights["tailnum"],
+            AIRCRAFT_DELAY: pd.to_numeric(flights["dep_delay"], errors="coerce"),
+            AIRCRAFT_DEPARTED_AT: epoch_seconds(departed),
+            ENTITY_TIMESTAMP: known,
+        }
+    )
+    return out[departed.notna() & out["tailnum"].notna()].reset_index(drop=True)
+
+
+def with_elapsed(columns: dict, as_of: np.ndarray) -> dict:
+    """The model's aircraft inputs from the store's: minutes since the aircraft's latest
+    departure as of `as_of` (UTC epoch seconds), and its delay; both missing when it has
+    not left within `AIRCRAFT_WINDOW` before then (the online store keeps the latest
+    departure however old, or later than a past flight's time). Training and the
+    transformer both derive them here."""
+    departed = np.asarray(columns.pop(AIRCRAFT_DEPARTED_AT), dtype=np.float64)
+    delay = np.asarray(columns[AIRCRAFT_DELAY], dtype=np.float64)
+    minutes = (np.asarray(as_of, dtype=np.float64) - departed) / 60.0
+    within = (minutes >= 0) & (minutes <= AIRCRAFT_WINDOW.total_seconds() / 60)
+    columns[AIRCRAFT_MINUTES_SINCE] = np.where(within, minutes, np.nan)
+    columns[AIRCRAFT_DELAY] = np.where(within, delay, np.nan)
+    return columns
 
 
 def entity_frame(flights: pd.DataFrame) -> pd.DataFrame:
     """One row per flight: the flight key, the entity keys, the request-time features (the
-    transformer's own derivation), event time and label."""
+    transformer's own derivation), event time (the scheduled departure) and label."""
     flights = flights.reset_index(drop=True)
+    scheduled = scheduled_departure(flights)
     key = pd.DataFrame(
         {
             "year": flights["year"].astype("int64"),
@@ -144,17 +311,19 @@ def entity_frame(flights: pd.DataFrame) -> pd.DataFrame:
         carrier=flights["carrier"],
         origin=flights["origin"],
         dest=flights["dest"],
-        scheduled=scheduled_departure(flights),
+        scheduled=scheduled,
         distance=flights["distance"],
     )
     return pd.concat([key, derived], axis=1).assign(
-        **{ENTITY_TIMESTAMP: _utc(flights[EVENT_TIME]), LABEL: flights[LABEL].astype("int64")}
+        **{ENTITY_TIMESTAMP: _utc(scheduled), LABEL: flights[LABEL].astype("int64")}
     )
 
 
 def model_features(feast_features: list[str]) -> list[str]:
-    """The model's input columns: categoricals, request-time numerics, then Feast's."""
-    return [*CATEGORICAL_FEATURES, *REQUEST_NUMERIC, *feast_features]
+    """The model's input columns: categoricals, request-time numerics, then Feast's (the
+    aircraft's departure time as minutes since, `with_elapsed`)."""
+    online = [AIRCRAFT_MINUTES_SINCE if f == AIRCRAFT_DEPARTED_AT else f for f in feast_features]
+    return [*CATEGORICAL_FEATURES, *REQUEST_NUMERIC, *online]
 
 
 def feature_sources(tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
@@ -164,8 +333,11 @@ def feature_sources(tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
     return {
         "weather_hourly": weather_source(tables["weather"]),
         "plane_attributes": plane_source(tables["planes"], since),
-        "origin_congestion": congestion_source(flights),
-        "carrier_delay_7d": carrier_rate_source(flights),
+        "origin_congestion": state_source(flights, ORIGIN_STATE),
+        "dest_congestion": state_source(flights, DEST_STATE),
+        "carrier_delay_7d": daily_rate_source(flights, CARRIER_RATE),
+        "route_delay_28d": daily_rate_source(flights, ROUTE_RATE),
+        "aircraft_latest": aircraft_source(flights),
     }
 
 
@@ -173,6 +345,12 @@ def feature_ranges() -> dict[str, tuple[float, float]]:
     """The values a served feature may take: the validation ranges of the columns the
     features come from, plus the derived ones. Serving rejects anything outside."""
     weather = {**RANGES["weather"], **{c: r[:2] for c, r in SOFT_RANGES["weather"].items()}}
+    delay = RANGES["flights"]["dep_delay"]
+    states = {}
+    for window in (ORIGIN_STATE, DEST_STATE):
+        for name, kind in state_columns(window).items():
+            states[name] = (0, 100_000) if kind == "int" else delay
+        states[f"{window.prefix}_delayed_share"] = (0, 1)
     return {
         "hour": RANGES["flights"]["hour"],
         "month": RANGES["flights"]["month"],
@@ -180,9 +358,9 @@ def feature_ranges() -> dict[str, tuple[float, float]]:
         "day_of_week": (0, 6),
         **{c: weather[c] for c in WEATHER_COLUMNS},
         **{new: RANGES["planes"][old] for old, new in PLANE_COLUMNS.items()},
-        "origin_mean_dep_delay": RANGES["flights"]["dep_delay"],
-        "origin_delayed_share": (0, 1),
-        "origin_flights": (0, 100_000),
-        "carrier_delay_rate_7d": (0, 1),
-        "carrier_flights_7d": (0, 1_000_000),
+        **states,
+        **{rate.rate: (0, 1) for rate in (CARRIER_RATE, ROUTE_RATE)},
+        **{rate.count: (0, 1_000_000) for rate in (CARRIER_RATE, ROUTE_RATE)},
+        AIRCRAFT_DELAY: delay,
+        AIRCRAFT_MINUTES_SINCE: (0, AIRCRAFT_WINDOW.total_seconds() / 60),
     }

@@ -17,7 +17,7 @@ TEXT_FIELDS = ("carrier", "origin", "dest", "tailnum", "sched_dep_time")
 NUMBER_FIELDS = ("distance",)
 REQUEST_FIELDS = (*TEXT_FIELDS, *NUMBER_FIELDS)
 """A request's fields: `sched_dep_time` is ISO 8601, New York time when it has no offset."""
-ENTITY_KEYS = ("origin", "tailnum", "carrier")
+ENTITY_KEYS = ("origin", "tailnum", "carrier", "dest")
 """The Feast join keys a request carries."""
 
 CATEGORICAL_FEATURES = ("carrier", "origin", "dest")

@@ -130,6 +130,12 @@ def test_a_fresh_server_serves_the_champion_with_features_from_the_shared_stores
     assert 0.0 < answer["predictions"][0] < 1.0
     change.subtract(before)
     defaults = "sluice_feature_defaults_total"
-    for feature in ("temp", "origin_flights", "plane_year", "carrier_delay_rate_7d"):
+    for feature in (
+        "temp",
+        "origin_departures",
+        "plane_year",
+        "carrier_delay_rate_7d",
+        "route_delay_rate_28d",
+    ):
         assert change[(defaults, (("feature", feature),))] == 0, feature  # all from Redis
     assert not list(Path(home).glob("**/registry.db"))  # the registry is PostgreSQL's

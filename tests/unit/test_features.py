@@ -1,39 +1,91 @@
+import numpy as np
 import pandas as pd
 
 from components.flights import features as F
 from components.flights.request import CATEGORICAL_FEATURES
 from components.flights.schema import add_derived_columns
 
+COLUMNS = ["time_hour", "minute", "origin", "dest", "carrier", "tailnum", "dep_delay", "dep_time"]
+
 
 def _flights(rows):
-    frame = pd.DataFrame(rows, columns=["time_hour", "origin", "carrier", "dep_delay", "dep_time"])
+    frame = pd.DataFrame(rows, columns=COLUMNS)
     return add_derived_columns(frame)
 
 
-def test_congestion_covers_every_hour_and_is_used_two_hours_later():
+def _at(source: pd.DataFrame, when: str, **keys) -> pd.Series:
+    """The point-in-time read: the latest row at or before `when` (the views have no TTL)."""
+    rows = source[source[F.ENTITY_TIMESTAMP] <= pd.Timestamp(when)]
+    for key, value in keys.items():
+        rows = rows[rows[key] == value]
+    return rows.sort_values(F.ENTITY_TIMESTAMP).iloc[-1]
+
+
+def test_origin_state_counts_facts_by_the_time_they_became_known():
     flights = _flights(
         [
-            ("2013-01-01T10:00:00Z", "JFK", "AA", 30.0, 1.0),
-            ("2013-01-01T10:00:00Z", "JFK", "AA", 0.0, 1.0),
-            ("2013-01-01T10:00:00Z", "JFK", "AA", None, None),  # cancelled
-            ("2013-01-01T13:00:00Z", "JFK", "AA", 5.0, 1.0),
+            ("2013-01-01T10:00:00Z", 0, "JFK", "ORD", "AA", "N1", 5.0, 1.0),  # left 10:05
+            ("2013-01-01T10:00:00Z", 10, "JFK", "ORD", "AA", "N2", 180.0, 1.0),  # left 13:10
+            ("2013-01-01T10:00:00Z", 20, "JFK", "ORD", "AA", "N3", None, None),  # cancelled
+            ("2013-01-01T11:00:00Z", 0, "JFK", "BOS", "AA", "N4", 0.0, 1.0),  # left 11:00
         ]
     )
-    source = F.congestion_source(flights).set_index(F.ENTITY_TIMESTAMP)
-    first = source.loc[pd.Timestamp("2013-01-01T12:00:00Z")]
-    assert first["origin_mean_dep_delay"] == 15.0
-    assert first["origin_delayed_share"] == 2 / 3  # cancelled counts as delayed
-    assert first["origin_flights"] == 3
-    empty = source.loc[pd.Timestamp("2013-01-01T13:00:00Z")]
-    assert empty["origin_flights"] == 0 and pd.isna(empty["origin_delayed_share"])
-    assert len(source) == 4  # hours 10, 11, 12, 13
+    source = F.state_source(flights, F.ORIGIN_STATE)
+    at_1045 = _at(source, "2013-01-01T10:45:00Z", origin="JFK")
+    # departures in [09:45, 10:45): N1 only; the 180-minute delay is not known yet
+    assert at_1045["origin_departures"] == 1 and at_1045["origin_mean_dep_delay"] == 5.0
+    # outcomes known: N1 at 10:05 (on time), N2 at 10:25 and N3 at 10:35 (not gone: delayed)
+    assert at_1045["origin_delayed_share"] == 2 / 3
+    assert at_1045["origin_scheduled_ahead"] == 1  # N4 at 11:00, in [10:45, 11:45)
+    at_1330 = _at(source, "2013-01-01T13:30:00Z", origin="JFK")
+    assert at_1330["origin_departures"] == 1 and at_1330["origin_mean_dep_delay"] == 180.0
+
+
+def test_state_rows_are_written_where_a_value_changes():
+    flights = _flights([("2013-01-01T10:00:00Z", 0, "JFK", "ORD", "AA", "N1", 0.0, 1.0)])
+    source = F.state_source(flights, F.DEST_STATE)
+    values = source[list(F.state_columns(F.DEST_STATE))].fillna(-1)
+    assert (values.diff().abs().sum(axis=1).iloc[1:] > 0).all()
+    # on the grid: the departure at 10:00 counts from 10:15 until its window has passed
+    assert _at(source, "2013-01-01T10:14:00Z")["dest_departures"] == 0
+    assert _at(source, "2013-01-01T10:15:00Z")["dest_departures"] == 1
+    assert _at(source, "2013-01-01T13:15:00Z")["dest_departures"] == 0
+
+
+def test_aircraft_latest_departure_never_includes_the_flight_itself():
+    flights = _flights(
+        [
+            ("2013-01-01T10:00:00Z", 0, "JFK", "ORD", "AA", "N1", -5.0, 1.0),  # left 09:55
+            ("2013-01-01T15:00:00Z", 0, "JFK", "ORD", "AA", "N1", 30.0, 1.0),  # left 15:30
+            ("2013-01-01T16:00:00Z", 0, "JFK", "ORD", "AA", "N1", None, None),  # cancelled
+        ]
+    )
+    source = F.aircraft_source(flights)
+    assert len(source) == 2  # a cancelled flight never left
+    first = source.iloc[0]
+    assert first[F.ENTITY_TIMESTAMP] == pd.Timestamp("2013-01-01T10:01:00Z")  # after its slot
+    assert first[F.AIRCRAFT_DELAY] == -5.0
+    assert source.iloc[1][F.ENTITY_TIMESTAMP] == pd.Timestamp("2013-01-01T15:31:00Z")
+
+
+def test_minutes_since_departure_within_the_window_only():
+    left = pd.Timestamp("2013-01-01T10:00:00Z").timestamp()
+    as_of = F.epoch_seconds(
+        pd.to_datetime(["2013-01-01T11:30:00Z", "2013-01-02T00:00:01Z", "2013-01-01T09:00:00Z"])
+    )
+    columns = {F.AIRCRAFT_DELAY: [20.0, 20.0, 20.0], F.AIRCRAFT_DEPARTED_AT: [left] * 3}
+    out = F.with_elapsed(columns, as_of)
+    assert F.AIRCRAFT_DEPARTED_AT not in out
+    np.testing.assert_array_equal(out[F.AIRCRAFT_MINUTES_SINCE], [90.0, np.nan, np.nan])
+    np.testing.assert_array_equal(out[F.AIRCRAFT_DELAY], [20.0, np.nan, np.nan])
 
 
 def test_carrier_rate_window_ends_two_days_before_use():
     rows = [
-        (f"2013-01-0{d}T15:00:00Z", "JFK", "AA", 60.0 if d == 1 else 0.0, 1.0) for d in range(1, 6)
+        (f"2013-01-0{d}T15:00:00Z", 0, "JFK", "ORD", "AA", "N1", 60.0 if d == 1 else 0.0, 1.0)
+        for d in range(1, 6)
     ]
-    source = F.carrier_rate_source(_flights(rows))
+    source = F.daily_rate_source(_flights(rows), F.CARRIER_RATE)
     by_time = source.set_index(F.ENTITY_TIMESTAMP)["carrier_delay_rate_7d"]
     # Window ending Jan 1 (one delayed flight of one) is usable from Jan 3, local midnight.
     assert by_time[pd.Timestamp("2013-01-03T05:00:00Z")] == 1.0
@@ -41,7 +93,19 @@ def test_carrier_rate_window_ends_two_days_before_use():
     assert source[F.ENTITY_TIMESTAMP].min() == pd.Timestamp("2013-01-03T05:00:00Z")
 
 
+def test_route_rate_starts_at_the_routes_first_day():
+    rows = [
+        ("2013-01-01T15:00:00Z", 0, "JFK", "ORD", "AA", "N1", 0.0, 1.0),
+        ("2013-01-03T15:00:00Z", 0, "JFK", "BOS", "AA", "N1", 20.0, 1.0),
+    ]
+    source = F.daily_rate_source(_flights(rows), F.ROUTE_RATE)
+    bos = source[source["dest"] == "BOS"]
+    assert bos[F.ENTITY_TIMESTAMP].min() == pd.Timestamp("2013-01-04T06:00:00Z")
+    assert bos["route_delay_rate_28d"].iloc[0] == 1.0
+
+
 def test_model_features_have_no_duplicates():
-    names = F.model_features(["temp"])
+    names = F.model_features(["temp", F.AIRCRAFT_DEPARTED_AT])
     assert len(names) == len(set(names))
     assert names[:3] == list(CATEGORICAL_FEATURES)
+    assert names[-1] == F.AIRCRAFT_MINUTES_SINCE

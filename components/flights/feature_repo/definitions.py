@@ -15,14 +15,33 @@ from feast import Entity, FeatureService, FeatureView, Field, FileSource, ValueT
 from feast.types import Float64, Int64
 
 from components.base.contract.names import FEATURE_SERVICE
-from components.flights.features import ENTITY_TIMESTAMP, PLANE_COLUMNS, WEATHER_COLUMNS
+from components.flights.features import (
+    AIRCRAFT_DELAY,
+    AIRCRAFT_DEPARTED_AT,
+    AIRCRAFT_WINDOW,
+    CARRIER_RATE,
+    DEST_STATE,
+    ENTITY_TIMESTAMP,
+    ORIGIN_STATE,
+    PLANE_COLUMNS,
+    ROUTE_RATE,
+    WEATHER_COLUMNS,
+    DailyRate,
+    StateWindow,
+    state_columns,
+)
 
-SOURCE_FILES = {
-    "weather_hourly": "weather_hourly.parquet",
-    "plane_attributes": "plane_attributes.parquet",
-    "origin_congestion": "origin_congestion.parquet",
-    "carrier_delay_7d": "carrier_delay_7d.parquet",
-}
+VIEWS = (
+    "weather_hourly",
+    "plane_attributes",
+    "aircraft_latest",
+    "origin_congestion",
+    "dest_congestion",
+    "carrier_delay_7d",
+    "route_delay_28d",
+)
+SOURCE_FILES = {view: f"{view}.parquet" for view in VIEWS}
+DTYPES = {"int": Int64, "float": Float64}
 
 
 def refs_by_join_keys(service: FeatureService, views: Mapping) -> dict[tuple[str, ...], list[str]]:
@@ -67,6 +86,13 @@ def build(data: str, s3_endpoint: str | None = None) -> dict[str, object]:
         value_type=ValueType.STRING,
         description="airline code",
     )
+    dest = Entity(
+        name="dest",
+        join_keys=["dest"],
+        value_type=ValueType.STRING,
+        description="destination airport",
+    )
+    entities = {"origin": origin, "tailnum": tailnum, "carrier": carrier, "dest": dest}
 
     def source(view: str) -> FileSource:
         return FileSource(
@@ -92,44 +118,67 @@ def build(data: str, s3_endpoint: str | None = None) -> dict[str, object]:
         source=source("plane_attributes"),
         description="Static aircraft attributes.",
     )
-    congestion = FeatureView(
-        name="origin_congestion",
-        entities=[origin],
-        ttl=timedelta(hours=1),
+
+    def state(name: str, window: StateWindow, description: str) -> FeatureView:
+        # Rows only where a value changes (`state_source`): no TTL, the latest row holds.
+        return FeatureView(
+            name=name,
+            entities=[entities[k] for k in window.keys],
+            ttl=timedelta(0),
+            schema=[Field(name=n, dtype=DTYPES[k]) for n, k in state_columns(window).items()],
+            source=source(name),
+            description=description,
+        )
+
+    def daily(name: str, rate: DailyRate, description: str) -> FeatureView:
+        return FeatureView(
+            name=name,
+            entities=[entities[k] for k in rate.keys],
+            ttl=timedelta(days=1),
+            schema=[Field(name=rate.rate, dtype=Float64), Field(name=rate.count, dtype=Int64)],
+            source=source(name),
+            description=description,
+        )
+
+    aircraft = FeatureView(
+        name="aircraft_latest",
+        entities=[tailnum],
+        ttl=AIRCRAFT_WINDOW,
         schema=[
-            Field(name="origin_mean_dep_delay", dtype=Float64),
-            Field(name="origin_delayed_share", dtype=Float64),
-            Field(name="origin_flights", dtype=Int64),
+            Field(name=AIRCRAFT_DELAY, dtype=Float64),
+            Field(name=AIRCRAFT_DEPARTED_AT, dtype=Float64),
         ],
-        source=source("origin_congestion"),
-        description="Departures scheduled at the origin in the hour two hours earlier.",
+        source=source("aircraft_latest"),
+        description="The same aircraft's latest departure from New York: delay, time.",
     )
-    carrier_rate = FeatureView(
-        name="carrier_delay_7d",
-        entities=[carrier],
-        ttl=timedelta(days=1),
-        schema=[
-            Field(name="carrier_delay_rate_7d", dtype=Float64),
-            Field(name="carrier_flights_7d", dtype=Int64),
-        ],
-        source=source("carrier_delay_7d"),
-        description="Carrier delayed share over 7 days, ending the day before yesterday.",
+    congestion = state(
+        "origin_congestion",
+        ORIGIN_STATE,
+        "Departures from the origin in the last hour, outcomes known in it, and the "
+        "departures scheduled in the next hour.",
     )
+    dest_congestion = state(
+        "dest_congestion",
+        DEST_STATE,
+        "Departures from New York to the destination in the last three hours.",
+    )
+    carrier_rate = daily(
+        "carrier_delay_7d",
+        CARRIER_RATE,
+        "Carrier delayed share over 7 days, ending the day before yesterday.",
+    )
+    route_rate = daily(
+        "route_delay_28d",
+        ROUTE_RATE,
+        "Route (origin, destination) delayed share over 28 days, ending yesterday.",
+    )
+    views = (weather, planes, aircraft, congestion, dest_congestion, carrier_rate, route_rate)
     service = FeatureService(
         name=FEATURE_SERVICE,
-        features=[weather, planes, congestion, carrier_rate],
+        features=list(views),
         description="Online and offline features of the flight delay model.",
     )
-    return {
-        "origin": origin,
-        "tailnum": tailnum,
-        "carrier": carrier,
-        "weather_hourly": weather,
-        "plane_attributes": planes,
-        "origin_congestion": congestion,
-        "carrier_delay_7d": carrier_rate,
-        FEATURE_SERVICE: service,
-    }
+    return {**entities, **{view.name: view for view in views}, FEATURE_SERVICE: service}
 
 
 # Module-level objects for `feast apply` run in a working copy of this folder.
