@@ -67,14 +67,18 @@ def validate(
 
 
 @dsl.component(base_image=IMAGE, install_kfp_package=False)
-def featurize(validated: Input[Dataset], data_version: str, training_frame: Output[Dataset]) -> int:
-    """Feast apply and materialize, then the point-in-time training frame; returns rows."""
+def featurize(
+    validated: Input[Dataset], data_version: str, horizon: str, training_frame: Output[Dataset]
+) -> int:
+    """Feast apply and materialize, then the point-in-time training frame, every feature
+    read `horizon` before the scheduled departure; returns rows."""
     from pathlib import Path
 
     from components.base.services import ServiceUnavailable
     from components.base.settings import get_settings
     from components.featurize import run
     from components.flights.feature_repo.store import FeastStores
+    from components.flights.features import parse_horizon
 
     settings = get_settings()
     try:
@@ -84,8 +88,9 @@ def featurize(validated: Input[Dataset], data_version: str, training_frame: Outp
             training_frame_path=Path(training_frame.path),
             stores=FeastStores.from_settings(settings),
             data_version=data_version,
+            horizon=parse_horizon(horizon),
         )
-    except ServiceUnavailable as exc:
+    except (ServiceUnavailable, ValueError) as exc:
         raise SystemExit(f"featurize: {exc}") from None
     training_frame.metadata.update({"data_version": data_version, **result.to_dict()})
     return result.rows

@@ -22,6 +22,7 @@ def training_pipeline(
     source: str = "",
     reference_time: str = DEFAULT_REFERENCE_TIME,
     max_staleness_days: int = 31,
+    horizon: str = "0",
     num_workers: int = 0,
     gpus: int = 0,
     epochs: int = 8,
@@ -49,7 +50,7 @@ def training_pipeline(
 
     with dsl.If(validate.outputs["Output"] == True, name="data-valid"):  # noqa: E712
         featurize = ops.featurize(
-            validated=validate.outputs["validated"], data_version=version
+            validated=validate.outputs["validated"], data_version=version, horizon=horizon
         ).set_display_name("featurize")
         featurize.set_retry(num_retries=2, backoff_duration="30s")
 

@@ -31,6 +31,15 @@ MODES = ("predictor", "transformer", "combined")
 GC_THRESHOLD = 50_000
 
 
+def _horizon(value: str):
+    from components.flights.features import parse_horizon
+
+    try:
+        return parse_horizon(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     defaults = ServingOptions()
     parser = argparse.ArgumentParser(parents=[model_server.parser], conflict_handler="resolve")
@@ -87,6 +96,13 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=feature_cache.MAX_ENTRIES,
         help="transformer: entities kept at most in the online-feature cache",
+    )
+    parser.add_argument(
+        "--horizon",
+        type=_horizon,
+        default=None,
+        help="transformer: how long before the scheduled departure the model predicts "
+        "(0, 90min, 2h): features are read then; default the in-process model's, else 0",
     )
     parser.add_argument(
         "--logger_url",
@@ -146,6 +162,7 @@ def build_model(args: argparse.Namespace):
         failures_to_down=args.online_failures_to_down,
         cache_ttl_s=args.feature_cache_ttl_s,
         cache_entries=args.feature_cache_entries,
+        horizon=args.horizon,
     )
 
 

@@ -28,6 +28,7 @@ import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
 
@@ -38,7 +39,7 @@ from kserve.protocol.infer_type import InferInput, InferRequest, RequestedOutput
 
 from components.flights.feature_repo.definitions import refs_by_join_keys, service_features
 from components.flights.feature_repo.store import FeastStores
-from components.flights.features import epoch_seconds, model_features, with_elapsed
+from components.flights.features import as_of, epoch_seconds, model_features, with_elapsed
 from components.flights.request import (
     CATEGORICAL_FEATURES,
     ENTITY_KEYS,
@@ -206,8 +207,12 @@ class FeastTransformer(Model):
         cache_ttl_s: float = TTL_S,
         cache_entries: int = MAX_ENTRIES,
         registry_check_s: float = REGISTRY_CHECK_S,
+        horizon: timedelta | None = None,
     ):
+        """`horizon`: how long before departure the model predicts (its features are read
+        then); None takes the in-process model's, or 0 before a remote predictor."""
         super().__init__(name)
+        self.horizon = horizon
         self.feature_repo, self.stores = feature_repo, stores
         self.feature_service = feature_service
         self.local_predictor = predictor
@@ -258,6 +263,14 @@ class FeastTransformer(Model):
         self.batcher = FeatureBatcher(self.build, self.online, self.executor)
         if self.local_predictor is not None:
             self.local_predictor.load()
+            trained = timedelta(minutes=self.local_predictor.artifact.metadata.horizon_minutes)
+            if self.horizon is not None and self.horizon != trained:
+                raise ValueError(
+                    f"horizon: {self.horizon} is not the model's ({trained}): a model predicts "
+                    "only as far ahead as it was trained to"
+                )
+            self.horizon = trained
+        self.horizon = self.horizon or timedelta(0)
         self.ready = True
         return self.ready
 
@@ -336,7 +349,8 @@ class FeastTransformer(Model):
             distance=flights["distance"],
         )
         columns = {name: derived[name].tolist() for name in derived.columns}
-        online = with_elapsed(self.fetch(flights), epoch_seconds(flights["sched_dep_time"]))
+        read_at = as_of(flights["sched_dep_time"], self.horizon)
+        online = with_elapsed(self.fetch(flights), epoch_seconds(read_at))
         for name, read in online.items():
             values = [None if v is None or v != v else float(v) for v in read]
             missing = values.count(None)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 import time
 from dataclasses import asdict, dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -28,6 +29,7 @@ class FeaturizeResult:
     online_store: str
     repo_dir: str
     positive_rate: float
+    horizon_minutes: float = 0.0
     seconds: float = 0.0
     historical_seconds: float = 0.0
     materialize_seconds: float = 0.0
@@ -81,6 +83,7 @@ def run(
     stores: FeastStores | None = None,
     materialize: bool = True,
     data_version: str = "",
+    horizon: timedelta = timedelta(0),
 ) -> FeaturizeResult:
     """`repo_dir` holds the repo's working copy and the local stores' files; `stores`
     says where the registry, the online store and the views' data live (default: all in
@@ -94,7 +97,7 @@ def run(
     store = stores.open(repo_dir, offline=True)
     store.apply(list(objects.values()))
 
-    entities = F.entity_frame(tables["flights"])
+    entities = F.entity_frame(tables["flights"], horizon)
     t0 = time.perf_counter()
     frame = historical_features(store, objects, entities)
     frame = F.with_elapsed(frame, F.epoch_seconds(frame[F.ENTITY_TIMESTAMP]))
@@ -109,7 +112,7 @@ def run(
 
     frame = frame.sort_values(F.FRAME_ORDER).reset_index(drop=True)
     Path(training_frame_path).parent.mkdir(parents=True, exist_ok=True)
-    frame.to_parquet(training_frame_path, index=False)
+    F.write_frame(frame, training_frame_path, horizon)
     return FeaturizeResult(
         rows=len(frame),
         features=F.model_features(
@@ -120,6 +123,7 @@ def run(
         online_store=stores.online_store,
         repo_dir=str(repo_dir),
         positive_rate=float(frame[LABEL].mean()),
+        horizon_minutes=F.horizon_minutes(horizon),
         seconds=round(time.perf_counter() - started, 3),
         historical_seconds=round(historical_seconds, 3),
         materialize_seconds=round(materialize_seconds, 3),

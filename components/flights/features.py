@@ -17,6 +17,8 @@ from datetime import timedelta
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from components.flights.request import CATEGORICAL_FEATURES, REQUEST_NUMERIC, request_features
 from components.flights.schema import (
@@ -46,9 +48,10 @@ FRAME_ORDER = [ENTITY_TIMESTAMP, "carrier", "flight"]
 WEATHER_AVAILABLE_AFTER = timedelta(hours=1)  # an hour's observation is published at its end
 OUTCOME_KNOWN_AFTER = timedelta(minutes=DELAY_THRESHOLD_MINUTES)
 """A flight not gone this long after its schedule is delayed, whatever happens next."""
-STATE_STEP = timedelta(minutes=15)
-"""The states of the day (congestion at an origin, at a destination) are computed on this
-grid: a row at g summarises the facts known in a window ending at g, usable from g."""
+EVENT_STEP = timedelta(minutes=15)
+"""Features are read as of the quarter hour that holds (scheduled departure - horizon):
+the states of the day move on this grid, and so many flights share a quarter hour that
+the point-in-time join has a few rows to read per entity rather than one per flight."""
 CARRIER_WINDOW_DAYS = 7
 CARRIER_OFFSET = timedelta(days=2)  # the window ending on day d is used from day d + 2
 ROUTE_WINDOW_DAYS = 28
@@ -57,18 +60,57 @@ AIRCRAFT_WINDOW = timedelta(hours=12)
 """How far back the same aircraft's latest departure from New York still counts."""
 
 
+HORIZON_METADATA = b"sluice.horizon_minutes"
+"""The training frame's Parquet key that says how far ahead of departure it was read."""
+
+
+def parse_horizon(value) -> timedelta:
+    """A prediction horizon: how long before the scheduled departure the prediction is
+    made. A duration as pandas reads one ('0', '90min', '2h', ISO 8601 'PT2H') or a number
+    of minutes. ValueError names the field and the rule."""
+    try:
+        horizon = (
+            pd.Timedelta(float(value), unit="min") if _is_number(value) else pd.Timedelta(value)
+        )
+    except (TypeError, ValueError) as exc:
+        raise ValueError(
+            f"horizon: {value!r} is not a duration (e.g. 0, 90min, 2h, PT2H): {exc}"
+        ) from None
+    if pd.isna(horizon) or horizon < pd.Timedelta(0):
+        raise ValueError(f"horizon: {value!r} must be a duration of zero or more")
+    return horizon.to_pytimedelta()
+
+
+def _is_number(value) -> bool:
+    try:
+        float(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def horizon_minutes(horizon: timedelta) -> float:
+    return horizon.total_seconds() / 60
+
+
 @dataclass(frozen=True)
 class StateWindow:
-    """A trailing window over facts by the time they became known."""
+    """A trailing window over facts by the time they became known, summarised on a grid
+    of `step` (a multiple of `EVENT_STEP`): a row at g, usable from g, for every key and
+    every grid point, so that its view's TTL is one step."""
 
     keys: tuple[str, ...]
     length: timedelta
+    step: timedelta
     prefix: str
     ahead: timedelta | None = None  # also count the departures scheduled this far ahead
 
 
-ORIGIN_STATE = StateWindow(("origin",), timedelta(hours=1), "origin", ahead=timedelta(hours=1))
-DEST_STATE = StateWindow(("dest",), timedelta(hours=3), "dest")
+ORIGIN_STATE = StateWindow(
+    ("origin",), timedelta(hours=1), EVENT_STEP, "origin", ahead=timedelta(hours=1)
+)
+# About a hundred destinations: an hourly grid keeps the point-in-time join small.
+DEST_STATE = StateWindow(("dest",), timedelta(hours=3), timedelta(hours=1), "dest")
 
 
 def _utc(values: pd.Series) -> pd.Series:
@@ -146,10 +188,10 @@ def state_columns(window: StateWindow) -> dict[str, str]:
 
 
 def state_source(flights: pd.DataFrame, window: StateWindow) -> pd.DataFrame:
-    """Per key, on the `STATE_STEP` grid, the facts known in the window before each point:
+    """Per key, on the window's grid, the facts known in the window before each point:
     departures and their mean delay (by departure time), the delayed share of the flights
     whose outcome became known, and, with `ahead`, the departures scheduled in the coming
-    window (a schedule is published in advance). A row is written where a value changes."""
+    window (a schedule is published in advance)."""
     keys = list(window.keys)
     codes, uniques = pd.MultiIndex.from_frame(flights[keys].astype(object)).factorize()
     scheduled = _utc(scheduled_departure(flights))
@@ -158,10 +200,11 @@ def state_source(flights: pd.DataFrame, window: StateWindow) -> pd.DataFrame:
     outcome = pd.to_numeric(flights[LABEL], errors="coerce").to_numpy(np.float64)
     length = pd.Timedelta(window.length).value
     ahead = pd.Timedelta(window.ahead or 0).value
+    step = pd.Timedelta(window.step)
     grid_index = pd.date_range(
-        scheduled.min().floor(STATE_STEP),
-        (max(known.max(), departed.max()) + window.length).floor(STATE_STEP) + STATE_STEP,
-        freq=STATE_STEP,
+        scheduled.min().floor(step) - step,
+        (max(known.max(), departed.max()) + window.length).floor(step) + step,
+        freq=step,
     )
     origin = grid_index[0].value - length - ahead  # no key's window reaches another's span
     span = grid_index[-1].value + length + ahead - origin + 1
@@ -187,15 +230,11 @@ def state_source(flights: pd.DataFrame, window: StateWindow) -> pd.DataFrame:
         values.append(
             np.searchsorted(times, grid + ahead, "left") - np.searchsorted(times, grid, "left")
         )
-    frame = pd.DataFrame(dict(zip(names, values, strict=True)))
+    out = pd.DataFrame(dict(zip(names, values, strict=True)))
     code = np.repeat(np.arange(len(uniques)), len(grid_index))
-    filled = frame.fillna(-np.inf).to_numpy()
-    changed = np.ones(len(frame), dtype=bool)
-    changed[1:] = (filled[1:] != filled[:-1]).any(axis=1) | (code[1:] != code[:-1])
-    out = frame[changed].reset_index(drop=True)
     for i, name in enumerate(keys):
-        out.insert(i, name, uniques.get_level_values(i).to_numpy(dtype=object)[code[changed]])
-    out[ENTITY_TIMESTAMP] = np.tile(grid_index, len(uniques))[changed]
+        out.insert(i, name, uniques.get_level_values(i).to_numpy(dtype=object)[code])
+    out[ENTITY_TIMESTAMP] = np.tile(grid_index, len(uniques))
     for name, kind in state_columns(window).items():
         out[name] = out[name].astype("int64" if kind == "int" else "float64")
     return out
@@ -293,9 +332,15 @@ def with_elapsed(columns: dict, as_of: np.ndarray) -> dict:
     return columns
 
 
-def entity_frame(flights: pd.DataFrame) -> pd.DataFrame:
+def as_of(scheduled, horizon: timedelta) -> pd.DatetimeIndex:
+    """When a flight's features are read (UTC): the quarter hour that holds its scheduled
+    departure (tz-aware) minus the horizon. Training's event time, and the transformer's."""
+    return (pd.DatetimeIndex(scheduled).tz_convert("UTC") - horizon).floor(EVENT_STEP)
+
+
+def entity_frame(flights: pd.DataFrame, horizon: timedelta = timedelta(0)) -> pd.DataFrame:
     """One row per flight: the flight key, the entity keys, the request-time features (the
-    transformer's own derivation), event time (the scheduled departure) and label."""
+    transformer's own derivation), event time (`as_of`) and label."""
     flights = flights.reset_index(drop=True)
     scheduled = scheduled_departure(flights)
     key = pd.DataFrame(
@@ -315,8 +360,25 @@ def entity_frame(flights: pd.DataFrame) -> pd.DataFrame:
         distance=flights["distance"],
     )
     return pd.concat([key, derived], axis=1).assign(
-        **{ENTITY_TIMESTAMP: _utc(scheduled), LABEL: flights[LABEL].astype("int64")}
+        **{ENTITY_TIMESTAMP: as_of(scheduled, horizon), LABEL: flights[LABEL].astype("int64")}
     )
+
+
+def write_frame(frame: pd.DataFrame, path, horizon: timedelta) -> None:
+    """The training frame as Parquet, its horizon in the file's metadata: training records
+    it in the model it trains, so a model says how far ahead it predicts."""
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    metadata = {
+        **(table.schema.metadata or {}),
+        HORIZON_METADATA: str(horizon_minutes(horizon)).encode(),
+    }
+    pq.write_table(table.replace_schema_metadata(metadata), path)
+
+
+def frame_horizon(path) -> timedelta:
+    """The horizon a training frame was read at (0 for a frame written without one)."""
+    metadata = pq.read_schema(path).metadata or {}
+    return timedelta(minutes=float(metadata.get(HORIZON_METADATA, b"0")))
 
 
 def model_features(feast_features: list[str]) -> list[str]:

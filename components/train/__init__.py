@@ -14,7 +14,12 @@ from components.base.contract.metadata import ModelMetadata
 from components.base.contract.names import MODEL_FILE, MODEL_NAME
 from components.base.splits import TimeSplit
 from components.base.storage import Location
-from components.flights.features import ENTITY_TIMESTAMP, feature_ranges
+from components.flights.features import (
+    ENTITY_TIMESTAMP,
+    feature_ranges,
+    frame_horizon,
+    horizon_minutes,
+)
 from components.flights.request import CATEGORICAL_FEATURES, REQUEST_FEATURES
 from components.flights.schema import LABEL, SPLIT
 from components.train.preprocess import Preprocessing, TrainingDataError, check_training_frame
@@ -238,6 +243,7 @@ def run(
             c: sample[c].astype(object).where(sample[c].notna(), None).tolist() for c in features
         },
         score_reference=score_reference,
+        horizon_minutes=horizon_minutes(frame_horizon(training_frame)),
         extra={
             "model_name": MODEL_NAME,
             "format": "onnx",

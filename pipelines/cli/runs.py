@@ -95,7 +95,7 @@ def run(
     param: Annotated[
         list[str] | None,
         typer.Option(
-            help="Any other pipeline parameter as NAME=VALUE (num_workers, gpus, epochs, "
+            help="Any other pipeline parameter as NAME=VALUE (horizon, num_workers, gpus, epochs, "
             "train_end, valid_end, min_auc, champion_tolerance, max_slice_gap); repeatable."
         ),
     ] = None,

@@ -1,6 +1,6 @@
 """Training/serving skew: what the transformer assembles for a live request must be the
 training frame's row for that flight. The online store is materialized up to a time T;
-flights scheduled in the hour after T are then requested as a caller would send them
+flights scheduled in the quarter hour after T are then requested as a caller would send them
 (its own ISO time, no derived fields), and each model input is held to the training frame:
 same features in the same order, equal values (a mismatch names flight and feature), the
 same dtypes for the request-time features, and the same codes and float32 numbers as the
@@ -46,7 +46,9 @@ def served_at_t(slice_training_frame, tmp_path_factory):
     start = frame["event_timestamp"].min() - pd.Timedelta(days=3)
     store.materialize(start_date=start.to_pydatetime(), end_date=T.to_pydatetime())
     flights = pd.read_parquet(validated / "flights.parquet")
-    hour = flights[(flights["time_hour"] == T)].reset_index(drop=True)
+    # A flight's features are read as of its scheduled departure; the state of the day
+    # moves on a 15-minute grid, so the store at T serves the flights of T's quarter hour.
+    hour = flights[(flights["time_hour"] == T) & (flights["minute"] < 15)].reset_index(drop=True)
     return root / "repo", frame, hour, result.features
 
 
@@ -65,7 +67,7 @@ def skew(served: pd.DataFrame, trained: pd.DataFrame, names: list[str]) -> list[
 
 def test_the_transformers_model_input_is_the_training_frames_row(served_at_t):
     repo, frame, hour, features = served_at_t
-    assert len(hour) >= 20, "the hour after T should have departures"
+    assert len(hour) >= 20, "the quarter hour after T should have departures"
     transformer = FeastTransformer(MODEL_NAME, repo, FeastStores(), FEATURE_SERVICE)
     transformer.load()
     served = pd.DataFrame(asyncio.run(transformer.model_input(caller_requests(hour))))

@@ -18,6 +18,7 @@ from components.base.contract.artifact import ModelArtifact
 from components.base.contract.names import FEATURE_SERVICE, MODEL_NAME
 from components.featurize import run as featurize
 from components.flights.feature_repo.store import FeastStores
+from components.flights.features import epoch_seconds, with_elapsed
 from components.flights.request import ENTITY_KEYS, request_features, scheduled_departures
 from serving.process import model_server
 from serving.transformer import FeastTransformer
@@ -47,12 +48,18 @@ def _expected(model_dir, repo: Path) -> np.ndarray:
     service = store.get_feature_service(FEATURE_SERVICE)
     flights = pd.DataFrame(FLIGHTS)
     online = store.get_online_features(
-        features=service, entity_rows=flights[["origin", "tailnum", "carrier"]].to_dict("records")
+        features=service, entity_rows=flights[list(ENTITY_KEYS)].to_dict("records")
     ).to_dict()
     frame = pd.concat([flights[["carrier", "origin", "dest"]], pd.DataFrame(REQUEST_TIME)], axis=1)
     for projection in service.feature_view_projections:
         for feature in projection.features:
             frame[feature.name] = pd.array(online[feature.name], dtype="Float64").astype(float)
+    # The aircraft's latest departure, as minutes before the scheduled time, within 12 hours.
+    scheduled = scheduled_departures(flights["sched_dep_time"]).map(lambda t: t.timestamp())
+    minutes = (scheduled - frame.pop("aircraft_departed_at")) / 60
+    within = (minutes >= 0) & (minutes <= 12 * 60)
+    frame["aircraft_minutes_since_departure"] = minutes.where(within)
+    frame["aircraft_prev_dep_delay"] = frame["aircraft_prev_dep_delay"].where(within)
     return ModelArtifact(model_dir).predict_frame(frame)[0]
 
 
@@ -285,6 +292,8 @@ def _from_feast(store: FeatureStore, requests: dict[str, list], features: list[s
         scheduled=scheduled_departures(requests["sched_dep_time"]),
         distance=requests["distance"],
     )
+    scheduled = scheduled_departures(requests["sched_dep_time"])
+    online = with_elapsed(online, epoch_seconds(scheduled))  # unit-tested on its own
     for name in features[len(frame.columns) :]:
         frame[name] = [np.nan if v is None else float(v) for v in online[name]]
     return frame[features]

@@ -1,5 +1,6 @@
 import numpy as np
 import pandas as pd
+import pytest
 
 from components.flights import features as F
 from components.flights.request import CATEGORICAL_FEATURES
@@ -41,15 +42,46 @@ def test_origin_state_counts_facts_by_the_time_they_became_known():
     assert at_1330["origin_departures"] == 1 and at_1330["origin_mean_dep_delay"] == 180.0
 
 
-def test_state_rows_are_written_where_a_value_changes():
+def test_state_has_a_row_every_step_from_before_the_first_flight_until_it_has_passed():
     flights = _flights([("2013-01-01T10:00:00Z", 0, "JFK", "ORD", "AA", "N1", 0.0, 1.0)])
     source = F.state_source(flights, F.DEST_STATE)
-    values = source[list(F.state_columns(F.DEST_STATE))].fillna(-1)
-    assert (values.diff().abs().sum(axis=1).iloc[1:] > 0).all()
-    # on the grid: the departure at 10:00 counts from 10:15 until its window has passed
-    assert _at(source, "2013-01-01T10:14:00Z")["dest_departures"] == 0
-    assert _at(source, "2013-01-01T10:15:00Z")["dest_departures"] == 1
-    assert _at(source, "2013-01-01T13:15:00Z")["dest_departures"] == 0
+    stamps = source[F.ENTITY_TIMESTAMP]
+    assert (stamps.diff().dropna() == F.DEST_STATE.step).all()
+    assert stamps.min() == pd.Timestamp("2013-01-01T09:00:00Z")
+    # the departure at 10:00 counts from the next grid point until its 3 hours have passed
+    counts = source.set_index(F.ENTITY_TIMESTAMP)["dest_departures"]
+    assert counts[pd.Timestamp("2013-01-01T10:00:00Z")] == 0
+    assert counts[pd.Timestamp("2013-01-01T11:00:00Z")] == 1
+    assert counts[pd.Timestamp("2013-01-01T13:00:00Z")] == 1
+    assert counts[pd.Timestamp("2013-01-01T14:00:00Z")] == 0
+
+
+def test_features_are_read_as_of_the_quarter_hour_before_the_horizon():
+    scheduled = pd.to_datetime(["2013-01-01T10:14:00", "2013-01-01T10:15:00"]).tz_localize(
+        "America/New_York"
+    )
+    assert list(F.as_of(scheduled, F.parse_horizon("0"))) == list(
+        pd.to_datetime(["2013-01-01T15:00:00Z", "2013-01-01T15:15:00Z"])
+    )
+    assert F.as_of(scheduled, F.parse_horizon("2h"))[0] == pd.Timestamp("2013-01-01T13:00:00Z")
+
+
+def test_horizon_reads_durations_and_refuses_the_rest():
+    assert F.parse_horizon("90min").total_seconds() == 5400
+    assert F.parse_horizon("PT2H").total_seconds() == 7200
+    assert F.parse_horizon(30).total_seconds() == 1800
+    for bad in ("soon", "-1h"):
+        with pytest.raises(ValueError, match="horizon"):
+            F.parse_horizon(bad)
+
+
+def test_a_training_frame_carries_its_horizon(tmp_path):
+    frame = pd.DataFrame({"a": [1.0]})
+    F.write_frame(frame, tmp_path / "frame.parquet", F.parse_horizon("6h"))
+    assert F.frame_horizon(tmp_path / "frame.parquet").total_seconds() == 6 * 3600
+    frame.to_parquet(tmp_path / "plain.parquet")
+    assert F.frame_horizon(tmp_path / "plain.parquet").total_seconds() == 0
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "frame.parquet"), frame)
 
 
 def test_aircraft_latest_departure_never_includes_the_flight_itself():

@@ -38,6 +38,9 @@ class ModelMetadata:
     score_reference: list[float] = field(default_factory=list)
     """The model's scores on a sample of the validation months, which training held out:
     what the drift service compares live scores with (a proxy for concept drift)."""
+    horizon_minutes: float = 0.0
+    """How long before the scheduled departure the model predicts: its features were read
+    then in training, and a transformer reads them then (`features.parse_horizon`)."""
     model_version: str | None = None
     """The registry's version, where one is written into the artifact; a model served
     from a directory without it reports `unregistered`."""

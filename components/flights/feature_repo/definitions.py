@@ -120,11 +120,11 @@ def build(data: str, s3_endpoint: str | None = None) -> dict[str, object]:
     )
 
     def state(name: str, window: StateWindow, description: str) -> FeatureView:
-        # Rows only where a value changes (`state_source`): no TTL, the latest row holds.
+        # A row every step (`state_source`): one step is as old as the latest may be.
         return FeatureView(
             name=name,
             entities=[entities[k] for k in window.keys],
-            ttl=timedelta(0),
+            ttl=window.step,
             schema=[Field(name=n, dtype=DTYPES[k]) for n, k in state_columns(window).items()],
             source=source(name),
             description=description,
