@@ -38,3 +38,11 @@ def test_an_impossible_gpu_and_worker_pair_is_refused_before_the_run(pairs, caps
 def test_gpus_with_the_default_or_a_matching_worker_count_are_accepted():
     assert pipeline_params(["gpus=2"]) == {"gpus": 2}
     assert pipeline_params(["gpus=2", "num_workers=2"]) == {"gpus": 2, "num_workers": 2}
+
+
+def test_tune_trials_is_a_pipeline_parameter_and_a_negative_count_is_refused(capsys):
+    assert pipeline_params(["tune_trials=4"]) == {"tune_trials": 4}
+    with pytest.raises(typer.Exit) as stopped:
+        pipeline_params(["tune_trials=-1"])
+    assert stopped.value.exit_code == 2
+    assert "tune_trials=-1" in capsys.readouterr().out
