@@ -131,7 +131,7 @@ def _trials(results) -> list[Trial]:
                 error=None if result.error is None else str(result.error),
             )
         )
-    return trials
+    return sorted(trials, key=lambda trial: trial.trial_id)
 
 
 def tune_with_ray(
