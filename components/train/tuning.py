@@ -1,5 +1,6 @@
 """Hyperparameter search with Ray Tune: each trial is a Ray Train `TorchTrainer` fit (DDP,
-as an untuned run) that reports validation loss every epoch, stopped early by ASHA.
+as an untuned run) that reports validation loss every epoch, stopped early by ASHA. Ray is
+imported here, so `components.train` imports this module only when it tunes.
 
 The best trial's last checkpoint is the final model: it holds the weights with that trial's
 lowest validation loss, which is the score the trial was ranked by, so training its
@@ -12,6 +13,10 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from ray import tune
+from ray._raylet import PlacementGroupID
+from ray.util.placement_group import PlacementGroup, placement_group_table, remove_placement_group
 
 from components.base.storage import Location
 from components.train.launch import FitOutcome, load_state, ray_trainer, start_ray
@@ -39,8 +44,9 @@ class Trial:
 
     @property
     def stopped_early(self) -> bool:
-        """Stopped by ASHA: it reported neither the loop's own stop nor its last epoch."""
-        return bool(self.history) and not bool(self.history[-1].get("stopped"))
+        """Stopped by ASHA: no error, and it reported neither the loop's own stop nor its
+        last epoch."""
+        return not self.error and bool(self.history) and not self.history[-1].get("stopped")
 
     def record(self) -> dict:
         """The trial as `components.base.tracking.log_trials` logs it."""
@@ -66,7 +72,6 @@ def _trial(point: dict, config: dict, arrays: dict, name: str, launch: dict) -> 
     """One trial: a Ray Train fit at `point`, named by the trial, its reports forwarded
     to Tune."""
     import ray
-    from ray import tune
     from ray.tune.integration.ray_train import TuneReportCallback
 
     trainer = ray_trainer(
@@ -81,38 +86,26 @@ def _trial(point: dict, config: dict, arrays: dict, name: str, launch: dict) -> 
         raise result.error
 
 
-def _release_workers(trial) -> None:
-    """Remove the placement group of a finished trial's Ray Train workers. A trial that
+class ReleaseWorkers(tune.Callback):
+    """Removes the placement group of each ended trial's Ray Train workers. A trial that
     Tune stops (ASHA, or its last epoch) is killed with its trainer, and Ray Train's own
     clean-up for that case asks Ray's state API (the dashboard, not installed): without
     this the next trial would wait forever for the workers' CPUs or GPUs."""
-    from ray._raylet import PlacementGroupID
-    from ray.util.placement_group import (
-        PlacementGroup,
-        placement_group_table,
-        remove_placement_group,
-    )
 
-    reported = (trial.last_result or {}).get(PLACEMENT_GROUP)
-    if not reported:
-        return
-    group = PlacementGroup(PlacementGroupID.from_hex(reported))
-    if placement_group_table(group).get("state") not in (None, "REMOVED"):
-        remove_placement_group(group)
+    def on_trial_complete(self, iteration, trials, trial, **info):
+        self._release(trial.last_result)
 
+    def on_trial_error(self, iteration, trials, trial, **info):
+        self._release(trial.last_result)
 
-def _releasing_callback():
-    """A Tune callback that releases each trial's workers when the trial ends."""
-    from ray import tune
-
-    class ReleaseWorkers(tune.Callback):
-        def on_trial_complete(self, iteration, trials, trial, **info):
-            _release_workers(trial)
-
-        def on_trial_error(self, iteration, trials, trial, **info):
-            _release_workers(trial)
-
-    return ReleaseWorkers()
+    @staticmethod
+    def _release(last_result: dict | None) -> None:
+        reported = (last_result or {}).get(PLACEMENT_GROUP)
+        if not reported:
+            return
+        group = PlacementGroup(PlacementGroupID.from_hex(reported))
+        if placement_group_table(group).get("state") not in (None, "REMOVED"):
+            remove_placement_group(group)
 
 
 def _trials(results) -> list[Trial]:
@@ -152,7 +145,6 @@ def tune_with_ray(
     `storage` and `name` restores the search: finished trials stay, unfinished ones go on
     from their checkpoints."""
     import ray
-    from ray import tune
     from ray.train import Checkpoint
     from ray.tune.schedulers import ASHAScheduler
     from ray.tune.search.basic_variant import BasicVariantGenerator
@@ -200,7 +192,7 @@ def tune_with_ray(
                 name=name,
                 storage_path=storage.path,
                 storage_filesystem=fs,
-                callbacks=[_releasing_callback()],
+                callbacks=[ReleaseWorkers()],
                 verbose=1,
             ),
         )

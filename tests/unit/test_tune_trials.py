@@ -23,9 +23,11 @@ def test_a_trial_scores_its_lowest_validation_loss_and_knows_who_stopped_it():
     finished = Trial("a", POINT, _epochs([0.5, 0.4, 0.45], stopped_at=2), "/ckpt")
     cut = Trial("b", POINT, _epochs([0.6]), "/ckpt")
     failed = Trial("c", POINT, [], None, error="boom")
+    broke = Trial("d", POINT, _epochs([0.6]), "/ckpt", error="worker died")
     assert finished.score == 0.4 and not finished.stopped_early
     assert cut.score == 0.6 and cut.stopped_early  # ASHA stopped it: no stop of its own
     assert math.isinf(failed.score) and not failed.stopped_early
+    assert not broke.stopped_early  # an error is not ASHA
 
 
 @pytest.fixture
