@@ -14,6 +14,7 @@ from tests.benchmarks import (
     bench_serving,
     bench_training,
     bench_transformer,
+    bench_tuning,
 )
 
 if __name__ == "__main__":
@@ -21,6 +22,7 @@ if __name__ == "__main__":
         summary = bench_pipeline.main(Path(home))
         frame = Path(summary["features"]["training_frame_path"])
         bench_training.main(frame, summary["features"]["features"])
+        bench_tuning.main(frame, summary["features"]["features"])
         model = Path(summary["training"]["model_path"])
         registered, _ = resolve_model(
             summary["registration"]["model_uri"],
