@@ -106,9 +106,11 @@ def train(
     epochs: int,
     train_end: str,
     valid_end: str,
+    tune_trials: int,
     model: Output[Model],
 ) -> float:
-    """Ray Train DDP (gloo on CPU, NCCL when gpus > 0), exported to ONNX; returns val AUC."""
+    """Ray Train DDP (gloo on CPU, NCCL when gpus > 0), with tune_trials > 0 the best of a
+    Ray Tune search (ASHA), exported to ONNX; returns val AUC."""
     from pathlib import Path
 
     from components.base.services import ServiceUnavailable
@@ -130,6 +132,7 @@ def train(
             num_workers=worker_count(num_workers, gpus),
             use_gpu=gpus > 0,
             split=TimeSplit(TIMEZONE, train_end=train_end, valid_end=valid_end),
+            tune_trials=tune_trials,
         )
         result = run(
             training_frame=Path(training_frame.path),

@@ -26,6 +26,7 @@ def training_pipeline(
     num_workers: int = 0,
     gpus: int = 0,
     epochs: int = 8,
+    tune_trials: int = 0,
     train_end: str = SPLIT.train_end,
     valid_end: str = SPLIT.valid_end,
     min_auc: float = 0.74,
@@ -65,6 +66,7 @@ def training_pipeline(
             num_workers=num_workers,
             gpus=gpus,
             epochs=epochs,
+            tune_trials=tune_trials,
             train_end=train_end,
             valid_end=valid_end,
         ).set_display_name("train")

@@ -65,6 +65,21 @@ def model_server(
         str(grpc_port),
         *args,
     ]
+    with running(command, http_port, grpc_port, env, timeout) as server:
+        yield server
+
+
+@contextmanager
+def running(
+    command: list[str],
+    http_port: int,
+    grpc_port: int,
+    env: dict | None = None,
+    timeout: float = 90,
+):
+    """Any Open Inference Protocol server started by `command` to listen on these loopback
+    ports (sluice's, or a peer it is measured against), ready (`/v2/health/ready` answers
+    200) before it yields; stopped after."""
     log = tempfile.NamedTemporaryFile("w+", suffix=".log", delete=False)  # noqa: SIM115
     # A file, not a pipe: a pipe nobody drains fills up and blocks the server.
     process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, text=True, env=env)

@@ -1,7 +1,7 @@
 """One MLflow run per pipeline run: training opens it (hyperparameters, per-epoch curves,
 the data it read), evaluation adds its metrics, gate and reports, registration logs the
 model into it. A challenger that fails the gate leaves its run, evaluation included, and
-no model version.
+no model version. A hyperparameter search logs each trial as a run nested under it.
 
 The run is found by its pipeline-run tag, set when it is created, so a retried task
 continues the same run instead of opening another."""
@@ -9,6 +9,7 @@ continues the same run instead of opening another."""
 from __future__ import annotations
 
 import json
+import math
 import tempfile
 import time
 from collections.abc import Iterable
@@ -19,6 +20,8 @@ from components.base.registry import RUN_ID_TAG
 
 EXPERIMENT = MODEL_NAME
 GATE_TAG = "sluice.gate"
+TRIAL_TAG = "sluice.tune_trial"
+PARENT_TAG = "mlflow.parentRunId"  # what makes MLflow show a run nested under another
 EPOCH_METRICS = ("train_loss", "val_loss", "train_auc", "val_auc")
 
 
@@ -63,25 +66,70 @@ def log_training(
     """Hyperparameters as params, each epoch's curves as metrics at step = epoch, and the
     training frame as the run's dataset input, named by its data version. A retried task
     logs only what the run does not have yet."""
-    from mlflow.entities import Metric, Param
+    from mlflow.entities import Param
+
+    logged = {m.step for m in mlflow_client.get_metric_history(run_id, EPOCH_METRICS[1])}
+    mlflow_client.log_batch(
+        run_id,
+        metrics=_epoch_metrics(history, logged),
+        params=[Param(k, str(v)[:500]) for k, v in params.items()],
+    )
+    inputs = mlflow_client.get_run(run_id).inputs.dataset_inputs
+    if not any(i.dataset.digest == data_version for i in inputs):
+        mlflow_client.log_inputs(run_id, datasets=[_dataset_input(data_version, data_uri)])
+
+
+def _epoch_metrics(history: Iterable[dict], logged: set[int] = frozenset()) -> list:
+    """Each epoch's curves as MLflow metrics at step = epoch, but for the `logged` epochs."""
+    from mlflow.entities import Metric
 
     now = int(time.time() * 1000)
-    logged = {m.step for m in mlflow_client.get_metric_history(run_id, EPOCH_METRICS[1])}
-    metrics = [
+    return [
         Metric(name, float(value), now, int(epoch["epoch"]))
         for epoch in history
         if int(epoch["epoch"]) not in logged
         for name, value in epoch.items()
         if name in EPOCH_METRICS and isinstance(value, int | float) and value == value
     ]
-    mlflow_client.log_batch(
-        run_id,
-        metrics=metrics,
-        params=[Param(k, str(v)[:500]) for k, v in params.items()],
+
+
+def log_trials(mlflow_client, parent_run_id: str, trials: Iterable[dict]) -> dict[str, str]:
+    """Each trial of a hyperparameter search (`trial_id`, `params`, `history`, `score`,
+    `stopped_early`, `error`) as a run nested under the training run: its point as params,
+    each epoch's curves, its score, and whether ASHA stopped it early. A retried task finds
+    the trials it logged by their tag and logs each once. Returns trial id → run id."""
+    from mlflow.entities import Metric, Param, RunStatus
+
+    experiment = mlflow_client.get_run(parent_run_id).info.experiment_id
+    children = mlflow_client.search_runs(
+        [experiment], filter_string=f"tags.`{PARENT_TAG}` = '{parent_run_id}'"
     )
-    inputs = mlflow_client.get_run(run_id).inputs.dataset_inputs
-    if not any(i.dataset.digest == data_version for i in inputs):
-        mlflow_client.log_inputs(run_id, datasets=[_dataset_input(data_version, data_uri)])
+    runs = {r.data.tags[TRIAL_TAG]: r.info.run_id for r in children if TRIAL_TAG in r.data.tags}
+    now = int(time.time() * 1000)
+    for trial in trials:
+        if trial["trial_id"] in runs:
+            continue
+        run_id = mlflow_client.create_run(
+            experiment,
+            run_name=f"trial-{trial['trial_id']}",
+            tags={
+                PARENT_TAG: parent_run_id,
+                TRIAL_TAG: trial["trial_id"],
+                "sluice.stopped_early": str(trial["stopped_early"]).lower(),
+            },
+        ).info.run_id
+        score = [Metric(k, v, now, 0) for k, v in trial["score"].items() if math.isfinite(v)]
+        mlflow_client.log_batch(
+            run_id,
+            metrics=_epoch_metrics(trial["history"]) + score,
+            params=[Param(k, str(v)) for k, v in trial["params"].items()],
+        )
+        if trial["error"]:
+            mlflow_client.set_tag(run_id, "sluice.error", trial["error"][:5000])
+        status = RunStatus.FAILED if trial["error"] else RunStatus.FINISHED
+        mlflow_client.set_terminated(run_id, RunStatus.to_string(status))
+        runs[trial["trial_id"]] = run_id
+    return runs
 
 
 def _dataset_input(data_version: str, data_uri: str):

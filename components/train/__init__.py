@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -22,9 +23,15 @@ from components.flights.features import (
 )
 from components.flights.request import CATEGORICAL_FEATURES, REQUEST_FEATURES
 from components.flights.schema import LABEL, SPLIT
+from components.train.errors import TrainingConfigError
 from components.train.preprocess import Preprocessing, TrainingDataError, check_training_frame
+from components.train.search_space import TUNED_FIELDS, SearchSpace, hyperparameters, point_of
+
+if TYPE_CHECKING:
+    from components.train.launch import FitOutcome
 
 __all__ = [
+    "SearchSpace",
     "TrainParams",
     "TrainResult",
     "TrainingConfigError",
@@ -33,10 +40,6 @@ __all__ = [
     "worker_count",
 ]
 CPU_WORKERS = 2
-
-
-class TrainingConfigError(ValueError):
-    """Training parameters that cannot work together; raised before anything starts."""
 
 
 def worker_count(num_workers: int, gpus: int) -> int:
@@ -75,6 +78,23 @@ class TrainParams:
     max_failures: int = 1
     split: TimeSplit = SPLIT
     reference_rows: int = 5000
+    tune_trials: int = 0
+    """Ray Tune trials over `search` before the final model (0: no search, these
+    hyperparameters as they are)."""
+    search: SearchSpace = SearchSpace()
+
+    def __post_init__(self) -> None:
+        if self.tune_trials < 0:
+            raise TrainingConfigError(
+                f"tune_trials={self.tune_trials}: must be 0 (no tuning) or a number of trials"
+            )
+        if self.tune_trials and self.launcher != "ray":
+            raise TrainingConfigError(
+                f"tune_trials={self.tune_trials} with launcher={self.launcher!r}: "
+                "trials run as Ray Tune trials of Ray Train fits (launcher 'ray')"
+            )
+        if self.tune_trials:
+            self.search.check(point_of(self))
 
 
 @dataclass
@@ -90,6 +110,10 @@ class TrainResult:
     backend: str
     export_max_abs_diff: float
     resumed_from_epoch: int | None
+    hyperparameters: dict
+    """The final model's: `TrainParams`' own, or the best trial's when tuned."""
+    tuning: dict | None = None
+    """With tuning: the trials, the metric and the best trial (its MLflow run too)."""
     seconds: float = 0.0
 
     def to_dict(self) -> dict:
@@ -170,7 +194,6 @@ def run(
     import torch
 
     from components.train.export import export_onnx, parity
-    from components.train.launch import fit_single_process, fit_with_ray
 
     started = time.perf_counter()
     lineage = dict(lineage or {})
@@ -179,19 +202,9 @@ def run(
         mlflow_run = _open_mlflow_run(tracking_uri, artifact_root, lineage)
         lineage["mlflow_run_id"] = mlflow_run[1]
     prepared = prepare(pd.read_parquet(training_frame), features, params)
-    prep, arrays, splits, config = prepared.prep, prepared.arrays, prepared.splits, prepared.config
-    if params.launcher == "single-process":
-        outcome = fit_single_process(config, arrays, "cuda" if params.use_gpu else "cpu")
-    else:
-        outcome = fit_with_ray(
-            config,
-            arrays,
-            num_workers=params.num_workers,
-            use_gpu=params.use_gpu,
-            storage=Location.of(storage),
-            name=run_name,
-            max_failures=params.max_failures,
-        )
+    prep, arrays, splits = prepared.prep, prepared.arrays, prepared.splits
+    fitted = _fit(prepared, params, Location.of(storage), run_name, mlflow_run)
+    outcome, params, config = fitted.outcome, fitted.params, fitted.config
     net = outcome.trained_net(config["model"])
 
     from sklearn.metrics import roc_auc_score
@@ -228,6 +241,8 @@ def run(
         backend=outcome.backend,
         export_max_abs_diff=max_diff,
         resumed_from_epoch=resumed_from,
+        hyperparameters={k: getattr(params, k) for k in TUNED_FIELDS},
+        tuning=fitted.tuning,
         seconds=round(time.perf_counter() - started, 3),
     )
     ModelMetadata(
@@ -265,7 +280,8 @@ def run(
         from components.base.tracking import log_training
 
         mlflow_client, run_id = mlflow_run
-        logged = {k: v for k, v in asdict(params).items() if k not in ("split", "launcher")}
+        skipped = ("split", "launcher", "search")
+        logged = {k: v for k, v in asdict(params).items() if k not in skipped}
         logged |= {f"split_{k}": v for k, v in asdict(params.split).items()}
         log_training(
             mlflow_client,
@@ -277,6 +293,77 @@ def run(
         )
         mlflow_client.set_terminated(run_id)
     return result
+
+
+@dataclass
+class Fitted:
+    outcome: FitOutcome
+    params: TrainParams
+    """The parameters the model was trained with: the best trial's, when tuned."""
+    config: dict
+    tuning: dict | None = None
+
+
+def _fit(
+    prepared: Prepared, params: TrainParams, storage: Location, run_name: str, mlflow_run
+) -> Fitted:
+    """One fit; or, with `tune_trials`, a search whose best trial's checkpoint is the
+    model (`components.train.tuning`), each trial logged as a nested MLflow run."""
+    from components.train.launch import fit_single_process, fit_with_ray
+
+    config, arrays = prepared.config, prepared.arrays
+    if params.launcher == "single-process":
+        device = "cuda" if params.use_gpu else "cpu"
+        return Fitted(fit_single_process(config, arrays, device), params, config)
+    if not params.tune_trials:
+        outcome = fit_with_ray(
+            config,
+            arrays,
+            num_workers=params.num_workers,
+            use_gpu=params.use_gpu,
+            storage=storage,
+            name=run_name,
+            max_failures=params.max_failures,
+        )
+        return Fitted(outcome, params, config)
+    from components.train.search_space import with_point
+    from components.train.tuning import METRIC, MODE, tune_with_ray
+
+    tuned = tune_with_ray(
+        config,
+        arrays,
+        start=point_of(params),
+        space=params.search,
+        trials=params.tune_trials,
+        num_workers=params.num_workers,
+        use_gpu=params.use_gpu,
+        storage=storage,
+        name=f"{run_name}-tune",
+        max_failures=params.max_failures,
+        seed=params.seed,
+    )
+    runs = {}
+    if mlflow_run is not None:
+        from components.base.tracking import log_trials
+
+        runs = log_trials(*mlflow_run, [trial.record() for trial in tuned.trials])
+    best = tuned.best
+    tuning = {
+        "trials": len(tuned.trials),
+        "stopped_early": sum(trial.stopped_early for trial in tuned.trials),
+        "metric": METRIC,
+        "mode": MODE,
+        "best_trial": best.trial_id,
+        "best_score": best.score,
+        "best_mlflow_run_id": runs.get(best.trial_id),
+        "search_space": asdict(params.search),
+    }
+    return Fitted(
+        tuned.fit,
+        replace(params, **hyperparameters(best.point)),
+        with_point(config, best.point),
+        tuning,
+    )
 
 
 def _open_mlflow_run(tracking_uri: str, artifact_root: str | None, lineage: dict):

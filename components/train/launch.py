@@ -99,6 +99,61 @@ def _ray_worker(config: dict) -> None:
     train_loop(config, ray.get(config["arrays_ref"]), RaySession())
 
 
+def start_ray() -> None:
+    """Join or start the Ray instance the trainers (and Tune's trials) run in."""
+    import ray
+
+    os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+    if not ray.is_initialized():
+        ray.init(
+            include_dashboard=False,
+            log_to_driver=bool(os.environ.get("SLUICE_RAY_LOGS")),
+            configure_logging=False,
+        )
+
+
+def ray_trainer(
+    config: dict,
+    arrays_ref,
+    num_workers: int,
+    use_gpu: bool,
+    storage: Location,
+    name: str,
+    max_failures: int = 1,
+    callbacks: tuple = (),
+):
+    """A `TorchTrainer` of the loop over `num_workers` DDP workers (gloo on CPU, NCCL on
+    GPU), keeping its checkpoints in `storage` under `name`; `arrays_ref` is the arrays
+    in Ray's object store, shared by every worker (and every Tune trial)."""
+    import ray
+    from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
+    from ray.train.torch import TorchConfig, TorchTrainer
+
+    threads = max(1, int(ray.cluster_resources().get("CPU", 1)) // num_workers)
+    return TorchTrainer(
+        train_loop_per_worker=_ray_worker,
+        train_loop_config={**config, "threads": threads, "arrays_ref": arrays_ref},
+        scaling_config=ScalingConfig(
+            num_workers=num_workers, use_gpu=use_gpu, resources_per_worker={"CPU": 1}
+        ),
+        torch_config=TorchConfig(backend="nccl" if use_gpu else "gloo"),
+        run_config=RunConfig(
+            name=name,
+            storage_path=storage.path,
+            storage_filesystem=storage.filesystem if storage.remote else None,
+            failure_config=FailureConfig(max_failures=max_failures),
+            checkpoint_config=CheckpointConfig(num_to_keep=2),
+            callbacks=list(callbacks),
+        ),
+    )
+
+
+def load_state(checkpoint) -> dict:
+    """The loop's state (weights, best weights, history …) from a Ray Train checkpoint."""
+    with checkpoint.as_directory() as directory:
+        return torch.load(Path(directory) / STATE_FILE, weights_only=False)
+
+
 def fit_with_ray(
     config: dict,
     arrays: dict,
@@ -113,38 +168,16 @@ def fit_with_ray(
     resumes from the last checkpoint, and a lost worker is replaced and resumes the same
     way (up to `max_failures` times)."""
     import ray
-    from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
-    from ray.train.torch import TorchConfig, TorchTrainer
 
-    os.environ.setdefault("RAY_DEDUP_LOGS", "0")
-    if not ray.is_initialized():
-        ray.init(
-            include_dashboard=False,
-            log_to_driver=bool(os.environ.get("SLUICE_RAY_LOGS")),
-            configure_logging=False,
-        )
-    threads = max(1, int(ray.cluster_resources().get("CPU", 1)) // num_workers)
-    trainer = TorchTrainer(
-        train_loop_per_worker=_ray_worker,
-        train_loop_config={**config, "threads": threads, "arrays_ref": ray.put(arrays)},
-        scaling_config=ScalingConfig(
-            num_workers=num_workers, use_gpu=use_gpu, resources_per_worker={"CPU": 1}
-        ),
-        torch_config=TorchConfig(backend="nccl" if use_gpu else "gloo"),
-        run_config=RunConfig(
-            name=name,
-            storage_path=storage.path,
-            storage_filesystem=storage.filesystem if storage.remote else None,
-            failure_config=FailureConfig(max_failures=max_failures),
-            checkpoint_config=CheckpointConfig(num_to_keep=2),
-        ),
+    start_ray()
+    trainer = ray_trainer(
+        config, ray.put(arrays), num_workers, use_gpu, storage, name, max_failures
     )
     started = time.perf_counter()
     result = trainer.fit()
     seconds = time.perf_counter() - started
     if result.error:
         raise RuntimeError(f"training failed: {result.error}") from result.error
-    with result.checkpoint.as_directory() as directory:
-        state = torch.load(Path(directory) / STATE_FILE, weights_only=False)
+    state = load_state(result.checkpoint)
     backend = f"ray/{'nccl' if use_gpu else 'gloo'}"
     return FitOutcome(state, state["history"], seconds, num_workers, backend)

@@ -13,6 +13,8 @@ from typing import Protocol
 import torch
 
 STATE_FILE = "state.pt"
+PLACEMENT_GROUP = "placement_group"
+"""The metric naming the Ray placement group of the workers that reported it."""
 
 
 class Session(Protocol):
@@ -47,9 +49,14 @@ class RaySession:
     def __init__(self):
         import ray.train
         import ray.train.torch
+        from ray.util import get_current_placement_group
 
         self._train = ray.train
         self.device = ray.train.torch.get_device()
+        group = get_current_placement_group()
+        # Reported with the metrics, so that a Tune trial stopped early (its trainer killed
+        # with it, never to release its workers' resources) can be cleaned up after.
+        self._group = {PLACEMENT_GROUP: group.id.hex()} if group is not None else {}
 
     def restored_state(self) -> dict | None:
         checkpoint = self._train.get_checkpoint()
@@ -59,6 +66,7 @@ class RaySession:
             return torch.load(Path(directory) / STATE_FILE, weights_only=False)
 
     def report(self, metrics: dict, state: dict | None) -> None:
+        metrics = {**metrics, **self._group}
         if state is None:
             self._train.report(metrics)
             return

@@ -66,6 +66,14 @@ def result_table(summary) -> Table:
             f"{t.get('epochs_run')} epochs on {t.get('workers')} workers ({t.get('backend')}), "
             f"{t.get('samples_per_second', 0):,.0f} samples/s, val AUC {t.get('val_auc', 0):.4f}",
         )
+        if t.get("tuning"):
+            tuned, chosen = t["tuning"], t.get("hyperparameters", {})
+            table.add_row(
+                "tuning",
+                f"best of {tuned['trials']} trials ({tuned['stopped_early']} stopped early by "
+                f"ASHA): trial {tuned['best_trial']}, {tuned['metric']} "
+                f"{tuned['best_score']:.4f}; " + ", ".join(f"{k} {v}" for k, v in chosen.items()),
+            )
     if summary.holdout_auc is not None:
         baselines = ", ".join(f"{k} {v:.4f}" for k, v in summary.baselines.items())
         champion = summary.evaluation.get("champion")

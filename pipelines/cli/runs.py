@@ -59,7 +59,7 @@ def pipeline_params(pairs: list[str]) -> dict:
     """NAME=VALUE pairs, typed as the pipeline declares them; a clear error otherwise."""
     import inspect
 
-    from components.train import TrainingConfigError, worker_count
+    from components.train import TrainingConfigError, TrainParams, worker_count
     from pipelines.training import training_pipeline
 
     declared = inspect.signature(training_pipeline.pipeline_func).parameters
@@ -76,6 +76,7 @@ def pipeline_params(pairs: list[str]) -> dict:
     effective = {n: p.default for n, p in declared.items()} | values
     try:  # refused here, not after ingest and validation have run
         worker_count(effective["num_workers"], effective["gpus"])
+        TrainParams(tune_trials=effective["tune_trials"])
     except TrainingConfigError as exc:
         raise fail(f"--param: {exc}") from None
     return values
@@ -95,8 +96,9 @@ def run(
     param: Annotated[
         list[str] | None,
         typer.Option(
-            help="Any other pipeline parameter as NAME=VALUE (horizon, num_workers, gpus, epochs, "
-            "train_end, valid_end, min_auc, champion_tolerance, max_slice_gap); repeatable."
+            help="Any other pipeline parameter as NAME=VALUE (horizon, num_workers, gpus, "
+            "epochs, tune_trials, train_end, valid_end, min_auc, champion_tolerance, "
+            "max_slice_gap); repeatable."
         ),
     ] = None,
     isolated: Annotated[

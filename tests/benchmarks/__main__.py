@@ -4,6 +4,8 @@
 import tempfile
 from pathlib import Path
 
+from components.base.locate import resolve_model
+from components.base.settings import Settings
 from tests.benchmarks import (
     bench_drift,
     bench_drift_ingest,
@@ -12,6 +14,7 @@ from tests.benchmarks import (
     bench_serving,
     bench_training,
     bench_transformer,
+    bench_tuning,
 )
 
 if __name__ == "__main__":
@@ -19,8 +22,14 @@ if __name__ == "__main__":
         summary = bench_pipeline.main(Path(home))
         frame = Path(summary["features"]["training_frame_path"])
         bench_training.main(frame, summary["features"]["features"])
+        bench_tuning.main(frame, summary["features"]["features"])
         model = Path(summary["training"]["model_path"])
-        bench_serving.main(model, frame)
+        registered, _ = resolve_model(
+            summary["registration"]["model_uri"],
+            Settings(home=Path(home)).tracking_uri,
+            Path(home) / "served",
+        )
+        bench_serving.main(registered, frame)
         bench_transformer.main(model, Path(summary["validation"]["validated_path"]))
         bench_rollout.main(frame, summary["features"]["features"], model)
         bench_drift.main(frame, model)

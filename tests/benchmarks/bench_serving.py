@@ -1,10 +1,14 @@
-"""Serving: the sluice predictor next to a textbook KServe predictor and a constant-answer
-ceiling, REST v2 and gRPC, concurrency 1/8/32/64, each run SLUICE_BENCH_SECONDS (10) long,
-all in one run (the goal concurrency in SLUICE_BENCH_ROUNDS (6) interleaved rounds, whose
-ratios are paired within each round); then batch inference against the pure model forward
-pass. Each run also records the server's CPU time per request.
+"""Serving: the sluice predictor next to its peers on the same registered model (a KServe
+custom predictor as a careful KServe user writes it; MLServer with `mlserver-mlflow`, tuned
+and at its defaults) and a constant-answer KServe ceiling, REST v2 and gRPC, concurrency
+1/8/32/64, each run SLUICE_BENCH_SECONDS (10) long, all in one run (the goal concurrency in
+SLUICE_BENCH_ROUNDS (6) interleaved rounds, whose ratios are paired within each round); then
+batch inference against the pure model forward pass. Each run also records the server's CPU
+time per request. Every server gets the same raw-feature request, and their answers to a few
+rows are checked to be the same before any load.
 
-Each server runs 1 worker pinned to core 0; the load generator is pinned to core 1.
+Each server runs 1 worker pinned to core 0 (MLServer's default worker process too); the load
+generator is pinned to core 1.
 """
 
 from __future__ import annotations
@@ -17,19 +21,23 @@ import subprocess
 import sys
 import tempfile
 import time
-from contextlib import ExitStack
+from collections.abc import Callable
+from contextlib import AbstractContextManager, ExitStack, suppress
 from pathlib import Path
+from typing import NamedTuple
 
+import httpx
 import pandas as pd
 import psutil
 from kserve.protocol.infer_type import InferInput, InferRequest, RequestedOutput
 from rich.progress import track
 
 from components.base.contract.artifact import ModelArtifact
-from components.base.contract.names import MODEL_NAME
+from components.base.contract.names import MODEL_NAME, OUTPUT_NAME
 from serving.batch import predict_file
-from serving.process import model_server
+from serving.process import Server, model_server
 from tests.benchmarks.common import console, report
+from tests.benchmarks.mlserver_peer import mlserver
 
 NAME = MODEL_NAME
 CONCURRENCY = (1, 8, 32, 64)
@@ -37,6 +45,8 @@ SECONDS = float(os.environ.get("SLUICE_BENCH_SECONDS", "10"))
 GOAL_CONCURRENCY = 32
 ROUNDS = int(os.environ.get("SLUICE_BENCH_ROUNDS", "6"))  # even: each order as often
 PROTOCOLS = ("rest", "grpc")
+REFERENCES = "tests.benchmarks.reference_servers"
+ANSWER_TOLERANCE = 1e-6
 
 
 def _pin(core: int) -> tuple[str, ...]:
@@ -51,8 +61,9 @@ def _request(model: ModelArtifact, row: pd.Series) -> InferRequest:
         else:
             value = float(row[name]) if pd.notna(row[name]) else float("nan")
             inputs.append(InferInput(name, [1], "FP32", [value]))
-    # All three servers answer with the same single `probability` tensor: sluice also has a
-    # `delayed` output, which it returns only when asked (OIP v2 requested outputs).
+    # The KServe servers answer with the same single `probability` tensor: sluice also has a
+    # `delayed` output, which it returns only when asked (OIP v2 requested outputs). MLServer's
+    # MLflow runtime answers every output of the pyfunc, `unseen` too, asked or not.
     return InferRequest(
         NAME, inputs, request_id="bench", request_outputs=[RequestedOutput("probability")]
     )
@@ -78,17 +89,63 @@ def _load(protocol: str, target: str, body: bytes, concurrency: int) -> dict:
     return json.loads(done.stdout)
 
 
+class Contender(NamedTuple):
+    start: Callable[[Path, Path], AbstractContextManager[Server]]
+    """(model directory, a scratch folder) -> the server running, pinned to core 0."""
+    logs: str
+    """What it logs per request: the same choice for every server (none but errors), except
+    MLServer at its defaults, whose `debug: true` is part of what they are."""
+
+
+def _kserve(module: str, *args: str) -> Callable[[Path, Path], AbstractContextManager[Server]]:
+    def start(model_dir: Path, _: Path) -> AbstractContextManager[Server]:
+        return model_server(
+            *args,
+            "--model_uri",
+            str(model_dir),
+            "--model_name",
+            NAME,
+            module=module,
+            prefix=_pin(0),
+        )
+
+    return start
+
+
+def _mlserver(tuned: bool) -> Callable[[Path, Path], AbstractContextManager[Server]]:
+    def start(model_dir: Path, scratch: Path) -> AbstractContextManager[Server]:
+        folder = scratch / ("mlserver-tuned" if tuned else "mlserver-defaults")
+        return mlserver(model_dir, NAME, tuned, folder, prefix=_pin(0))
+
+    return start
+
+
+DEFAULT_LOGS, AS_SLUICE = "errors only (sluice's default)", "errors only (as sluice)"
 SERVERS = {  # running order within a round: sluice next to the ceiling it is held to
-    "a sluice": ("serving.server", ["--mode", "predictor"]),
-    "c ceiling": ("tests.benchmarks.reference_servers", ["--kind", "ceiling"]),
-    "b textbook": ("tests.benchmarks.reference_servers", ["--kind", "textbook"]),
-    "a' sluice, batching off": ("serving.server", ["--mode", "predictor", "--no-batching"]),
+    "a sluice": Contender(_kserve("serving.server", "--mode", "predictor"), DEFAULT_LOGS),
+    "c ceiling": Contender(_kserve(REFERENCES, "--kind", "ceiling"), AS_SLUICE),
+    "b KServe predictor": Contender(_kserve(REFERENCES, "--kind", "kserve"), AS_SLUICE),
+    "d MLServer": Contender(_mlserver(tuned=True), "none (debug: false)"),
+    "d' MLServer, defaults": Contender(
+        _mlserver(tuned=False), "an access line per call (debug: true)"
+    ),
+    "a' sluice, batching off": Contender(
+        _kserve("serving.server", "--mode", "predictor", "--no-batching"), DEFAULT_LOGS
+    ),
 }
+"""A name with a prime is a variant of the server before it: measured at the goal
+concurrency only."""
 
 
 def _cpu_seconds(pid: int) -> float:
-    times = psutil.Process(pid).cpu_times()
-    return times.user + times.system
+    """User and system time of the process and its children (MLServer's worker)."""
+    process = psutil.Process(pid)
+    total = 0.0
+    for member in (process, *process.children(recursive=True)):
+        with suppress(psutil.NoSuchProcess):
+            times = member.cpu_times()
+            total += times.user + times.system
+    return total
 
 
 def _measured_load(pid: int, protocol: str, target: str, body: bytes, concurrency: int) -> dict:
@@ -103,12 +160,12 @@ def _measured_load(pid: int, protocol: str, target: str, body: bytes, concurrenc
 def _plan() -> list[tuple[int, str, str, int]]:
     """(round, protocol, server, concurrency) in running order. The goal concurrency runs in
     ROUNDS rounds, each with every server back to back, in reverse order every other round
-    (a, c, b, a'; then a', b, c, a): drift over the run favours no server, and a round's
+    (a, c, b, d, d', a'; then back): drift over the run favours no server, and a round's
     runs are close enough in time to be compared with each other."""
     plan = []
     for concurrency in CONCURRENCY:
         goal = concurrency == GOAL_CONCURRENCY
-        names = [name for name in SERVERS if goal or not name.startswith("a'")]
+        names = [name for name in SERVERS if goal or "'" not in name]
         for round_ in range(ROUNDS if goal else 1):
             order = names if round_ % 2 == 0 else names[::-1]
             plan += [
@@ -117,32 +174,70 @@ def _plan() -> list[tuple[int, str, str, int]]:
     return plan
 
 
-def serving_runs(model_dir: Path, row: pd.Series) -> list[dict]:
-    """Every run of `_plan`, with the server's CPU time per answered request (user and
-    system, from the OS: what a slow spell on a shared machine does not change). All
-    servers stay up, idle but one."""
-    model = ModelArtifact(model_dir)
-    request = _request(model, row)
-    bodies = {
-        "rest": json.dumps(request.to_rest()[0]).encode(),
-        "grpc": request.to_grpc().SerializeToString(),
+def probabilities(answer: dict) -> list[float]:
+    """The `probability` output of a v2 REST answer, flat (MLServer answers [rows, 1] and
+    adds the `unseen` output; the KServe servers answer [rows])."""
+    (output,) = (o for o in answer["outputs"] if o["name"] == OUTPUT_NAME)
+    return [float(v) for v in output["data"]]
+
+
+def answer_differences(answers: dict[str, list[float]], reference: str) -> dict[str, float]:
+    """Per server, the largest difference of its answers from `reference`'s."""
+    expected = answers[reference]
+    if any(len(got) != len(expected) for got in answers.values()):
+        raise ValueError(f"servers answered different numbers of rows: {answers}")
+    return {
+        name: max((abs(a - b) for a, b in zip(got, expected, strict=True)), default=0.0)
+        for name, got in answers.items()
     }
+
+
+def same_answers(servers: dict[str, Server], bodies: list[bytes]) -> dict:
+    """Every server but the ceiling sent the same one-row v2 REST bodies: their
+    probabilities, and each one's largest difference from sluice's. Unequal answers stop the
+    benchmark, since the servers would not be doing the same work."""
+    headers = {"content-type": "application/json"}
+    answers = {
+        name: [
+            value
+            for body in bodies
+            for value in probabilities(
+                httpx.post(
+                    f"{running.http}/v2/models/{NAME}/infer",
+                    content=body,
+                    headers=headers,
+                    timeout=10,
+                )
+                .raise_for_status()
+                .json()
+            )
+        ]
+        for name, running in servers.items()
+        if name != "c ceiling"
+    }
+    differences = answer_differences(answers, "a sluice")
+    if max(differences.values()) > ANSWER_TOLERANCE:
+        raise RuntimeError(f"the servers answer differently: {answers}")
+    return {"rows": len(bodies), "max_difference": differences, "answers": answers}
+
+
+def serving_runs(model_dir: Path, rows: pd.DataFrame) -> tuple[list[dict], dict]:
+    """Every run of `_plan` with the first row as its request, with the server's CPU time
+    per answered request (user and system, from the OS: what a slow spell on a shared
+    machine does not change); and, before them, `same_answers` on every row. All servers
+    stay up, idle but one."""
+    model = ModelArtifact(model_dir)
+    requests = [_request(model, row) for _, row in rows.iterrows()]
+    rest = [json.dumps(request.to_rest()[0]).encode() for request in requests]
+    # to_grpc turns the request's text to bytes in place: after every to_rest
+    bodies = {"rest": rest[0], "grpc": requests[0].to_grpc().SerializeToString()}
     runs = []
     with ExitStack() as stack:
-        servers = {
-            name: stack.enter_context(
-                model_server(
-                    *args,
-                    "--model_uri",
-                    str(model_dir),
-                    "--model_name",
-                    NAME,
-                    module=module,
-                    prefix=_pin(0),
-                )
-            )
-            for name, (module, args) in SERVERS.items()
-        }
+        scratch = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        servers = {}
+        for name, contender in track(SERVERS.items(), description="starting", console=console):
+            servers[name] = stack.enter_context(contender.start(model_dir, scratch))
+        answers = same_answers(servers, rest)
         targets = {
             (name, protocol): running.grpc
             if protocol == "grpc"
@@ -170,7 +265,7 @@ def serving_runs(model_dir: Path, row: pd.Series) -> list[dict]:
         dead = [name for name, running in servers.items() if not running.alive]
         if dead:
             raise RuntimeError(f"died under load: {dead}")
-    return runs
+    return runs, answers
 
 
 def _median_run(runs: list[dict]) -> dict:
@@ -200,27 +295,46 @@ def _goal(label: str, ratios: list[float], bound: float, at_least: bool) -> dict
     }
 
 
-def goals(runs: list[dict]) -> list[dict]:
-    """Each ratio is taken within a round, between runs minutes apart at most, and the
-    goal is judged on the median over rounds. Whole-run medians of each server would set
-    one server's fast spell against another's slow one."""
+def _goal_runs(runs: list[dict]) -> tuple[dict, list[int]]:
+    """The goal concurrency's runs by (round, server, protocol), and the rounds."""
     at = {
         (r["round"], r["server"], r["protocol"]): r
         for r in runs
         if r["concurrency"] == GOAL_CONCURRENCY
     }
-    rounds = sorted({round_ for round_, _, _ in at})
+    return at, sorted({round_ for round_, _, _ in at})
+
+
+def _paired(at: dict, rounds: list[int], top: tuple, bottom: tuple, key: str) -> list[float]:
+    """top's `key` over bottom's, each (server, protocol), per round."""
+    return [at[(n, *top)][key] / at[(n, *bottom)][key] for n in rounds]
+
+
+def goals(runs: list[dict]) -> list[dict]:
+    """Each ratio is taken within a round, between runs minutes apart at most, and the
+    goal is judged on the median over rounds. Whole-run medians of each server would set
+    one server's fast spell against another's slow one."""
+    at, rounds = _goal_runs(runs)
 
     def ratios(top: tuple[str, str], bottom: tuple[str, str], key: str) -> list[float]:
-        return [at[(n, *top)][key] / at[(n, *bottom)][key] for n in rounds]
+        return _paired(at, rounds, top, bottom, key)
 
     out = []
     for protocol in PROTOCOLS:
-        a, b, c = ((server, protocol) for server in ("a sluice", "b textbook", "c ceiling"))
+        a, b, c, d = (
+            (server, protocol)
+            for server in ("a sluice", "b KServe predictor", "c ceiling", "d MLServer")
+        )
+        better_peer_p99 = [
+            at[(n, *a)]["p99_ms"] / min(at[(n, *b)]["p99_ms"], at[(n, *d)]["p99_ms"])
+            for n in rounds
+        ]
         out += [
-            _goal(f"{protocol}: a/c throughput >= 0.8", ratios(a, c, "throughput"), 0.8, True),
+            _goal(f"{protocol}: a/c throughput >= 0.85", ratios(a, c, "throughput"), 0.85, True),
             _goal(f"{protocol}: p99 a <= 1.5 x p99 c", ratios(a, c, "p99_ms"), 1.5, False),
             _goal(f"{protocol}: a/b throughput >= 1.2", ratios(a, b, "throughput"), 1.2, True),
+            _goal(f"{protocol}: a/d throughput >= 1.2", ratios(a, d, "throughput"), 1.2, True),
+            _goal(f"{protocol}: p99 a <= p99 of the better of b, d", better_peer_p99, 1.0, False),
         ]
     grpc_over_rest = ratios(("a sluice", "grpc"), ("a sluice", "rest"), "throughput")
     out.append(_goal("a: gRPC throughput >= REST", grpc_over_rest, 1.0, True))
@@ -234,6 +348,42 @@ def goals(runs: list[dict]) -> list[dict]:
         }
     )
     return out
+
+
+def peers_table(runs: list[dict]) -> list[dict]:
+    """Every server at the goal concurrency, both protocols, in one table: its median run,
+    what it logs per request, and sluice's throughput and p99 over its (paired within each
+    round, median over rounds)."""
+    at, rounds = _goal_runs(runs)
+    median = {
+        (r["server"], r["protocol"]): r
+        for r in serving_table(runs)
+        if r["concurrency"] == GOAL_CONCURRENCY
+    }
+    rows = []
+    for protocol in PROTOCOLS:
+        sluice = ("a sluice", protocol)
+        for name, contender in SERVERS.items():
+            run = median[(name, protocol)]
+            rows.append(
+                {
+                    "protocol": protocol,
+                    "server": name,
+                    "req_per_s": run["throughput"],
+                    "p50_ms": run["p50_ms"],
+                    "p99_ms": run["p99_ms"],
+                    "errors": run["errors"],
+                    "cpu_us_per_request": run["cpu_us_per_request"],
+                    "sluice_over_it_req_per_s": statistics.median(
+                        _paired(at, rounds, sluice, (name, protocol), "throughput")
+                    ),
+                    "sluice_over_it_p99": statistics.median(
+                        _paired(at, rounds, sluice, (name, protocol), "p99_ms")
+                    ),
+                    "per_request_logs": contender.logs,
+                }
+            )
+    return rows
 
 
 def batch_table(model_dir: Path, frame_path: Path) -> list[dict]:
@@ -271,12 +421,29 @@ def batch_table(model_dir: Path, frame_path: Path) -> list[dict]:
     return rows
 
 
+def check_rows(frame: pd.DataFrame, count: int = 5) -> pd.DataFrame:
+    """`count` complete rows spread over the frame (JSON has no NaN), the first the load's
+    request; the frame's first rows where none is complete."""
+    complete = frame.dropna()
+    pool = complete if len(complete) else frame
+    return pool.iloc[:: max(len(pool) // count, 1)].head(count)
+
+
 def main(model_dir: Path, frame_path: Path) -> None:
+    """`model_dir`: the registered version's model directory, as a storage initializer
+    copies it (the MLflow model, with sluice's metadata at its root): every server serves
+    it."""
     frame = pd.read_parquet(frame_path)
-    row = frame.dropna().iloc[0] if frame.dropna().shape[0] else frame.iloc[0]
-    runs = serving_runs(model_dir, row)
+    runs, answers = serving_runs(model_dir, check_rows(frame))
     rows = serving_table(runs)
     goal_rows = goals(runs)
+    report(
+        "serving_peers",
+        f"every server at concurrency {GOAL_CONCURRENCY}, 1-row raw-feature requests "
+        f"({SECONDS:.0f} s per run, median of {ROUNDS} paired rounds)",
+        peers_table(runs),
+        {"same_answers": answers, "goals": goal_rows},
+    )
     report(
         "serving_load",
         f"serving under load ({SECONDS:.0f} s per run, 1 worker)",

@@ -38,3 +38,34 @@ def test_an_impossible_gpu_and_worker_pair_is_refused_before_the_run(pairs, caps
 def test_gpus_with_the_default_or_a_matching_worker_count_are_accepted():
     assert pipeline_params(["gpus=2"]) == {"gpus": 2}
     assert pipeline_params(["gpus=2", "num_workers=2"]) == {"gpus": 2, "num_workers": 2}
+
+
+def test_tune_trials_is_a_pipeline_parameter_and_a_negative_count_is_refused(capsys):
+    assert pipeline_params(["tune_trials=4"]) == {"tune_trials": 4}
+    with pytest.raises(typer.Exit) as stopped:
+        pipeline_params(["tune_trials=-1"])
+    assert stopped.value.exit_code == 2
+    assert "tune_trials=-1" in capsys.readouterr().out
+
+
+def test_the_run_table_shows_the_search_and_what_it_chose():
+    from rich.console import Console
+
+    from pipelines.cli.render import result_table
+    from pipelines.local import RunSummary
+
+    training = {"epochs_run": 2, "workers": 2, "backend": "ray/gloo", "val_auc": 0.7}
+    tuned = {"trials": 4, "stopped_early": 3, "best_trial": "ab_00002", "metric": "val_loss"}
+    summary = RunSummary("r", "succeeded", "", "/tmp/r", 1.0)
+    summary.training = training | {
+        "tuning": tuned | {"best_score": 0.47312},
+        "hyperparameters": {"lr": 0.004, "hidden": [128, 128]},
+    }
+    console = Console(record=True, width=300)
+    console.print(result_table(summary))
+    shown = console.export_text()
+    assert "best of 4 trials (3 stopped early by ASHA): trial ab_00002, val_loss 0.4731" in shown
+    assert "lr 0.004, hidden [128, 128]" in shown
+    summary.training = training
+    console.print(result_table(summary))
+    assert console.export_text().count("tuning") == 0  # export_text clears what it exported
