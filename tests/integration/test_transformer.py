@@ -2,7 +2,7 @@
 
 import asyncio
 import os
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -18,7 +18,7 @@ from components.base.contract.artifact import ModelArtifact
 from components.base.contract.names import FEATURE_SERVICE, MODEL_NAME
 from components.featurize import run as featurize
 from components.flights.feature_repo.store import FeastStores
-from components.flights.features import epoch_seconds, with_elapsed
+from components.flights.features import as_of, epoch_seconds, with_elapsed
 from components.flights.request import ENTITY_KEYS, request_features, scheduled_departures
 from serving.process import model_server
 from serving.transformer import FeastTransformer
@@ -54,8 +54,10 @@ def _expected(model_dir, repo: Path) -> np.ndarray:
     for projection in service.feature_view_projections:
         for feature in projection.features:
             frame[feature.name] = pd.array(online[feature.name], dtype="Float64").astype(float)
-    # The aircraft's latest departure, as minutes before the scheduled time, within 12 hours.
-    scheduled = scheduled_departures(flights["sched_dep_time"]).map(lambda t: t.timestamp())
+    # The aircraft's latest departure, as minutes before the quarter hour of the scheduled
+    # time, within 12 hours.
+    scheduled = scheduled_departures(flights["sched_dep_time"]).dt.floor("15min")
+    scheduled = scheduled.map(lambda t: t.timestamp())
     minutes = (scheduled - frame.pop("aircraft_departed_at")) / 60
     within = (minutes >= 0) & (minutes <= 12 * 60)
     frame["aircraft_minutes_since_departure"] = minutes.where(within)
@@ -292,8 +294,8 @@ def _from_feast(store: FeatureStore, requests: dict[str, list], features: list[s
         scheduled=scheduled_departures(requests["sched_dep_time"]),
         distance=requests["distance"],
     )
-    scheduled = scheduled_departures(requests["sched_dep_time"])
-    online = with_elapsed(online, epoch_seconds(scheduled))  # unit-tested on its own
+    read_at = as_of(scheduled_departures(requests["sched_dep_time"]), timedelta(0))
+    online = with_elapsed(online, epoch_seconds(read_at))  # unit-tested on its own
     for name in features[len(frame.columns) :]:
         frame[name] = [np.nan if v is None else float(v) for v in online[name]]
     return frame[features]

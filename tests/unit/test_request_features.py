@@ -88,4 +88,5 @@ def test_the_training_frame_takes_them_from_the_same_derivation():
     )
     row = entity_frame(flights).iloc[0]
     assert (row["hour"], row["day_of_week"], row["month"], row["distance"]) == (8, 3, 1, 1400.0)
-    assert row["event_timestamp"] == pd.Timestamp("2013-01-31T13:00:00Z")
+    # features are read as of the scheduled departure's quarter hour: 08:15 in New York
+    assert row["event_timestamp"] == pd.Timestamp("2013-01-31T13:15:00Z")
