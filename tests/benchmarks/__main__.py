@@ -5,6 +5,7 @@ import tempfile
 from pathlib import Path
 
 from tests.benchmarks import (
+    bench_backtest,
     bench_drift,
     bench_drift_ingest,
     bench_pipeline,
@@ -19,6 +20,7 @@ if __name__ == "__main__":
         summary = bench_pipeline.main(Path(home))
         frame = Path(summary["features"]["training_frame_path"])
         bench_training.main(frame, summary["features"]["features"])
+        bench_backtest.main(frame, summary["features"]["features"])
         model = Path(summary["training"]["model_path"])
         bench_serving.main(model, frame)
         bench_transformer.main(model, Path(summary["validation"]["validated_path"]))
