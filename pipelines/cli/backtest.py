@@ -32,19 +32,13 @@ def run_frame(run_id: str | None) -> tuple[Path, list[str], str]:
 
 def fold_table(result) -> Table:
     models = list(result.summary)
-    table = Table(title=f"rolling-origin backtest (holdout ROC-AUC; {result.epochs} epochs max)")
-    for column in ("k", "test month", "train rows", "test rows", *models, "seconds"):
-        table.add_column(column, justify="left" if column == "test month" else "right")
+    table = Table(title=f"rolling-origin backtest: holdout ROC-AUC ({result.epochs} epochs max)")
+    for column in ("k", "test", "train rows", "test rows", *models, "s"):
+        table.add_column(column, justify="left" if column == "test" else "right")
     for fold in result.folds:
         aucs = [f"{fold.roc_auc[m]:.4f}" for m in models]
-        table.add_row(
-            str(fold.k),
-            fold.test_month,
-            f"{fold.rows['train']:,}",
-            f"{fold.rows['test']:,}",
-            *aucs,
-            f"{fold.seconds:.0f}",
-        )
+        rows = [f"{fold.rows[part]:,}" for part in ("train", "test")]
+        table.add_row(str(fold.k), fold.test_month, *rows, *aucs, f"{fold.seconds['fold']:.0f}")
     table.add_section()
     for stat in ("mean", "std", "min", "max"):
         cells = [f"{result.summary[m][stat]:.4f}" for m in models]

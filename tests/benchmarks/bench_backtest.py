@@ -35,7 +35,7 @@ def main(
             **{f"{model}_auc": auc for model, auc in fold.roc_auc.items()},
             "network_minus_gbdt": fold.roc_auc["network"] - fold.roc_auc["gbdt"],
             "epochs": fold.epochs_run,
-            "seconds": fold.seconds,
+            **{f"{part}_seconds": seconds for part, seconds in fold.seconds.items()},
         }
         for fold in result.folds
     ]

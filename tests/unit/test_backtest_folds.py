@@ -42,7 +42,7 @@ def test_folds_that_cannot_be_built_are_refused_before_training(first, last, val
 
 def test_the_summary_is_each_models_mean_and_spread_over_the_folds():
     folds = [
-        FoldResult(k, f"m{k}", {}, {"network": auc, "gbdt": auc - 0.01}, 1, 1.0)
+        FoldResult(k, f"m{k}", {}, {"network": auc, "gbdt": auc - 0.01}, 1, {})
         for k, auc in ((1, 0.70), (2, 0.74), (3, 0.72))
     ]
     summary = summarise(folds)
