@@ -60,7 +60,9 @@ def backtest(
     valid_days: Annotated[
         int, typer.Option(help="The last days of each fold's months 1..k that validate.")
     ] = DEFAULT_VALID_DAYS,
-    epochs: Annotated[int | None, typer.Option(help="Most epochs per fold.")] = None,
+    epochs: Annotated[
+        int | None, typer.Option(min=1, help="Most epochs per fold; default as `sluice run`.")
+    ] = None,
     out: Annotated[Path | None, typer.Option(help="Where backtest.json and the folds go.")] = None,
 ) -> None:
     """Rolling-origin backtest: for k = first..last, train on months 1..k of a run's

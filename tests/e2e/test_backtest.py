@@ -78,3 +78,6 @@ def test_a_fold_past_the_data_is_refused_before_training(quarter):
     said = " ".join(done.stdout.split())
     assert "fold k=3: no flights in its test month 2013-04" in said
     assert not (root / "refused" / "k2").exists()  # nothing was trained
+    unknown = _backtest(root, "--run", "nope")
+    assert unknown.returncode == 2
+    assert "no training frame in run nope" in " ".join(unknown.stdout.split())
