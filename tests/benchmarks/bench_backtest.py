@@ -32,18 +32,19 @@ def main(
             "test_month": fold.test_month,
             "train_rows": fold.rows["train"],
             "test_rows": fold.rows["test"],
-            **{f"{model}_auc": auc for model, auc in fold.roc_auc.items()},
+            **fold.roc_auc,
             "network_minus_gbdt": fold.roc_auc["network"] - fold.roc_auc["gbdt"],
             "epochs": fold.epochs_run,
-            **{f"{part}_seconds": seconds for part, seconds in fold.seconds.items()},
+            **{f"{part}_s": round(seconds) for part, seconds in fold.seconds.items()},
         }
         for fold in result.folds
     ]
     report(
         "backtest",
-        f"rolling-origin backtest, folds k={first}..{last} (holdout ROC-AUC)",
+        f"rolling-origin backtest, folds k={first}..{last}: holdout ROC-AUC by model",
         rows,
         {"summary": result.summary, "valid_days": result.valid_days},
+        digits=4,
     )
     for model, stats in result.summary.items():
         console.print(
