@@ -69,7 +69,7 @@ def backtest(
     training frame and test on month k+1; each fold's AUC for the network and the logistic
     and gradient-boosting references, with their mean and spread. Prints the table and
     writes backtest.json."""
-    from components.train import TrainParams
+    from components.train import TrainingDataError, TrainParams
     from pipelines.backtest import BacktestError, run_backtest
     from pipelines.local import new_run_id
 
@@ -96,7 +96,7 @@ def backtest(
             result = run_backtest(
                 frame, features, out, params, first, last, valid_days, on_fold=on_fold
             )
-        except BacktestError as exc:
+        except (BacktestError, TrainingDataError) as exc:
             raise fail(f"backtest: {exc}") from None
     out.mkdir(parents=True, exist_ok=True)
     payload = {"run": source_run, "training_frame": str(frame), **result.to_dict()}
