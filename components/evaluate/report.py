@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from sklearn.calibration import calibration_curve
-from sklearn.metrics import precision_recall_curve, roc_curve
+from sklearn.metrics import auc, precision_recall_curve, roc_curve
 
 from components.base.html_report import page, plt, png, table
 
@@ -25,7 +25,7 @@ def _curves(labels: np.ndarray, scored: dict[str, np.ndarray]) -> list[str]:
     cal, ax_cal = plt.subplots(figsize=(5.5, 4.5))
     for name, scores in scored.items():
         fpr, tpr, _ = roc_curve(labels, scores)
-        ax_roc.plot(fpr, tpr, label=name)
+        ax_roc.plot(fpr, tpr, label=f"{name} (AUC {auc(fpr, tpr):.4f})")
         precision, recall, _ = precision_recall_curve(labels, scores)
         ax_pr.plot(recall, precision, label=name)
         observed, predicted = calibration_curve(labels, scores, n_bins=15, strategy="quantile")
