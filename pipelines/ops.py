@@ -166,6 +166,7 @@ def evaluate(
     min_auc: float,
     champion_tolerance: float,
     max_slice_gap: float,
+    logistic_margin: float,
     metrics: Output[Metrics],
     classification: Output[ClassificationMetrics],
     report: Output[HTML],
@@ -187,6 +188,10 @@ def evaluate(
 
     settings = get_settings()
     uri = settings.tracking_uri
+    try:
+        gate_config = GateConfig(min_auc, champion_tolerance, max_slice_gap, logistic_margin)
+    except ValueError as exc:
+        raise SystemExit(f"evaluate: {exc}") from None
     with tempfile.TemporaryDirectory() as scratch:
         try:
             registry = client(uri)
@@ -197,7 +202,7 @@ def evaluate(
             training_frame=Path(training_frame.path),
             model_dir=Path(model.path),
             report_html=Path(report.path),
-            gate_config=GateConfig(min_auc, champion_tolerance, max_slice_gap),
+            gate_config=gate_config,
             champion_dir=(
                 None if champion is None else download_version(registry, champion, Path(scratch))
             ),

@@ -3,6 +3,7 @@
 from kfp import dsl, kubernetes
 
 from components.base.settings import get_settings
+from components.evaluate.gate import GateConfig
 from components.flights.schema import SPLIT
 from components.rollout.config import DEFAULT_STEPS, RolloutConfig
 from pipelines import ops
@@ -10,6 +11,7 @@ from pipelines.cluster import configure
 
 DEFAULT_REFERENCE_TIME = "2014-01-01T00:00:00-05:00"
 ROLLOUT = RolloutConfig()
+GATE = GateConfig()
 
 
 @dsl.pipeline(
@@ -29,9 +31,10 @@ def training_pipeline(
     tune_trials: int = 0,
     train_end: str = SPLIT.train_end,
     valid_end: str = SPLIT.valid_end,
-    min_auc: float = 0.74,
-    champion_tolerance: float = 0.005,
-    max_slice_gap: float = 0.15,
+    min_auc: float = GATE.min_auc,
+    champion_tolerance: float = GATE.champion_tolerance,
+    max_slice_gap: float = GATE.max_slice_gap,
+    logistic_margin: float = GATE.logistic_margin,
     rollout: bool = False,
     rollout_steps: str = ",".join(map(str, DEFAULT_STEPS)),
     rollout_interval_s: float = ROLLOUT.interval_s,
@@ -86,6 +89,7 @@ def training_pipeline(
             min_auc=min_auc,
             champion_tolerance=champion_tolerance,
             max_slice_gap=max_slice_gap,
+            logistic_margin=logistic_margin,
         ).set_display_name("evaluate")
         evaluate.set_retry(num_retries=1, backoff_duration="30s")
 

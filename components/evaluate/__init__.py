@@ -12,15 +12,16 @@ import pandas as pd
 
 from components.base.contract.artifact import ModelArtifact
 from components.base.contract.metadata import ModelMetadata
+from components.base.decision import best_f1_threshold
 from components.base.splits import TimeSplit
 from components.evaluate.gate import GateConfig, evaluate_gate
 from components.evaluate.metrics import (
     classification_metrics,
     confusion,
     largest_slice_gap,
-    logistic_baseline,
     slice_metrics,
 )
+from components.evaluate.references import REFERENCES, Splits
 from components.evaluate.report import write_report
 from components.flights.features import ENTITY_TIMESTAMP
 from components.flights.schema import SLICE_COLUMNS
@@ -56,6 +57,23 @@ def _roc_points(labels: np.ndarray, scores: np.ndarray, points: int = 100) -> di
     }
 
 
+def references(splits: Splits) -> tuple[dict[str, np.ndarray], dict[str, dict]]:
+    """Each reference fitted on the splits: its holdout scores, and its holdout metrics at
+    its own threshold, the best F1 on validation, chosen as the network's was."""
+    valid_labels = splits.valid[splits.label].to_numpy()
+    labels = splits.holdout[splits.label].to_numpy()
+    scored, metrics = {}, {}
+    for name, fit in REFERENCES.items():
+        reference = fit(splits)
+        threshold = best_f1_threshold(valid_labels, reference.valid)
+        scored[name] = reference.holdout
+        metrics[name] = classification_metrics(labels, reference.holdout, threshold) | {
+            "fit_seconds": reference.fit_seconds,
+            "iterations": reference.iterations,
+        }
+    return scored, metrics
+
+
 def run(
     training_frame: Path,
     model_dir: Path,
@@ -78,16 +96,16 @@ def run(
 
     scores, _ = model.predict_frame(holdout)  # through the encoder the server uses
     threshold = model.threshold
-    base_rate = float(parts["train"][label].mean())
-    logistic = logistic_baseline(
-        parts["train"], holdout, model.layout.categorical, model.layout.numeric, label
+    layout = model.layout
+    reference_scores, reference_metrics = references(
+        Splits(parts["train"], parts["valid"], holdout, layout.categorical, layout.numeric, label)
     )
-    scored = {"model": scores, "logistic": logistic}
-    metrics = {
-        "model": classification_metrics(labels, scores, threshold),
-        "logistic": classification_metrics(labels, logistic, threshold),
-        "base_rate": classification_metrics(labels, np.full(len(labels), base_rate), threshold),
-    }
+    scored = {"model": scores, **reference_scores}
+    metrics = {"model": classification_metrics(labels, scores, threshold), **reference_metrics}
+    valid_labels = parts["valid"][label].to_numpy()
+    base_rate = float(parts["train"][label].mean())
+    own = best_f1_threshold(valid_labels, np.full(len(valid_labels), base_rate))
+    metrics["base_rate"] = classification_metrics(labels, np.full(len(labels), base_rate), own)
     metrics["base_rate"]["roc_auc"] = 0.5  # a constant score ranks nothing
 
     champion = None
@@ -117,7 +135,7 @@ def run(
         passed=all(c["passed"] for c in gate),
         holdout_auc=metrics["model"]["roc_auc"],
         metrics=metrics["model"],
-        baselines={"base_rate": metrics["base_rate"], "logistic": metrics["logistic"]},
+        baselines={name: metrics[name] for name in ("base_rate", *REFERENCES)},
         champion=champion,
         slices=slices.to_dict("records"),
         slice_gap=gap,

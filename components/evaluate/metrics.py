@@ -1,4 +1,4 @@
-"""Holdout metrics, per-slice metrics and the baselines they are compared with."""
+"""Holdout metrics and per-slice metrics."""
 
 from __future__ import annotations
 
@@ -66,40 +66,3 @@ def largest_slice_gap(slices: pd.DataFrame) -> float:
         return 0.0
     spread = slices.groupby("slice")["roc_auc"].agg(lambda s: s.max() - s.min())
     return float(spread.max())
-
-
-def logistic_baseline(
-    train: pd.DataFrame,
-    holdout: pd.DataFrame,
-    categorical: list[str],
-    numeric: list[str],
-    label: str,
-    seed: int = 0,
-) -> np.ndarray:
-    """A logistic regression on the same features: one-hot categories, imputed and scaled
-    numerics with missing indicators. Returns holdout scores."""
-    from sklearn.compose import ColumnTransformer
-    from sklearn.impute import SimpleImputer
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import OneHotEncoder, StandardScaler
-
-    # Columns that are entirely missing in training carry no signal (and no median).
-    numeric = [c for c in numeric if train[c].notna().any()]
-    features = ColumnTransformer(
-        [
-            ("categorical", OneHotEncoder(handle_unknown="ignore"), categorical),
-            (
-                "numeric",
-                make_pipeline(
-                    SimpleImputer(strategy="median", add_indicator=True), StandardScaler()
-                ),
-                numeric,
-            ),
-        ]
-    )
-    model = make_pipeline(features, LogisticRegression(max_iter=300, random_state=seed))
-    x_train = train[[*categorical, *numeric]].astype({c: str for c in categorical})
-    x_holdout = holdout[[*categorical, *numeric]].astype({c: str for c in categorical})
-    model.fit(x_train, train[label].to_numpy())
-    return model.predict_proba(x_holdout)[:, 1]

@@ -7,9 +7,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from sklearn.calibration import calibration_curve
-from sklearn.metrics import precision_recall_curve, roc_curve
+from sklearn.metrics import auc, precision_recall_curve, roc_curve
 
 from components.base.html_report import page, plt, png, table
+
+THRESHOLDS_NOTE = (
+    "Accuracy, precision, recall and F1 are at each model's own threshold, the one with the "
+    "best F1 on the validation split. The references (logistic regression, gradient-boosted "
+    "trees, stopped early on the validation loss) are fitted here on the network's train "
+    "split and features; fit_seconds and iterations are their fits'."
+)
 
 
 def _curves(labels: np.ndarray, scored: dict[str, np.ndarray]) -> list[str]:
@@ -18,7 +25,7 @@ def _curves(labels: np.ndarray, scored: dict[str, np.ndarray]) -> list[str]:
     cal, ax_cal = plt.subplots(figsize=(5.5, 4.5))
     for name, scores in scored.items():
         fpr, tpr, _ = roc_curve(labels, scores)
-        ax_roc.plot(fpr, tpr, label=name)
+        ax_roc.plot(fpr, tpr, label=f"{name} (AUC {auc(fpr, tpr):.4f})")
         precision, recall, _ = precision_recall_curve(labels, scores)
         ax_pr.plot(recall, precision, label=name)
         observed, predicted = calibration_curve(labels, scores, n_bins=15, strategy="quantile")
@@ -65,7 +72,11 @@ def write_report(
         }
         for c in gate
     ]
-    metric_rows = [{"model": name, **values} for name, values in metrics.items()]
+    columns = list(dict.fromkeys(key for values in metrics.values() for key in values))
+    metric_rows = [
+        {"model": name, **{key: values.get(key, "") for key in columns}}
+        for name, values in metrics.items()
+    ]
     verdict = '<span class="pass">PASSED</span>' if passed else '<span class="fail">FAILED</span>'
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     Path(path).write_text(
@@ -73,6 +84,7 @@ def write_report(
             "sluice evaluation",
             f"<h1>Evaluation gate {verdict}</h1>"
             f"<h2>Gate</h2>{table(gate_rows)}<h2>Holdout metrics</h2>{table(metric_rows)}"
+            f"<p>{THRESHOLDS_NOTE}</p>"
             '<div class="plots">'
             + "".join(f'<img src="data:image/png;base64,{image}">' for image in images)
             + f"</div><h2>Slices</h2>{table(slices.to_dict('records'))}",

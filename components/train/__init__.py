@@ -13,6 +13,7 @@ import pandas as pd
 
 from components.base.contract.metadata import ModelMetadata
 from components.base.contract.names import MODEL_FILE, MODEL_NAME
+from components.base.decision import best_f1_threshold
 from components.base.splits import TimeSplit
 from components.base.storage import Location
 from components.flights.features import (
@@ -118,14 +119,6 @@ class TrainResult:
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-def best_f1_threshold(labels: np.ndarray, scores: np.ndarray) -> float:
-    from sklearn.metrics import precision_recall_curve
-
-    precision, recall, thresholds = precision_recall_curve(labels, scores)
-    f1 = 2 * precision * recall / np.maximum(precision + recall, 1e-12)
-    return float(thresholds[int(np.argmax(f1[:-1]))])
 
 
 def _arrays(prep: Preprocessing, splits: dict[str, pd.DataFrame]) -> dict[str, np.ndarray]:

@@ -58,7 +58,10 @@ def _flag(raw: str) -> bool:
 def pipeline_params(pairs: list[str]) -> dict:
     """NAME=VALUE pairs, typed as the pipeline declares them; a clear error otherwise."""
     import inspect
+    from dataclasses import fields
 
+    from components.evaluate.gate import GateConfig
+    from components.flights.features import parse_horizon
     from components.train import TrainingConfigError, TrainParams, worker_count
     from pipelines.training import training_pipeline
 
@@ -77,7 +80,9 @@ def pipeline_params(pairs: list[str]) -> dict:
     try:  # refused here, not after ingest and validation have run
         worker_count(effective["num_workers"], effective["gpus"])
         TrainParams(tune_trials=effective["tune_trials"])
-    except TrainingConfigError as exc:
+        parse_horizon(effective["horizon"])
+        GateConfig(**{f.name: effective[f.name] for f in fields(GateConfig)})
+    except (TrainingConfigError, ValueError) as exc:
         raise fail(f"--param: {exc}") from None
     return values
 
@@ -98,7 +103,7 @@ def run(
         typer.Option(
             help="Any other pipeline parameter as NAME=VALUE (horizon, num_workers, gpus, "
             "epochs, tune_trials, train_end, valid_end, min_auc, champion_tolerance, "
-            "max_slice_gap); repeatable."
+            "max_slice_gap, logistic_margin); repeatable."
         ),
     ] = None,
     isolated: Annotated[

@@ -7,6 +7,7 @@ from pathlib import Path
 from components.base.locate import resolve_model
 from components.base.settings import Settings
 from tests.benchmarks import (
+    bench_backtest,
     bench_drift,
     bench_drift_ingest,
     bench_pipeline,
@@ -23,6 +24,7 @@ if __name__ == "__main__":
         frame = Path(summary["features"]["training_frame_path"])
         bench_training.main(frame, summary["features"]["features"])
         bench_tuning.main(frame, summary["features"]["features"])
+        bench_backtest.main(frame, summary["features"]["features"])
         model = Path(summary["training"]["model_path"])
         registered, _ = resolve_model(
             summary["registration"]["model_uri"],

@@ -24,12 +24,17 @@ def bench_dir() -> Path:
     return path
 
 
-def report(name: str, title: str, rows: list[dict], extra: dict | None = None) -> Path:
+def report(
+    name: str, title: str, rows: list[dict], extra: dict | None = None, digits: int = 2
+) -> Path:
+    """Print the rows as a table (floats to `digits` decimals) and write them as JSON."""
     table = Table(title=title)
     for column in rows[0]:
         table.add_column(column, justify="right" if isinstance(rows[0][column], float) else "left")
     for row in rows:
-        table.add_row(*(f"{v:,.2f}" if isinstance(v, float) else str(v) for v in row.values()))
+        table.add_row(
+            *(f"{v:,.{digits}f}" if isinstance(v, float) else str(v) for v in row.values())
+        )
     console.print(table)
     path = bench_dir() / f"{name}.json"
     clash = {"name", "measured_at", "machine", "rows"} & set(extra or {})

@@ -38,6 +38,7 @@ def test_january_slice_runs_end_to_end(january_run):
     ]
     assert all(step["status"] == "succeeded" for step in saved["steps"].values())
     assert saved["holdout_auc"] > saved["baselines"]["logistic"] > saved["baselines"]["base_rate"]
+    assert 0.5 < saved["baselines"]["gbdt"] < 1  # the gradient-boosting reference, same run
     assert {check["name"] for check in saved["gate"]} == {
         "min_auc",
         "beats_logistic",

@@ -5,16 +5,20 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+import pandas as pd
 import psutil
 import pytest
 
 from components.base.contract.artifact import ModelArtifact
 from components.base.contract.names import MODEL_NAME
+from components.base.decision import best_f1_threshold
 from components.base.registry import RegistryUnavailable, client, download_version
 from components.base.splits import TimeSplit
 from components.base.storage import Location
 from components.evaluate import GateConfig
 from components.evaluate import run as evaluate
+from components.evaluate.references import REFERENCES, Splits
+from components.flights.features import ENTITY_TIMESTAMP
 from components.flights.schema import TIMEZONE
 from components.register import run as register
 from components.train import TrainParams
@@ -143,6 +147,24 @@ def test_gate_rejects_a_weaker_challenger_against_the_champion(
     stronger = evaluate(slice_training_frame, strong, tmp_path / "b.html", gate, weak, "2")
     assert {c["name"]: c for c in stronger.gate}["vs_champion"]["passed"]
     assert '<img src="data:image/png;base64,' in (tmp_path / "b.html").read_text()
+
+
+def test_each_reference_is_evaluated_at_its_own_threshold(
+    slice_training_frame, two_models, tmp_path
+):
+    strong, _ = two_models
+    result = evaluate(slice_training_frame, strong, tmp_path / "e.html", GateConfig(min_auc=0.5))
+    assert set(result.baselines) == {"base_rate", "logistic", "gbdt"}
+    layout = ModelArtifact(strong).layout
+    parts = JANUARY.split(pd.read_parquet(slice_training_frame), ENTITY_TIMESTAMP)
+    splits = Splits(*parts.values(), layout.categorical, layout.numeric, "delayed")
+    for name, fit in REFERENCES.items():
+        own = best_f1_threshold(parts["valid"]["delayed"].to_numpy(), fit(splits).valid)
+        assert result.baselines[name]["threshold"] == pytest.approx(own)
+        assert own != pytest.approx(result.metrics["threshold"], abs=1e-3)  # not the network's
+        assert 0.5 < result.baselines[name]["roc_auc"] < 1
+    report = (tmp_path / "e.html").read_text()
+    assert "<td>gbdt</td>" in report and "<td>logistic</td>" in report
 
 
 def test_registration_is_idempotent_per_pipeline_run(slice_training_frame, two_models, tmp_path):
