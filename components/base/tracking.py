@@ -151,7 +151,7 @@ def evaluation_metrics(evaluation: dict) -> dict[str, float]:
     metrics = {f"holdout_{k}": v for k, v in evaluation["metrics"].items()}
     for name, values in evaluation["baselines"].items():
         metrics.update({f"{name}_{k}": v for k, v in values.items()})
-    if evaluation.get("champion"):
+    if evaluation.get("champion") and "roc_auc" in evaluation["champion"]:
         metrics["champion_roc_auc"] = evaluation["champion"]["roc_auc"]
     metrics["slice_gap"] = evaluation["slice_gap"]
     return {k: float(v) for k, v in metrics.items() if isinstance(v, int | float) and v == v}

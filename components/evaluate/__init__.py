@@ -39,6 +39,7 @@ class EvaluateResult:
     gate: list[dict]
     roc_curve: dict
     confusion_matrix: list[list[int]]
+    horizon_minutes: float = 0.0
     seconds: float = 0.0
 
     def to_dict(self) -> dict:
@@ -72,6 +73,19 @@ def references(splits: Splits) -> tuple[dict[str, np.ndarray], dict[str, dict]]:
             "iterations": reference.iterations,
         }
     return scored, metrics
+
+
+def incomparable_champion(champion: ModelArtifact, model: ModelArtifact, columns) -> str | None:
+    """Why the champion cannot be judged on this frame, if it cannot: it reads features the
+    frame lacks (the feature set changed since it was trained), or it predicts at another
+    horizon, so its holdout AUC would answer another question."""
+    missing = champion.layout.missing(columns)
+    if missing:
+        return f"it reads feature(s) {sorted(missing)} that this frame lacks"
+    theirs, ours = champion.metadata.horizon_minutes, model.metadata.horizon_minutes
+    if theirs != ours:
+        return f"it predicts {theirs:g} min before departure, this model {ours:g}"
+    return None
 
 
 def run(
@@ -108,15 +122,19 @@ def run(
     metrics["base_rate"] = classification_metrics(labels, np.full(len(labels), base_rate), own)
     metrics["base_rate"]["roc_auc"] = 0.5  # a constant score ranks nothing
 
-    champion = None
+    champion, incomparable = None, None
     if champion_dir is not None:
         champion_model = ModelArtifact(champion_dir)
-        champion_scores, _ = champion_model.predict_frame(holdout)
-        scored["champion"] = champion_scores
-        metrics["champion"] = classification_metrics(
-            labels, champion_scores, champion_model.threshold
-        )
-        champion = {"version": champion_version, **metrics["champion"]}
+        incomparable = incomparable_champion(champion_model, model, frame.columns)
+        if incomparable:
+            champion = {"version": champion_version, "incomparable": incomparable}
+        else:
+            champion_scores, _ = champion_model.predict_frame(holdout)
+            scored["champion"] = champion_scores
+            metrics["champion"] = classification_metrics(
+                labels, champion_scores, champion_model.threshold
+            )
+            champion = {"version": champion_version, **metrics["champion"]}
 
     slices = slice_metrics(holdout, labels, scores, SLICE_COLUMNS, min_slice_rows)
     gap = largest_slice_gap(slices)
@@ -127,10 +145,12 @@ def run(
             auc=metrics["model"]["roc_auc"],
             logistic_auc=metrics["logistic"]["roc_auc"],
             slice_gap=gap,
-            champion_auc=None if champion is None else champion["roc_auc"],
+            champion_auc=None if champion is None else champion.get("roc_auc"),
+            champion_incomparable=incomparable,
         )
     ]
-    write_report(report_html, labels, scored, metrics, slices, gate)
+    horizon = model.metadata.horizon_minutes
+    write_report(report_html, labels, scored, metrics, slices, gate, horizon)
     return EvaluateResult(
         passed=all(c["passed"] for c in gate),
         holdout_auc=metrics["model"]["roc_auc"],
@@ -142,6 +162,7 @@ def run(
         gate=gate,
         roc_curve=_roc_points(labels, scores),
         confusion_matrix=confusion(labels, scores, threshold),
+        horizon_minutes=horizon,
         seconds=round(time.perf_counter() - started, 3),
     )
 

@@ -50,7 +50,11 @@ def evaluate_gate(
     logistic_auc: float,
     slice_gap: float,
     champion_auc: float | None,
+    champion_incomparable: str | None = None,
 ) -> list[GateCheck]:
+    """`champion_incomparable`: why the champion could not be scored on this frame (it
+    reads features this frame lacks, or predicts at another horizon): nothing to compare,
+    so the check passes and says why."""
     checks = [
         GateCheck(
             "min_auc",
@@ -75,7 +79,13 @@ def evaluate_gate(
             f"largest slice AUC gap {slice_gap:.4f} must be <= {config.max_slice_gap:.4f}",
         ),
     ]
-    if champion_auc is None or math.isnan(champion_auc):
+    if champion_incomparable:
+        checks.append(
+            GateCheck(
+                "vs_champion", True, None, None, f"champion not comparable: {champion_incomparable}"
+            )
+        )
+    elif champion_auc is None or math.isnan(champion_auc):
         checks.append(
             GateCheck("vs_champion", True, None, None, "no champion registered: nothing to beat")
         )

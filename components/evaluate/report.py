@@ -54,6 +54,16 @@ def _slices_plot(slices: pd.DataFrame, overall_auc: float) -> str:
     return png(fig)
 
 
+def horizon_note(minutes: float) -> str:
+    """What the model predicts, and how far ahead: every score below is at that horizon."""
+    if not minutes:
+        return "Prediction horizon: 0 (features as of the scheduled departure's quarter hour)."
+    return (
+        f"Prediction horizon: {minutes:g} minutes (features as of the quarter hour "
+        f"{minutes:g} minutes before the scheduled departure)."
+    )
+
+
 def write_report(
     path: Path,
     labels: np.ndarray,
@@ -61,6 +71,7 @@ def write_report(
     metrics: dict[str, dict],
     slices: pd.DataFrame,
     gate: list[dict],
+    horizon_minutes: float = 0.0,
 ) -> None:
     passed = all(check["passed"] for check in gate)
     images = [*_curves(labels, scored), _slices_plot(slices, metrics["model"]["roc_auc"])]
@@ -83,6 +94,7 @@ def write_report(
         page(
             "sluice evaluation",
             f"<h1>Evaluation gate {verdict}</h1>"
+            f"<p>{horizon_note(horizon_minutes)}</p>"
             f"<h2>Gate</h2>{table(gate_rows)}<h2>Holdout metrics</h2>{table(metric_rows)}"
             f"<p>{THRESHOLDS_NOTE}</p>"
             '<div class="plots">'

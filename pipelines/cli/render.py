@@ -77,7 +77,9 @@ def result_table(summary) -> Table:
     if summary.holdout_auc is not None:
         baselines = ", ".join(f"{k} {v:.4f}" for k, v in summary.baselines.items())
         champion = summary.evaluation.get("champion")
-        versus = f"; champion v{champion['version']} {champion['roc_auc']:.4f}" if champion else ""
+        versus = ""
+        if champion and "roc_auc" in champion:
+            versus = f"; champion v{champion['version']} {champion['roc_auc']:.4f}"
         table.add_row("holdout AUC", f"{summary.holdout_auc:.4f} (baselines: {baselines}{versus})")
         for check in summary.gate:
             mark = "[green]pass[/]" if check["passed"] else "[bold red]FAIL[/]"
