@@ -21,7 +21,7 @@ import pandas as pd
 
 from components.base.localtime import localized
 from components.base.splits import TimeSplit
-from components.flights.features import ENTITY_TIMESTAMP
+from components.flights.features import ENTITY_TIMESTAMP, frame_horizon, write_frame
 from components.flights.schema import TIMEZONE
 
 if TYPE_CHECKING:
@@ -136,6 +136,7 @@ def run_backtest(
     from components.train import run as train
 
     frame = pd.read_parquet(training_frame)
+    horizon = frame_horizon(training_frame)
     folds = plan_folds(frame[ENTITY_TIMESTAMP], first, last, valid_days)
     out_dir = Path(out_dir)
     results = []
@@ -146,7 +147,7 @@ def run_backtest(
             fold_dir = out_dir / f"k{fold.k}"
             fold_frame = Path(scratch) / f"k{fold.k}.parquet"
             cut = frame[ENTITY_TIMESTAMP] < localized(fold.test_end, TIMEZONE)
-            frame[cut].to_parquet(fold_frame, index=False)
+            write_frame(frame[cut], fold_frame, horizon)
             trained = train(
                 fold_frame,
                 features,

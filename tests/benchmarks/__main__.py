@@ -10,6 +10,7 @@ from tests.benchmarks import (
     bench_backtest,
     bench_drift,
     bench_drift_ingest,
+    bench_horizon,
     bench_pipeline,
     bench_rollout,
     bench_serving,
@@ -25,6 +26,7 @@ if __name__ == "__main__":
         bench_training.main(frame, summary["features"]["features"])
         bench_tuning.main(frame, summary["features"]["features"])
         bench_backtest.main(frame, summary["features"]["features"])
+        bench_horizon.main(Path(summary["validation"]["validated_path"]))
         model = Path(summary["training"]["model_path"])
         registered, _ = resolve_model(
             summary["registration"]["model_uri"],
