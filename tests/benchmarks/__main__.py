@@ -5,6 +5,7 @@ import tempfile
 from pathlib import Path
 
 from tests.benchmarks import (
+    bench_batch,
     bench_drift,
     bench_drift_ingest,
     bench_pipeline,
@@ -21,6 +22,7 @@ if __name__ == "__main__":
         bench_training.main(frame, summary["features"]["features"])
         model = Path(summary["training"]["model_path"])
         bench_serving.main(model, frame)
+        bench_batch.main(model, frame)
         bench_transformer.main(model, Path(summary["validation"]["validated_path"]))
         bench_rollout.main(frame, summary["features"]["features"], model)
         bench_drift.main(frame, model)

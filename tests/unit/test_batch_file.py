@@ -10,10 +10,12 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from typer.testing import CliRunner
 
 from components.base.contract.artifact import ModelArtifact
 from components.base.contract.layout import FeatureLayout
 from components.base.contract.metadata import ModelMetadata
+from pipelines.cli import app
 from serving.batch import predict_file
 from serving.request_errors import RequestError
 from tests.unit.test_legacy_artifact import LEGACY
@@ -84,6 +86,17 @@ def test_streamed_batches_score_as_the_whole_frame(model, tmp_path):
     )
 
 
+def test_the_benchmarks_whole_file_baseline_writes_what_the_stream_writes(model, tmp_path):
+    """`bench_batch` measures the stream against the path it replaced: the same file."""
+    from tests.benchmarks.bench_batch import whole_file
+
+    _flights(model).to_parquet(tmp_path / "in.parquet", index=False)
+    predict_file(model, tmp_path / "in.parquet", tmp_path / "streamed.parquet", BATCH)
+    whole_file(model, tmp_path / "in.parquet", tmp_path / "whole.parquet")
+    whole = pq.read_table(tmp_path / "whole.parquet")
+    assert pq.read_table(tmp_path / "streamed.parquet").equals(whole, check_metadata=True)
+
+
 def test_a_bad_row_in_a_later_batch_is_named_and_nothing_is_written(model, tmp_path):
     frame = _flights(model)
     frame.loc[30, "hour"] = 99  # in the fifth batch
@@ -133,3 +146,26 @@ def test_an_empty_file_gives_an_empty_output_with_the_scores_schema(model, tmp_p
     assert result.rows == scored.num_rows == 0
     assert result.unseen == {"carrier": 0, "origin": 0, "dest": 0}
     assert scored.column_names[-2:] == ["probability", "delayed"]
+
+
+def test_sluice_predict_reports_the_unseen_values_and_names_a_bad_row(model, tmp_path):
+    frame = _flights(model)
+    frame.to_parquet(tmp_path / "in.parquet", index=False)
+    frame.assign(month=frame["month"].where(frame.index != 38, 13)).to_parquet(
+        tmp_path / "bad.parquet", index=False
+    )
+
+    def predict(source: str):
+        return CliRunner().invoke(
+            app,
+            ["predict", str(tmp_path / source), str(tmp_path / "out.parquet")]
+            + ["--model", str(model.directory), "--batch-rows", str(BATCH)],
+        )
+
+    scored = predict("in.parquet")
+    assert scored.exit_code == 0, scored.output
+    assert "scored 40 rows" in scored.output
+    assert "out of vocabulary (scored as unseen): carrier 2" in scored.output
+    refused = predict("bad.parquet")
+    assert refused.exit_code == 2
+    assert "bad.parquet: feature 'month' row 38: 13 is outside [1, 12]" in refused.output
