@@ -99,8 +99,8 @@ def test_the_benchmarks_whole_file_baseline_writes_what_the_stream_writes(model,
 
 def test_a_bad_row_in_a_later_batch_is_named_and_nothing_is_written(model, tmp_path):
     frame = _flights(model)
-    frame.loc[30, "hour"] = 99  # in the fifth batch
-    frame.to_parquet(tmp_path / "in.parquet", index=False)
+    frame.loc[30, "hour"] = 99  # in the fifth batch, across row groups of 9
+    frame.to_parquet(tmp_path / "in.parquet", index=False, row_group_size=9)
     (tmp_path / "out.parquet").write_text("an earlier output")
 
     with pytest.raises(RequestError, match=r"feature 'hour' row 30: 99 is outside \[0, 23\]"):
