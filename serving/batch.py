@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,8 +63,9 @@ def predict_file(
             with (
                 pq.ParquetWriter(partial, schema) as parquet,
                 WriteBehind(parquet.write_batch, DEPTH) as output,
+                closing(read_ahead(decoded, DEPTH)) as batches,  # stopped before the file closes
             ):
-                for batch, categorical, numeric in read_ahead(decoded, DEPTH):
+                for batch, categorical, numeric in batches:
                     rules.check_numeric(numeric, first_row=rows)
                     probability, bits = model.predict_arrays(categorical, numeric)
                     output.put(_scored(batch, probability, model.threshold, schema))
