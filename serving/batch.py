@@ -82,5 +82,8 @@ def _scored(
     batch: pa.RecordBatch, probability: np.ndarray, threshold: float, schema: pa.Schema
 ) -> pa.RecordBatch:
     """The input batch as it was, with the probability and the decision at the threshold."""
-    scores = pa.array(probability.astype(np.float32)), pa.array(probability >= threshold)
+    scores = (
+        pa.array(probability.astype(np.float32, copy=False)),
+        pa.array(probability >= threshold),
+    )
     return pa.RecordBatch.from_arrays([*batch.columns, *scores], schema=schema)
