@@ -88,9 +88,10 @@ class RequestRules:
         largest = np.finfo(np.float32).max
         return np.maximum(low, -largest), np.minimum(high, largest)
 
-    def check_numeric(self, numeric: np.ndarray) -> None:
+    def check_numeric(self, numeric: np.ndarray, first_row: int = 0) -> None:
         """Vectorised over the whole matrix: infinities never, NaN only for nullable
-        features, ranges always. The message names the first offending feature and row."""
+        features, ranges always. The message names the first offending feature and row,
+        counted from `first_row` (a slice of a longer input names the row in all of it)."""
         low, high = self._finite_bounds
         if ((numeric >= low) & (numeric <= high)).all():
             return  # the common case, in two comparisons
@@ -107,7 +108,7 @@ class RequestRules:
                 name = self.layout.numeric[column]
                 value = numeric[row, column]
                 rule = rule or f"{value:g} is outside [{low[column]:g}, {high[column]:g}]"
-                raise RequestError(reason, f"feature {name!r} row {row}: {rule}")
+                raise RequestError(reason, f"feature {name!r} row {first_row + row}: {rule}")
 
     def numeric_columns(self, columns, where: Callable[[str], str]) -> np.ndarray:
         """float32 [rows, numeric] in one conversion; null becomes NaN. A value that is not

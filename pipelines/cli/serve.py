@@ -50,8 +50,14 @@ def predict(
     source: Annotated[Path, typer.Argument(help="Parquet file of feature rows.")],
     destination: Annotated[Path, typer.Argument(help="Parquet file to write.")],
     model: Annotated[str | None, MODEL_OPTION] = None,
+    batch_rows: Annotated[
+        int, typer.Option(min=1, help="Rows per record batch read, scored and written.")
+    ] = 65_536,
 ) -> None:
-    """Batch inference: adds probability and delayed to every row."""
+    """Batch inference: adds probability and delayed to every row, streamed in record
+    batches (reading, scoring and writing overlap)."""
+    from pyarrow import ArrowException
+
     from components.base.contract.artifact import ModelArtifact
     from components.base.locate import resolve_model
     from serving.batch import predict_file
@@ -64,13 +70,21 @@ def predict(
         model_uri(model), settings.tracking_uri, settings.served_models_dir
     )
     try:
-        result = predict_file(ModelArtifact(directory), source, destination)
-    except (KeyError, RequestError) as exc:
-        raise fail(str(exc)) from None
+        result = predict_file(ModelArtifact(directory), source, destination, batch_rows)
+    except KeyError as exc:  # names the file already; str() would quote it
+        raise fail(exc.args[0]) from None
+    except (RequestError, ArrowException) as exc:
+        raise fail(f"{source}: {exc}") from None
     console.print(
         f"scored {result.rows:,} rows with model {version or directory} in "
         f"{result.seconds:.2f} s ({result.rows_per_second:,.0f} rows/s) → {destination}"
     )
+    unseen = {name: count for name, count in result.unseen.items() if count}
+    if unseen:
+        console.print(
+            "out of vocabulary (scored as unseen): "
+            + ", ".join(f"{name} {count:,}" for name, count in unseen.items())
+        )
 
 
 @app.command()

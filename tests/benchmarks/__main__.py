@@ -8,6 +8,7 @@ from components.base.locate import resolve_model
 from components.base.settings import Settings
 from tests.benchmarks import (
     bench_backtest,
+    bench_batch,
     bench_drift,
     bench_drift_ingest,
     bench_horizon,
@@ -34,6 +35,7 @@ if __name__ == "__main__":
             Path(home) / "served",
         )
         bench_serving.main(registered, frame)
+        bench_batch.main(model, frame)
         bench_transformer.main(model, Path(summary["validation"]["validated_path"]))
         bench_rollout.main(frame, summary["features"]["features"], model)
         bench_drift.main(frame, model)

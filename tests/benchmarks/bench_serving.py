@@ -2,9 +2,9 @@
 custom predictor as a careful KServe user writes it; MLServer with `mlserver-mlflow`, tuned
 and at its defaults) and a constant-answer KServe ceiling, REST v2 and gRPC, concurrency
 1/8/32/64, each run SLUICE_BENCH_SECONDS (10) long, all in one run (the goal concurrency in
-SLUICE_BENCH_ROUNDS (6) interleaved rounds, whose ratios are paired within each round); then
-batch inference against the pure model forward pass. Each run also records the server's CPU
-time per request. Every server gets the same raw-feature request, and their answers to a few
+SLUICE_BENCH_ROUNDS (6) interleaved rounds, whose ratios are paired within each round). Each
+run also records the server's CPU time per request; batch inference has its own benchmark,
+`bench_batch`. Every server gets the same raw-feature request, and their answers to a few
 rows are checked to be the same before any load.
 
 Each server runs 1 worker pinned to core 0 (MLServer's default worker process too); the load
@@ -20,7 +20,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager, ExitStack, suppress
 from pathlib import Path
@@ -34,7 +33,6 @@ from rich.progress import track
 
 from components.base.contract.artifact import ModelArtifact
 from components.base.contract.names import MODEL_NAME, OUTPUT_NAME
-from serving.batch import predict_file
 from serving.process import Server, model_server
 from tests.benchmarks.common import console, report
 from tests.benchmarks.mlserver_peer import mlserver
@@ -386,41 +384,6 @@ def peers_table(runs: list[dict]) -> list[dict]:
     return rows
 
 
-def batch_table(model_dir: Path, frame_path: Path) -> list[dict]:
-    model = ModelArtifact(model_dir, threads=os.cpu_count() or 1)
-    frame = pd.read_parquet(frame_path)
-    rows = []
-    with tempfile.TemporaryDirectory() as work:
-        source, destination = Path(work) / "in.parquet", Path(work) / "out.parquet"
-        frame.to_parquet(source, index=False)
-        best = min(
-            (predict_file(model, source, destination) for _ in range(3)), key=lambda r: r.seconds
-        )
-        rows.append(
-            {
-                "measure": "sluice predict: Parquet in, Parquet out",
-                "rows": best.rows,
-                "seconds": best.seconds,
-                "rows_per_second": best.rows_per_second,
-            }
-        )
-        categorical, numeric = model.layout.arrays(frame)
-        timings = []
-        for _ in range(3):
-            started = time.perf_counter()
-            model.predict_arrays(categorical, numeric)
-            timings.append(time.perf_counter() - started)
-        rows.append(
-            {
-                "measure": "model forward only (onnxruntime)",
-                "rows": len(frame),
-                "seconds": min(timings),
-                "rows_per_second": len(frame) / min(timings),
-            }
-        )
-    return rows
-
-
 def check_rows(frame: pd.DataFrame, count: int = 5) -> pd.DataFrame:
     """`count` complete rows spread over the frame (JSON has no NaN), the first the load's
     request; the frame's first rows where none is complete."""
@@ -469,16 +432,6 @@ def main(model_dir: Path, frame_path: Path) -> None:
         {"goals": goal_rows, "runs": runs},
     )
     report("serving_goals", f"serving goals at concurrency {GOAL_CONCURRENCY}", goal_rows)
-    batch = batch_table(model_dir, frame_path)
-    report(
-        "batch_inference",
-        "batch inference, full data",
-        batch,
-        {
-            "goal_rows_per_second": 200_000,
-            "io_over_forward": batch[0]["rows_per_second"] / batch[1]["rows_per_second"],
-        },
-    )
 
 
 if __name__ == "__main__":

@@ -60,7 +60,7 @@ class FeatureLayout:
         codes = []
         for name in self.categorical:
             lookup = self.category_codes[name]
-            codes.append([lookup.get(v, 0) for v in _text(columns[name])])
+            codes.append([lookup.get(v, 0) for v in text_values(columns[name])])
         return np.array(codes, dtype=np.int64).T.copy()
 
     @cached_property
@@ -80,7 +80,7 @@ class FeatureLayout:
         """Categorical values as text, object [rows, categorical]: what the graph reads. A
         null becomes "None" or "nan", which no vocabulary holds (`Preprocessing.fit`
         drops nulls), so it lands in the unseen bucket as it did as a code."""
-        return np.array([_text(frame[name]) for name in self.categorical], dtype=object).T
+        return np.array([text_values(frame[name]) for name in self.categorical], dtype=object).T
 
     def arrays(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         """The model's inputs as two matrices, text and float32, rows first: the form
@@ -108,7 +108,8 @@ class FeatureLayout:
         return dict(zip(self.categorical, flags.sum(axis=0).tolist(), strict=True))
 
 
-def _text(values) -> list:
-    """A column as a list of str, as the vocabulary was written (`astype(str)`)."""
+def text_values(values) -> list:
+    """A column as a list of str, as the vocabulary was written (`astype(str)`): what the
+    graph reads for a categorical feature."""
     values = values.tolist() if hasattr(values, "tolist") else list(values)
     return [v if type(v) is str else str(v) for v in values]

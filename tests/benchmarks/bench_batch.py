@@ -1,0 +1,114 @@
+"""Batch inference on the full data: `sluice predict` (Parquet in, Parquet out, streamed in
+record batches, reading, scoring and writing overlapped) beside the whole-file path it
+replaced and the pure onnxruntime forward pass over the same rows. The three take turns in
+SLUICE_BENCH_BATCH_ROUNDS (7) rounds, so that a busy machine slows each alike; each row
+reports the best round (the machine's capacity) and the median, and the process's CPU time
+per million rows, which a busy machine changes least."""
+
+from __future__ import annotations
+
+import os
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+from rich.progress import track
+
+from components.base.contract.artifact import ModelArtifact
+from serving.batch import predict_file
+from serving.request_rules import RequestRules
+from tests.benchmarks.common import report
+
+ROUNDS = int(os.environ.get("SLUICE_BENCH_BATCH_ROUNDS", "7"))
+GOAL_ROWS_PER_SECOND = 1_000_000
+STREAMED = "sluice predict: Parquet in, Parquet out, streamed, 1 model thread"
+WHOLE_FILE = "before: the whole file in one frame, every core"
+FORWARD = "model forward only (onnxruntime, every core)"
+
+
+def whole_file(model: ModelArtifact, source: Path, destination: Path) -> None:
+    """`predict_file` as it was before it streamed (issue 15), kept here only to be measured
+    against: the whole table read, turned into a frame, checked, scored and written."""
+    table = pq.read_table(source)
+    frame = table.select(model.layout.features).to_pandas()
+    rules = RequestRules.from_metadata(model.metadata, max_batch_rows=len(frame) or 1)
+    categorical, numeric = model.layout.arrays(frame)
+    rules.check_numeric(numeric)
+    probability, _ = model.predict_arrays(categorical, numeric)
+    table = table.append_column("probability", pa.array(probability.astype(np.float32)))
+    table = table.append_column("delayed", pa.array(probability >= model.threshold))
+    pq.write_table(table, destination)
+
+
+def _timed(run: Callable[[], object]) -> tuple[float, float]:
+    """Wall and process CPU seconds of one run."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    run()
+    return time.perf_counter() - wall, time.process_time() - cpu
+
+
+def batch_table(model_dir: Path, frame_path: Path) -> list[dict]:
+    served = ModelArtifact(model_dir)  # as `sluice predict` loads it
+    # as the whole-file path was measured, its one model call spread over every core
+    every_core = ModelArtifact(model_dir, threads=os.cpu_count() or 1)
+    frame = pd.read_parquet(frame_path)
+    categorical, numeric = every_core.layout.arrays(frame)
+    with tempfile.TemporaryDirectory() as work:
+        source, destination = Path(work) / "in.parquet", Path(work) / "out.parquet"
+        frame.to_parquet(source, index=False)
+        runs = {
+            STREAMED: lambda: predict_file(served, source, destination),
+            WHOLE_FILE: lambda: whole_file(every_core, source, destination),
+            FORWARD: lambda: every_core.predict_arrays(categorical, numeric),
+        }
+        for run in runs.values():
+            run()  # warm: page cache, onnxruntime's first call
+        timings = {name: [] for name in runs}
+        for round_ in track(range(ROUNDS), description="batch inference rounds"):
+            names = list(runs)[round_ % len(runs) :] + list(runs)[: round_ % len(runs)]
+            for name in names:
+                timings[name].append(_timed(runs[name]))
+    rows = []
+    for name, runs_of in timings.items():
+        walls = [wall for wall, _ in runs_of]
+        rows.append(
+            {
+                "measure": name,
+                "rows": len(frame),
+                "best_s": min(walls),
+                "median_s": statistics.median(walls),
+                "rows_per_second": len(frame) / min(walls),
+                "median_rows_per_second": len(frame) / statistics.median(walls),
+                "cpu_s_per_million_rows": min(cpu for _, cpu in runs_of) / len(frame) * 1e6,
+            }
+        )
+    return rows
+
+
+def main(model_dir: Path, frame_path: Path) -> None:
+    rows = batch_table(model_dir, frame_path)
+    by_name = {row["measure"]: row for row in rows}
+    streamed = by_name[STREAMED]["rows_per_second"]
+    report(
+        "batch_inference",
+        f"batch inference, full data (best and median of {ROUNDS} rounds)",
+        rows,
+        {
+            "goal_rows_per_second": GOAL_ROWS_PER_SECOND,
+            "goal_met": streamed >= GOAL_ROWS_PER_SECOND,
+            "streamed_over_whole_file": streamed / by_name[WHOLE_FILE]["rows_per_second"],
+            "io_over_forward": streamed / by_name[FORWARD]["rows_per_second"],
+        },
+    )
+
+
+if __name__ == "__main__":
+    import sys
+
+    main(Path(sys.argv[1]), Path(sys.argv[2]))

@@ -1,0 +1,58 @@
+"""The model's inputs read from Arrow without pandas are the ones a frame of the same batch
+gives (`FeatureLayout.arrays`), whatever types the Parquet file holds: the graph then sees
+the same text and numbers, and counts the same values as unseen."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from components.base.contract.layout import FeatureLayout
+from serving.arrow_inputs import batch_arrays
+from serving.request_errors import RequestError
+
+LAYOUT = FeatureLayout(["carrier", "origin"], ["hour", "temp"], {"carrier": [], "origin": []})
+NUMBERS = {
+    "hour": pa.array([5, None, 23, 0], pa.int64()),
+    "temp": pa.array([1.5, 2.25, None, -3.0], pa.float64()),
+}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        pa.array(["UA", None, "AA", "UA"], pa.string()),
+        pa.array(["UA", None, "AA", "UA"], pa.large_string()),
+        pa.array(["UA", None, "AA", "UA"]).dictionary_encode(),  # a pandas Categorical
+        pa.array([7, None, 7, 12], pa.int64()),  # codes written as numbers
+    ],
+    ids=["string", "large_string", "dictionary", "int64"],
+)
+def test_arrow_gives_the_inputs_a_frame_of_the_same_batch_gives(text):
+    batch = pa.RecordBatch.from_pydict({"carrier": text, "origin": text, **NUMBERS})
+
+    categorical, numeric = batch_arrays(LAYOUT, batch)
+
+    expected_categorical, expected_numeric = LAYOUT.arrays(batch.to_pandas())
+    assert categorical.dtype == object and numeric.dtype == np.float32
+    assert categorical.tolist() == expected_categorical.tolist()
+    assert all(type(v) is str for v in categorical.ravel())  # what onnxruntime takes as text
+    np.testing.assert_array_equal(numeric, expected_numeric)  # NaN where null
+
+
+def test_a_string_column_is_read_as_the_vocabulary_wrote_it():
+    batch = pa.RecordBatch.from_pydict(
+        {"carrier": ["UA", None], "origin": ["", "JFK"], "hour": [1.0, 2.0], "temp": [3, 4]}
+    )
+    categorical, numeric = batch_arrays(LAYOUT, batch)
+    assert categorical.tolist() == [["UA", ""], ["None", "JFK"]]
+    assert numeric.tolist() == [[1.0, 3.0], [2.0, 4.0]]
+
+
+def test_text_where_a_number_belongs_names_the_feature():
+    batch = pa.RecordBatch.from_pydict(
+        {"carrier": ["UA"], "origin": ["JFK"], "hour": ["noon"], "temp": [3.0]}
+    )
+    with pytest.raises(RequestError, match="feature 'hour': expected numbers.*noon"):
+        batch_arrays(LAYOUT, batch)

@@ -1,0 +1,171 @@
+"""`sluice predict` streams a Parquet file in record batches: each test cuts a small file
+into batches of 7 rows, so that every rule meets a row past the first batch. Both graphs
+the artifact loads are scored: one that takes the raw features (exported here from a seeded
+net over the legacy model's layout) and the legacy one that takes codes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from typer.testing import CliRunner
+
+from components.base.contract.artifact import ModelArtifact
+from components.base.contract.layout import FeatureLayout
+from components.base.contract.metadata import ModelMetadata
+from pipelines.cli import app
+from serving.batch import predict_file
+from serving.request_errors import RequestError
+from tests.unit.test_legacy_artifact import LEGACY
+
+BATCH = 7
+
+
+@pytest.fixture(scope="module", params=["raw", "legacy"])
+def model(request, tmp_path_factory) -> ModelArtifact:
+    if request.param == "legacy":
+        return ModelArtifact(LEGACY)
+    import torch
+
+    from components.train.export import export_onnx
+    from components.train.model import FlightDelayNet
+
+    directory = tmp_path_factory.mktemp("raw")
+    metadata = ModelMetadata.read(LEGACY)
+    layout = FeatureLayout.from_metadata(metadata)
+    torch.manual_seed(0)
+    net = FlightDelayNet(
+        vocab_sizes=[len(layout.vocabularies[name]) for name in layout.categorical],
+        means=metadata.extra["normalisation"]["mean"],
+        stds=metadata.extra["normalisation"]["std"],
+        embedding_dim=4,
+        hidden=(16,),
+        dropout=0.0,
+    ).eval()
+    export_onnx(net, layout, directory / metadata.model_file)
+    metadata.write(directory)
+    artifact = ModelArtifact(directory)
+    assert not artifact.legacy
+    return artifact
+
+
+def _flights(model: ModelArtifact) -> pd.DataFrame:
+    """The 40 reference rows with what a real input also holds: an unknown and a missing
+    carrier, a missing optional number, and columns the model does not read."""
+    frame = pd.DataFrame(model.metadata.reference_sample)
+    frame.loc[9, "carrier"] = "ZZ"
+    frame.loc[23, "carrier"] = None
+    frame.loc[31, "temp"] = np.nan
+    when = pd.date_range("2013-10-01", periods=len(frame), freq="h", tz="America/New_York")
+    return frame.assign(tailnum=[f"N{i}" for i in range(len(frame))], time_hour=when)
+
+
+def test_streamed_batches_score_as_the_whole_frame(model, tmp_path):
+    frame = _flights(model)
+    frame.to_parquet(tmp_path / "in.parquet", index=False)
+
+    result = predict_file(model, tmp_path / "in.parquet", tmp_path / "out.parquet", BATCH)
+
+    probability, unseen = model.predict_frame(frame)  # the whole frame, through pandas
+    scored = pq.read_table(tmp_path / "out.parquet")
+    source = pq.read_table(tmp_path / "in.parquet")
+    assert pq.ParquetFile(tmp_path / "out.parquet").metadata.num_row_groups == 6  # 40 = 5 x 7 + 5
+    assert result.rows == scored.num_rows == 40
+    assert result.unseen == unseen == {"carrier": 2, "origin": 0, "dest": 0}
+    np.testing.assert_array_equal(scored["probability"].to_numpy(), probability)
+    assert scored["delayed"].to_pylist() == (probability >= model.threshold).tolist()
+    # every input column as it was, and the schema (pandas metadata included) with two more
+    assert scored.select(source.column_names).equals(source)
+    assert scored.schema.equals(
+        source.schema.append(pa.field("probability", pa.float32())).append(
+            pa.field("delayed", pa.bool_())
+        ),
+        check_metadata=True,
+    )
+
+
+def test_the_benchmarks_whole_file_baseline_writes_what_the_stream_writes(model, tmp_path):
+    """`bench_batch` measures the stream against the path it replaced: the same file."""
+    from tests.benchmarks.bench_batch import whole_file
+
+    _flights(model).to_parquet(tmp_path / "in.parquet", index=False)
+    predict_file(model, tmp_path / "in.parquet", tmp_path / "streamed.parquet", BATCH)
+    whole_file(model, tmp_path / "in.parquet", tmp_path / "whole.parquet")
+    whole = pq.read_table(tmp_path / "whole.parquet")
+    assert pq.read_table(tmp_path / "streamed.parquet").equals(whole, check_metadata=True)
+
+
+def test_a_bad_row_in_a_later_batch_is_named_and_nothing_is_written(model, tmp_path):
+    frame = _flights(model)
+    frame.loc[30, "hour"] = 99  # in the fifth batch, across row groups of 9
+    frame.to_parquet(tmp_path / "in.parquet", index=False, row_group_size=9)
+    (tmp_path / "out.parquet").write_text("an earlier output")
+
+    with pytest.raises(RequestError, match=r"feature 'hour' row 30: 99 is outside \[0, 23\]"):
+        predict_file(model, tmp_path / "in.parquet", tmp_path / "out.parquet", BATCH)
+
+    assert (tmp_path / "out.parquet").read_text() == "an earlier output"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.parquet", "out.parquet"]
+
+
+def test_a_required_value_missing_past_the_first_batch_is_named(model, tmp_path):
+    frame = _flights(model)
+    frame.loc[16, "distance"] = np.nan
+    frame.to_parquet(tmp_path / "in.parquet", index=False)
+
+    with pytest.raises(RequestError, match=r"feature 'distance' row 16: a value is required"):
+        predict_file(model, tmp_path / "in.parquet", tmp_path / "out.parquet", BATCH)
+    assert not (tmp_path / "out.parquet").exists()
+
+
+def test_a_column_of_text_where_numbers_belong_is_refused_by_name(model, tmp_path):
+    frame = _flights(model).astype({"wind_speed": str})
+    frame.loc[12, "wind_speed"] = "calm"
+    frame.to_parquet(tmp_path / "in.parquet", index=False)
+
+    with pytest.raises(RequestError, match=r"feature 'wind_speed': expected numbers.*calm"):
+        predict_file(model, tmp_path / "in.parquet", tmp_path / "out.parquet", BATCH)
+
+
+def test_a_missing_feature_column_is_named(model, tmp_path):
+    _flights(model).drop(columns=["pressure"]).to_parquet(tmp_path / "in.parquet")
+
+    with pytest.raises(KeyError, match=r"missing feature column\(s\) \['pressure'\]"):
+        predict_file(model, tmp_path / "in.parquet", tmp_path / "out.parquet", BATCH)
+    assert not (tmp_path / "out.parquet").exists()
+
+
+def test_an_empty_file_gives_an_empty_output_with_the_scores_schema(model, tmp_path):
+    _flights(model).head(0).to_parquet(tmp_path / "in.parquet", index=False)
+
+    result = predict_file(model, tmp_path / "in.parquet", tmp_path / "out.parquet", BATCH)
+
+    scored = pq.read_table(tmp_path / "out.parquet")
+    assert result.rows == scored.num_rows == 0
+    assert result.unseen == {"carrier": 0, "origin": 0, "dest": 0}
+    assert scored.column_names[-2:] == ["probability", "delayed"]
+
+
+def test_sluice_predict_reports_the_unseen_values_and_names_a_bad_row(model, tmp_path):
+    frame = _flights(model)
+    frame.to_parquet(tmp_path / "in.parquet", index=False)
+    frame.assign(month=frame["month"].where(frame.index != 38, 13)).to_parquet(
+        tmp_path / "bad.parquet", index=False
+    )
+
+    def predict(source: str):
+        return CliRunner().invoke(
+            app,
+            ["predict", str(tmp_path / source), str(tmp_path / "out.parquet")]
+            + ["--model", str(model.directory), "--batch-rows", str(BATCH)],
+        )
+
+    scored = predict("in.parquet")
+    assert scored.exit_code == 0, scored.output
+    assert "scored 40 rows" in scored.output
+    assert "out of vocabulary (scored as unseen): carrier 2" in scored.output
+    refused = predict("bad.parquet")
+    assert refused.exit_code == 2
+    assert "bad.parquet: feature 'month' row 38: 13 is outside [1, 12]" in refused.output
