@@ -67,6 +67,7 @@ def test_every_alert_has_a_severity_a_summary_a_description_and_a_runbook(rules)
     assert severities == {
         "SluiceModelNotReady": "critical",
         "SluiceHighErrorRate": "critical",
+        "SluiceOnlineStoreDown": "critical",
         "SluiceHighLatency": "warning",
         "SluiceDriftDetected": "warning",
         "SluiceNoPredictions": "warning",
