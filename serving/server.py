@@ -31,6 +31,18 @@ MODES = ("predictor", "transformer", "combined")
 GC_THRESHOLD = 50_000
 
 
+def _positive(value: str) -> float:
+    """A number above 0: a zero timeout would fail every read, a negative one is no limit
+    redis-py accepts."""
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number") from None
+    if not number > 0:
+        raise argparse.ArgumentTypeError(f"{value!r} must be above 0")
+    return number
+
+
 def _horizon(value: str):
     from components.flights.features import parse_horizon
 
@@ -73,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max_request_rows", type=int, default=defaults.max_request_rows)
     parser.add_argument(
         "--online_timeout_ms",
-        type=float,
+        type=_positive,
         default=online_store.READ_TIMEOUT_MS,
         help="transformer: a Redis online-store read that takes longer fails (503)",
     )
