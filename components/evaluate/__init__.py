@@ -75,16 +75,12 @@ def references(splits: Splits) -> tuple[dict[str, np.ndarray], dict[str, dict]]:
     return scored, metrics
 
 
-def incomparable_champion(champion: ModelArtifact, model: ModelArtifact, columns) -> str | None:
-    """Why the champion cannot be judged on this frame, if it cannot: it reads features the
-    frame lacks (the feature set changed since it was trained), or it predicts at another
-    horizon, so its holdout AUC would answer another question."""
+def incomparable_champion(champion: ModelArtifact, columns) -> str | None:
+    """Why the champion cannot be scored on this frame, if it cannot: it reads features the
+    frame lacks (the feature set changed since it was trained)."""
     missing = champion.layout.missing(columns)
     if missing:
         return f"it reads feature(s) {sorted(missing)} that this frame lacks"
-    theirs, ours = champion.metadata.horizon_minutes, model.metadata.horizon_minutes
-    if theirs != ours:
-        return f"it predicts {theirs:g} min before departure, this model {ours:g}"
     return None
 
 
@@ -125,9 +121,14 @@ def run(
     champion, incomparable = None, None
     if champion_dir is not None:
         champion_model = ModelArtifact(champion_dir)
-        incomparable = incomparable_champion(champion_model, model, frame.columns)
+        incomparable = incomparable_champion(champion_model, frame.columns)
         if incomparable:
             champion = {"version": champion_version, "incomparable": incomparable}
+        elif champion_model.metadata.horizon_minutes != model.metadata.horizon_minutes:
+            champion = {
+                "version": champion_version,
+                "horizon_minutes": champion_model.metadata.horizon_minutes,
+            }
         else:
             champion_scores, _ = champion_model.predict_frame(holdout)
             scored["champion"] = champion_scores
@@ -147,6 +148,8 @@ def run(
             slice_gap=gap,
             champion_auc=None if champion is None else champion.get("roc_auc"),
             champion_incomparable=incomparable,
+            champion_horizon=None if champion is None else champion.get("horizon_minutes"),
+            horizon=model.metadata.horizon_minutes,
         )
     ]
     horizon = model.metadata.horizon_minutes

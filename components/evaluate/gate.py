@@ -51,10 +51,15 @@ def evaluate_gate(
     slice_gap: float,
     champion_auc: float | None,
     champion_incomparable: str | None = None,
+    champion_horizon: float | None = None,
+    horizon: float = 0.0,
 ) -> list[GateCheck]:
     """`champion_incomparable`: why the champion could not be scored on this frame (it
-    reads features this frame lacks, or predicts at another horizon): nothing to compare,
-    so the check passes and says why."""
+    reads features this frame lacks): nothing to compare, so the check passes and says why.
+    `champion_horizon`: the champion's horizon where it differs from this model's
+    (`horizon`): the check fails, since the served transformer reads features at the
+    champion's horizon; a model for another horizon is promoted by hand, with the
+    transformer's `--horizon`."""
     checks = [
         GateCheck(
             "min_auc",
@@ -79,7 +84,18 @@ def evaluate_gate(
             f"largest slice AUC gap {slice_gap:.4f} must be <= {config.max_slice_gap:.4f}",
         ),
     ]
-    if champion_incomparable:
+    if champion_horizon is not None:
+        checks.append(
+            GateCheck(
+                "vs_champion",
+                False,
+                horizon,
+                champion_horizon,
+                f"this model predicts {horizon:g} min before departure, the champion "
+                f"{champion_horizon:g}: promote it by hand with the transformer's --horizon",
+            )
+        )
+    elif champion_incomparable:
         checks.append(
             GateCheck(
                 "vs_champion", True, None, None, f"champion not comparable: {champion_incomparable}"

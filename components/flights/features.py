@@ -64,6 +64,10 @@ HORIZON_METADATA = b"sluice.horizon_minutes"
 """The training frame's Parquet key that says how far ahead of departure it was read."""
 
 
+MAX_HORIZON = timedelta(days=1)
+"""The longest horizon: the states of the day are computed from a day before the data."""
+
+
 def parse_horizon(value) -> timedelta:
     """A prediction horizon: how long before the scheduled departure the prediction is
     made. A duration as pandas reads one ('0', '90min', '2h', ISO 8601 'PT2H') or a number
@@ -78,6 +82,8 @@ def parse_horizon(value) -> timedelta:
         ) from None
     if pd.isna(horizon) or horizon < pd.Timedelta(0):
         raise ValueError(f"horizon: {value!r} must be a duration of zero or more")
+    if horizon > MAX_HORIZON:
+        raise ValueError(f"horizon: {value!r} must be at most {MAX_HORIZON}")
     return horizon.to_pytimedelta()
 
 
@@ -155,8 +161,9 @@ def epoch_seconds(values) -> np.ndarray:
     return ((times - pd.Timestamp(0, tz="UTC")) / pd.Timedelta(seconds=1)).to_numpy(np.float64)
 
 
-def _nanoseconds(values) -> np.ndarray:
-    return pd.DatetimeIndex(values).as_unit("ns").asi8
+def _seconds(values) -> np.ndarray:
+    """Whole UTC epoch seconds (the data's times are whole minutes)."""
+    return pd.DatetimeIndex(values).as_unit("s").asi8
 
 
 def _trailing(times: np.ndarray, values: np.ndarray, grid: np.ndarray, length: int):
@@ -198,27 +205,35 @@ def state_source(flights: pd.DataFrame, window: StateWindow) -> pd.DataFrame:
     departed, known = departed_at(flights), outcome_known_at(flights)
     delay = pd.to_numeric(flights["dep_delay"], errors="coerce").to_numpy(np.float64)
     outcome = pd.to_numeric(flights[LABEL], errors="coerce").to_numpy(np.float64)
-    length = pd.Timedelta(window.length).value
-    ahead = pd.Timedelta(window.ahead or 0).value
+    length = int(window.length.total_seconds())
+    ahead = int((window.ahead or timedelta(0)).total_seconds())
     step = pd.Timedelta(window.step)
+    # From before any horizon's first read to the last flight's quarter hour: the latest row
+    # is then the state of the data's last quarter hour, which the online store serves.
     grid_index = pd.date_range(
-        scheduled.min().floor(step) - step,
-        (max(known.max(), departed.max()) + window.length).floor(step) + step,
+        (scheduled.min() - MAX_HORIZON).floor(step) - step,
+        scheduled.max().floor(step) + step,
         freq=step,
     )
-    origin = grid_index[0].value - length - ahead  # no key's window reaches another's span
-    span = grid_index[-1].value + length + ahead - origin + 1
+    seconds = _seconds(grid_index)
+    origin = seconds[0] - length - ahead  # every key's facts and windows in its own span
+    span = seconds[-1] + ahead - origin + 1
+    if len(uniques) * span >= 2**62:
+        raise ValueError(f"{window.prefix} state: {len(uniques)} keys over {span} s overflow")
     grid = _keyed(
         np.repeat(np.arange(len(uniques)), len(grid_index)),
-        np.tile(_nanoseconds(grid_index) - origin, len(uniques)),
+        np.tile(seconds - origin, len(uniques)),
         span,
     )
 
     def facts(times: pd.Series, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        present = times.notna().to_numpy() & ~np.isnan(values)
-        at = _keyed(codes[present], _nanoseconds(times[present]) - origin, span)
-        order = np.argsort(at, kind="stable")
-        return at[order], values[present][order]
+        at = np.full(len(times), -1, dtype=np.int64)
+        known = times.notna().to_numpy()
+        at[known] = _seconds(times[known]) - origin
+        present = known & ~np.isnan(values) & (at >= 0) & (at < span)  # within the grid's reach
+        keyed = _keyed(codes[present], at[present], span)
+        order = np.argsort(keyed, kind="stable")
+        return keyed[order], values[present][order]
 
     departures, delay_sum = _trailing(*facts(departed, delay), grid, length)
     outcomes, delayed = _trailing(*facts(known, outcome), grid, length)

@@ -29,6 +29,7 @@ def test_origin_state_counts_facts_by_the_time_they_became_known():
             ("2013-01-01T10:00:00Z", 10, "JFK", "ORD", "AA", "N2", 180.0, 1.0),  # left 13:10
             ("2013-01-01T10:00:00Z", 20, "JFK", "ORD", "AA", "N3", None, None),  # cancelled
             ("2013-01-01T11:00:00Z", 0, "JFK", "BOS", "AA", "N4", 0.0, 1.0),  # left 11:00
+            ("2013-01-01T14:00:00Z", 0, "JFK", "BOS", "AA", "N5", 0.0, 1.0),  # asked at 13:30
         ]
     )
     source = F.state_source(flights, F.ORIGIN_STATE)
@@ -42,18 +43,25 @@ def test_origin_state_counts_facts_by_the_time_they_became_known():
     assert at_1330["origin_departures"] == 1 and at_1330["origin_mean_dep_delay"] == 180.0
 
 
-def test_state_has_a_row_every_step_from_before_the_first_flight_until_it_has_passed():
-    flights = _flights([("2013-01-01T10:00:00Z", 0, "JFK", "ORD", "AA", "N1", 0.0, 1.0)])
+def test_state_has_a_row_every_step_from_a_day_before_the_data_to_its_last_flight():
+    flights = _flights(
+        [
+            ("2013-01-02T10:00:00Z", 0, "JFK", "ORD", "AA", "N1", 0.0, 1.0),
+            ("2013-01-02T16:00:00Z", 0, "JFK", "BOS", "AA", "N2", 0.0, 1.0),
+        ]
+    )
     source = F.state_source(flights, F.DEST_STATE)
-    stamps = source[F.ENTITY_TIMESTAMP]
+    ord_ = source[source["dest"] == "ORD"]
+    stamps = ord_[F.ENTITY_TIMESTAMP]
     assert (stamps.diff().dropna() == F.DEST_STATE.step).all()
-    assert stamps.min() == pd.Timestamp("2013-01-01T09:00:00Z")
+    assert stamps.min() == pd.Timestamp("2013-01-01T09:00:00Z")  # any horizon reads a row
+    assert stamps.max() == pd.Timestamp("2013-01-02T17:00:00Z")  # the last flight's, + a step
     # the departure at 10:00 counts from the next grid point until its 3 hours have passed
-    counts = source.set_index(F.ENTITY_TIMESTAMP)["dest_departures"]
-    assert counts[pd.Timestamp("2013-01-01T10:00:00Z")] == 0
-    assert counts[pd.Timestamp("2013-01-01T11:00:00Z")] == 1
-    assert counts[pd.Timestamp("2013-01-01T13:00:00Z")] == 1
-    assert counts[pd.Timestamp("2013-01-01T14:00:00Z")] == 0
+    counts = ord_.set_index(F.ENTITY_TIMESTAMP)["dest_departures"]
+    assert counts[pd.Timestamp("2013-01-02T10:00:00Z")] == 0
+    assert counts[pd.Timestamp("2013-01-02T11:00:00Z")] == 1
+    assert counts[pd.Timestamp("2013-01-02T13:00:00Z")] == 1
+    assert counts[pd.Timestamp("2013-01-02T14:00:00Z")] == 0
 
 
 def test_features_are_read_as_of_the_quarter_hour_before_the_horizon():
@@ -70,7 +78,7 @@ def test_horizon_reads_durations_and_refuses_the_rest():
     assert F.parse_horizon("90min").total_seconds() == 5400
     assert F.parse_horizon("PT2H").total_seconds() == 7200
     assert F.parse_horizon(30).total_seconds() == 1800
-    for bad in ("soon", "-1h"):
+    for bad in ("soon", "-1h", "2 days"):
         with pytest.raises(ValueError, match="horizon"):
             F.parse_horizon(bad)
 

@@ -131,10 +131,11 @@ def build(data: str, s3_endpoint: str | None = None) -> dict[str, object]:
         )
 
     def daily(name: str, rate: DailyRate, description: str) -> FeatureView:
+        # A row a day; two days, so that the 25-hour day when clocks go back is covered.
         return FeatureView(
             name=name,
             entities=[entities[k] for k in rate.keys],
-            ttl=timedelta(days=1),
+            ttl=timedelta(days=2),
             schema=[Field(name=rate.rate, dtype=Float64), Field(name=rate.count, dtype=Int64)],
             source=source(name),
             description=description,
