@@ -11,7 +11,9 @@ request, the request's entities and the feature references to the server's
 same, the request-time features derived by the function every sluice path uses, so its model
 input equals sluice's (the benchmark checks the answers). Per-request logs are errors only, as
 for every server in the benchmark (the sample logs each body at INFO), and the feature server
-runs without its access log: both choices favour the peer.
+runs without its access log and without gunicorn's worker recycling (Feast's `--max-requests`
+default, 1,000, restarts its one worker, registry load included, every few seconds under
+load): these choices favour the peer.
 """
 
 from __future__ import annotations
@@ -103,11 +105,13 @@ class FeastServerTransformer(Model):
 
 @contextmanager
 def feature_server(repo: Path, env: dict, prefix: tuple[str, ...] = (), timeout: float = 120):
-    """`feast -c REPO serve` on a free loopback port, as the sample deploys it (one worker,
-    Feast's defaults) but without the access log; its `host:port` once `/health` answers."""
+    """`feast -c REPO serve` on a free loopback port, as the sample deploys it (one worker)
+    but without the access log and worker recycling; its `host:port` and process once
+    `/health` answers."""
     port = free_port()
     feast = Path(sys.executable).parent / "feast"
     command = [*prefix, str(feast), "-c", str(repo), "serve", "-h", "127.0.0.1", "-p", str(port)]
+    command += ["--no-access-log", "--max-requests", "0"]
     log = (repo / "feature_server.log").open("w")
     process = subprocess.Popen(command, stdout=log, stderr=log, env=env)
     try:
