@@ -24,7 +24,6 @@ Whatever protocol the caller speaks (v1, v2 REST, gRPC), the predictor is called
 
 from __future__ import annotations
 
-import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -56,12 +55,9 @@ from serving.feature_cache import MAX_ENTRIES, TTL_S, FeatureCache
 from serving.json_bodies import parse_json_body
 from serving.metrics import FEATURE_DEFAULTS, ONLINE_FETCH_SECONDS
 from serving.online_store import FAILURES_TO_DOWN, OnlineStoreHealth
+from serving.registry_watch import EVERY_S, MaterialisationWatch
 from serving.request_errors import RequestError, counted_client_errors
 from serving.request_rules import check_names, check_rows, check_unique
-
-REGISTRY_CHECK_S = 5.0
-"""How often the registry is read for a materialisation that landed."""
-logger = logging.getLogger("kserve.sluice")
 
 
 @dataclass(frozen=True)
@@ -206,7 +202,7 @@ class FeastTransformer(Model):
         failures_to_down: int = FAILURES_TO_DOWN,
         cache_ttl_s: float = TTL_S,
         cache_entries: int = MAX_ENTRIES,
-        registry_check_s: float = REGISTRY_CHECK_S,
+        registry_check_s: float = EVERY_S,
         horizon: timedelta | None = None,
     ):
         """`horizon`: how long before departure the model predicts (its features are read
@@ -243,13 +239,13 @@ class FeastTransformer(Model):
 
     def load(self) -> bool:
         self.cache = FeatureCache(self.cache_entries)
-        self._stamp, self._registry_due = None, 0.0
         self.store = self.stores.open(self.feature_repo)
         self.service = self.store.get_feature_service(self.feature_service)
         views = {
             p.name: self.store.get_feature_view(p.name)
             for p in self.service.feature_view_projections
         }
+        self.materialisations = MaterialisationWatch(self._last_updated, self.registry_check_s)
         self.online_features = service_features(self.service, views)
         self.groups = [
             ViewGroup(keys, refs, min([self.cache_ttl_s, *_view_ttls(refs, views)]))
@@ -284,7 +280,8 @@ class FeastTransformer(Model):
     def fetch(self, flights: Columns) -> Columns:
         """Online features for each flight's entities: from the cache, and for the flights
         with an entity it lacks, one read of the feature service."""
-        self._watch_registry()
+        if self.materialisations.landed():
+            self.cache.clear()
         entities = list(zip(*(flights[k] for k in ENTITY_KEYS), strict=True))
         found: list[dict[tuple, tuple | None]] = [{} for _ in self.groups]
         missing: dict[tuple, None] = {}  # the flights' entities to read, in order, once
@@ -311,25 +308,12 @@ class FeastTransformer(Model):
                 online[name] = [row[i] for row in rows]
         return online
 
-    def _watch_registry(self) -> None:
-        """Empty the cache once a materialisation has landed: a feature view's
-        last-updated time in the registry moved. Checked every `registry_check_s`; a
-        registry that does not answer leaves the cache to its TTL."""
-        now = time.monotonic()
-        if now < self._registry_due:
-            return
-        self._registry_due = now + self.registry_check_s
-        try:
-            views = self.store.list_feature_views(allow_cache=False)
-        except Exception as error:  # noqa: BLE001 (the TTL still bounds what is served)
-            logger.warning("registry unreadable, cache kept to its TTL: %s", error)
-            return
-        stamp = max(
+    def _last_updated(self):
+        """The registry's latest materialisation: its feature views' last-updated time."""
+        views = self.store.list_feature_views(allow_cache=False)
+        return max(
             (v.last_updated_timestamp for v in views if v.last_updated_timestamp), default=None
         )
-        if stamp != self._stamp:
-            self.cache.clear()
-            self._stamp = stamp
 
     async def model_input(self, flights: Columns) -> Columns:
         """What the predictor gets for these flights, feature by feature, built as

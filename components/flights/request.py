@@ -6,11 +6,12 @@ one feature is how training/serving skew starts."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 
 import numpy as np
 import pandas as pd
 
-from components.base.localtime import localized
+from components.base.localtime import local_time
 from components.flights.schema import TIMEZONE
 
 TEXT_FIELDS = ("carrier", "origin", "dest", "tailnum", "sched_dep_time")
@@ -39,10 +40,10 @@ EXAMPLE_REQUEST = {
 }
 
 
-def scheduled_departure(value, row: int) -> pd.Timestamp:
+def scheduled_departure(value, row: int) -> datetime:
     """A request time as a New York time. ValueError names the row when it is not one."""
     try:
-        return localized(value, TIMEZONE)
+        return local_time(value, TIMEZONE)
     except (ValueError, TypeError) as exc:
         raise ValueError(
             f"row {row}: sched_dep_time {value!r} is not an ISO 8601 local time ({exc})"
@@ -59,7 +60,7 @@ def request_features(
     carrier: Sequence,
     origin: Sequence,
     dest: Sequence,
-    scheduled: pd.Series | Sequence[pd.Timestamp],
+    scheduled: pd.Series | Sequence[datetime],
     distance: Sequence,
 ) -> pd.DataFrame:
     """The request-time features, one row per flight, columns in `REQUEST_FEATURES` order.

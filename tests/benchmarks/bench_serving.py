@@ -67,20 +67,22 @@ def _request(model: ModelArtifact, row: pd.Series) -> InferRequest:
     )
 
 
-def _load(protocol: str, target: str, body: bytes, concurrency: int) -> dict:
+def _load(
+    protocol: str, target: str, body: bytes, concurrency: int, seconds: float = SECONDS
+) -> dict:
     spec = {
         "protocol": protocol,
         "target": target,
         "body_hex": body.hex(),
         "concurrency": concurrency,
-        "seconds": SECONDS,
+        "seconds": seconds,
     }
     done = subprocess.run(
         [*_pin(1), sys.executable, "-m", "tests.benchmarks.loadgen"],
         input=json.dumps(spec),
         capture_output=True,
         text=True,
-        timeout=SECONDS + 120,
+        timeout=seconds + 120,
     )
     if done.returncode != 0:
         raise RuntimeError(done.stderr[-2000:])

@@ -117,6 +117,7 @@ def main() -> None:
                 "requests": len(latencies),
                 "errors": errors,
                 "throughput": len(latencies) / wall,
+                "mean_ms": float(np.mean(ms)),
                 "p50_ms": float(np.percentile(ms, 50)),
                 "p95_ms": float(np.percentile(ms, 95)),
                 "p99_ms": float(np.percentile(ms, 99)),

@@ -185,6 +185,16 @@ def test_grpc_serves_one_h2c_port():
     assert transformer["args"][-2:] == ["--predictor_protocol", "grpc-v2"]
 
 
+def test_grpc_keeps_the_http_readiness_that_an_online_store_outage_turns_not_ready():
+    (isvc,) = by_kind(render(COMBINATIONS["gRPC, v2 to the predictor"]), "InferenceService")
+    for component in ("predictor", "transformer"):
+        (container,) = isvc["spec"][component]["containers"]
+        assert container["readinessProbe"] == {
+            "httpGet": {"path": "/v2/health/ready", "port": 8080},
+            "periodSeconds": 5,
+        }, component
+
+
 def test_the_logger_sends_every_payload_to_this_releases_drift_service_by_default():
     objects = render()
     (isvc,) = by_kind(objects, "InferenceService")

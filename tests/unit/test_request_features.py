@@ -90,3 +90,17 @@ def test_the_training_frame_takes_them_from_the_same_derivation():
     assert (row["hour"], row["day_of_week"], row["month"], row["distance"]) == (8, 3, 1, 1400.0)
     # features are read as of the scheduled departure's quarter hour: 08:15 in New York
     assert row["event_timestamp"] == pd.Timestamp("2013-01-31T13:15:00Z")
+
+
+def test_a_request_time_is_read_without_pandas_as_the_same_instant():
+    """The transformer reads one per request: the standard library's datetime, which pandas
+    takes as the same instant."""
+    from datetime import datetime
+
+    from components.base.localtime import localized
+    from components.flights.request import scheduled_departure
+
+    stamp = scheduled_departure("2013-07-04T23:40:00Z", 0)
+    assert type(stamp) is datetime
+    assert stamp.isoformat() == "2013-07-04T19:40:00-04:00"
+    assert pd.Timestamp(stamp) == localized("2013-07-04T19:40:00", "America/New_York")
