@@ -1,5 +1,5 @@
-"""`sluice backtest` on three months: folds k=1..2, each trained on the months before its
-test month and tested on that month alone."""
+"""`sluice backtest` on the first 12 days of three months (short, for CI's time): folds
+k=1..2, each trained on the months before its test month and tested on that month alone."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ def quarter(tmp_path_factory):
     """A home whose one run has a real training frame of January to March."""
     root = tmp_path_factory.mktemp("quarter")
     featurized = build_training_frame(
-        root / "frame", {1, 2, 3}, reference_time="2013-04-01", materialize=False
+        root / "frame", {1, 2, 3}, reference_time="2013-04-01", days=12, materialize=False
     )
     run_dir = root / "home" / "runs" / "20130401-000000-backtest"
     run_dir.mkdir(parents=True)
@@ -46,7 +46,7 @@ def test_each_fold_tests_the_month_after_its_training_months(quarter):
     root, frame_path = quarter
     out = root / "out"
     done = _backtest(
-        root, "--first", "1", "--last", "2", "--valid-days", "7", "--epochs", "2",
+        root, "--first", "1", "--last", "2", "--valid-days", "22", "--epochs", "2",
         "--out", str(out), timeout=580,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
@@ -58,7 +58,7 @@ def test_each_fold_tests_the_month_after_its_training_months(quarter):
     for fold, test_month in zip(folds, (2, 3), strict=True):
         assert fold["rows"]["test"] == (month == test_month).sum()
         assert fold["rows"]["train"] + fold["rows"]["valid"] == (month < test_month).sum()
-        assert 0 < fold["rows"]["valid"] < (month == test_month - 1).sum() / 2
+        assert 0 < fold["rows"]["valid"] < (month == test_month - 1).sum()  # its last days
         model = out / f"k{fold['k']}" / "model"
         assert ModelMetadata.read(model).time_split["valid_end"] == f"2013-{test_month:02d}-01"
         assert set(fold["roc_auc"]) == {"network", "logistic", "gbdt"}
