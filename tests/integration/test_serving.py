@@ -10,12 +10,14 @@ import httpx
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from kserve import InferenceGRPCClient, InferenceRESTClient, RESTConfig
 from kserve.protocol.infer_type import InferInput, InferRequest, RequestedOutput
 
 from components.base.contract.artifact import ModelArtifact
 from components.base.contract.names import MODEL_NAME
 from serving.process import model_server
+from tests.delivery.chart import SCHEMAS
 from tests.integration.helpers import metric_samples, v2_inputs
 
 pytestmark = pytest.mark.integration
@@ -116,6 +118,26 @@ def test_v1_rest_v2_rest_and_v2_grpc_agree_with_the_model(server, registered, mo
     assert [o["name"] for o in raw["outputs"]] == ["probability", "delayed"]
     threshold = float(raw["parameters"]["threshold"])
     assert raw["outputs"][1]["data"] == (expected[:2] >= threshold).tolist()
+
+
+def test_a_v2_rest_answer_is_an_inference_response_of_the_upstream_schema(server, model_dir, rows):
+    """Held to KServe's OIP v2 REST schema (../shared/schemas), which has no `null` where
+    it names an object: the answer is rendered from the response's own dict."""
+    import jsonschema
+
+    path = SCHEMAS / "kserve" / "rest_predict_v2.yaml"
+    if not path.is_file():
+        pytest.skip(f"{path} is absent: the upstream protocol schemas live in ../shared/schemas")
+    document = yaml.safe_load(path.read_text())
+    schema = {**document["components"]["schemas"]["inference_response"], **document}
+    layout = ModelArtifact(model_dir).layout
+    complete = rows.dropna().head(3)  # a JSON body has no NaN
+    body = InferRequest(NAME, v2_inputs(complete, layout)).to_rest()[0]
+    answer = httpx.post(f"{server.http}/v2/models/{NAME}/infer", json=body)
+    assert answer.status_code == 200
+    assert answer.headers["content-type"] == "application/json"
+    jsonschema.validate(answer.json(), schema)
+    assert answer.json()["outputs"][0]["shape"] == [len(complete)] == [3]
 
 
 def test_a_request_gets_the_outputs_it_names(server, model_dir, rows):
