@@ -63,9 +63,9 @@ def worker_count(num_workers: int, gpus: int) -> int:
 
 @dataclass
 class TrainParams:
-    epochs: int = 8
-    batch_size: int = 512
-    lr: float = 2e-3
+    epochs: int = 6
+    batch_size: int = 1024
+    lr: float = 4e-3
     patience: int = 2
     min_delta: float = 1e-4
     seed: int = 13
