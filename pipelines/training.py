@@ -6,12 +6,14 @@ from components.base.settings import get_settings
 from components.evaluate.gate import GateConfig
 from components.flights.schema import SPLIT
 from components.rollout.config import DEFAULT_STEPS, RolloutConfig
+from components.train import TrainParams
 from pipelines import ops
 from pipelines.cluster import configure
 
 DEFAULT_REFERENCE_TIME = "2014-01-01T00:00:00-05:00"
 ROLLOUT = RolloutConfig()
 GATE = GateConfig()
+TRAIN = TrainParams()
 
 
 @dsl.pipeline(
@@ -27,7 +29,7 @@ def training_pipeline(
     horizon: str = "0",
     num_workers: int = 0,
     gpus: int = 0,
-    epochs: int = 8,
+    epochs: int = TRAIN.epochs,
     tune_trials: int = 0,
     train_end: str = SPLIT.train_end,
     valid_end: str = SPLIT.valid_end,

@@ -63,15 +63,18 @@ def worker_count(num_workers: int, gpus: int) -> int:
 
 @dataclass
 class TrainParams:
-    epochs: int = 8
-    batch_size: int = 512
-    lr: float = 2e-3
+    epochs: int = 6
+    batch_size: int = 1024
+    lr: float = 4e-3
     patience: int = 2
     min_delta: float = 1e-4
     seed: int = 13
     embedding_dim: int = 8
-    hidden: tuple[int, ...] = (64,)
-    dropout: float = 0.1
+    bins: int = 8
+    """Piecewise-linear bins per numeric feature (`components.train.model.PiecewiseLinear`;
+    0: none, each numeric only scaled)."""
+    hidden: tuple[int, ...] = (128,)
+    dropout: float = 0.25
     num_workers: int = CPU_WORKERS
     use_gpu: bool = False
     launcher: str = "ray"
@@ -150,12 +153,13 @@ def prepare(frame: pd.DataFrame, features: list[str], params: TrainParams) -> Pr
             check_training_frame(part, features, LABEL)
     categorical = [f for f in features if f in CATEGORICAL_FEATURES]
     numeric = [f for f in features if f not in CATEGORICAL_FEATURES]
-    prep = Preprocessing.fit(splits["train"], categorical, numeric)
+    prep = Preprocessing.fit(splits["train"], categorical, numeric, params.bins)
     config = {
         "model": {
             "vocab_sizes": [len(prep.layout.vocabularies[c]) for c in categorical],
             "means": prep.means,
             "stds": prep.stds,
+            "edges": prep.edges,
             "embedding_dim": params.embedding_dim,
             "hidden": tuple(params.hidden),
             "dropout": params.dropout,
@@ -262,7 +266,7 @@ def run(
                 "unseen": "int64[batch]: bit j set where categorical feature j was not in "
                 "its vocabulary",
             },
-            "normalisation": {"mean": prep.means, "std": prep.stds},
+            "normalisation": {"mean": prep.means, "std": prep.stds, "edges": prep.edges},
             "trained_at": datetime.now(UTC).isoformat(),
             "training": {k: v for k, v in result.to_dict().items() if k != "model_dir"},
             "torch_version": torch.__version__,

@@ -19,9 +19,11 @@ class Preprocessing:
     layout: FeatureLayout
     means: list[float]
     stds: list[float]
+    edges: list[list[float]]
+    """Each numeric's bin edges for `PiecewiseLinear`: distinct quantiles of the train split."""
 
     @classmethod
-    def fit(cls, train: pd.DataFrame, categorical: list[str], numeric: list[str]):
+    def fit(cls, train: pd.DataFrame, categorical: list[str], numeric: list[str], bins: int):
         vocabularies = {
             name: sorted(set(train[name].dropna().astype(str)) - {UNSEEN_VALUE})
             for name in categorical
@@ -33,6 +35,7 @@ class Preprocessing:
             layout=FeatureLayout(categorical, numeric, vocabularies),
             means=[float(m) for m in means],
             stds=[float(s) if s > 0 else 1.0 for s in stds],
+            edges=[quantile_edges(column, bins) for column in values.T],
         )
 
     def arrays(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -46,6 +49,16 @@ class Preprocessing:
             "numeric": self.layout.numeric,
             "vocabularies": self.layout.vocabularies,
         }
+
+
+def quantile_edges(values: np.ndarray, bins: int) -> list[float]:
+    """Up to `bins` bins of about equal counts: the distinct quantiles of the present
+    values. A feature with few distinct values gets fewer bins, a constant one none."""
+    present = values[~np.isnan(values)]
+    if bins < 1 or present.size == 0:
+        return []
+    edges = np.unique(np.quantile(present, np.linspace(0.0, 1.0, bins + 1)))
+    return [float(e) for e in edges] if len(edges) > 1 else []
 
 
 def check_training_frame(frame: pd.DataFrame, features: list[str], label: str) -> None:

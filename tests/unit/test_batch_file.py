@@ -36,10 +36,12 @@ def model(request, tmp_path_factory) -> ModelArtifact:
     metadata = ModelMetadata.read(LEGACY)
     layout = FeatureLayout.from_metadata(metadata)
     torch.manual_seed(0)
+    means, stds = metadata.extra["normalisation"]["mean"], metadata.extra["normalisation"]["std"]
     net = FlightDelayNet(
         vocab_sizes=[len(layout.vocabularies[name]) for name in layout.categorical],
-        means=metadata.extra["normalisation"]["mean"],
-        stds=metadata.extra["normalisation"]["std"],
+        means=means,
+        stds=stds,
+        edges=[[m - s, m, m + s] for m, s in zip(means, stds, strict=True)],
         embedding_dim=4,
         hidden=(16,),
         dropout=0.0,

@@ -19,7 +19,9 @@ class KnownCostNet(FlightDelayNet):
     kernels and caches warm up), then `CALL_S`."""
 
     def __init__(self):
-        super().__init__(vocab_sizes=[5, 3], means=[0.0, 1.0], stds=[1.0, 2.0], **SHAPE)
+        super().__init__(
+            vocab_sizes=[5, 3], means=[0.0, 1.0], stds=[1.0, 2.0], edges=[[], []], **SHAPE
+        )
         self.calls: Counter = Counter()
 
     def forward(self, categorical, numeric):

@@ -10,8 +10,18 @@ import torch
 from components.base.contract.layout import FeatureLayout
 from components.evaluate.gate import GateConfig, evaluate_gate
 from components.train.export import ExportError, export_onnx, parity
-from components.train.model import FlightDelayNet
-from components.train.preprocess import Preprocessing, TrainingDataError, check_training_frame
+from components.train.model import (
+    DelayProbability,
+    FlightDelayNet,
+    FoldedDelayProbability,
+    PiecewiseLinear,
+)
+from components.train.preprocess import (
+    Preprocessing,
+    TrainingDataError,
+    check_training_frame,
+    quantile_edges,
+)
 
 FEATURES = ["carrier", "temp"]
 
@@ -38,14 +48,38 @@ def test_frames_that_cannot_train_are_refused_with_the_reason(frame, message):
 
 
 def test_preprocessing_indexes_categories_with_an_unseen_bucket():
-    prep = Preprocessing.fit(_frame(), ["carrier"], ["temp"])
+    prep = Preprocessing.fit(_frame(), ["carrier"], ["temp"], bins=2)
     categorical, numeric = prep.arrays(pd.DataFrame({"carrier": ["UA", "ZZ"], "temp": [np.nan, 2]}))
     assert categorical[:, 0].tolist() == [2, 0]  # AA=1, UA=2, unseen=0
-    assert np.isnan(numeric[0, 0]) and prep.means == [2.0]
+    assert np.isnan(numeric[0, 0]) and prep.means == [2.0] and prep.edges == [[1.0, 2.0, 3.0]]
     # The empty text is the unseen value's text (a tensor's code 0): never in a vocabulary.
     assert Preprocessing.fit(
-        _frame(carrier=["", "UA", "AA"]), ["carrier"], ["temp"]
+        _frame(carrier=["", "UA", "AA"]), ["carrier"], ["temp"], bins=2
     ).layout.vocabularies == {"carrier": ["AA", "UA"]}
+
+
+def test_quantile_edges_merge_repeated_values_and_skip_constant_features():
+    values = np.array([1.0, 1.0, 1.0, 1.0, 2.0, 3.0, 4.0, np.nan])
+    assert quantile_edges(values, 4) == [1.0, 2.5, 4.0]  # quartiles 1, 1, 1, 2.5, 4
+    assert quantile_edges(np.array([1.0, 1.0, 1.0, 1.0, 1.0, 9.0]), 4) == [1.0, 9.0]
+    assert quantile_edges(np.array([5.0, 5.0, np.nan]), 4) == []
+    assert quantile_edges(np.array([np.nan]), 4) == []
+    assert quantile_edges(values, 0) == []
+
+
+def test_piecewise_linear_encoding_is_the_formula_and_zero_for_missing():
+    encode = PiecewiseLinear([[0.0, 10.0, 30.0], [], [-1.0, 1.0]])
+    numeric = torch.tensor(
+        [[5.0, 7.0, 0.0], [20.0, np.nan, -3.0], [40.0, 0.0, np.nan], [np.nan, 0.0, 1.0]]
+    )
+    encoded = encode(numeric, torch.isnan(numeric))
+    # Bins of feature 0: [0, 10] and [10, 30]; feature 1 has none; feature 2: [-1, 1].
+    assert encoded.tolist() == [
+        [0.5, 0.0, 0.5],  # 5 is half-way through the first bin; 0 half-way through [-1, 1]
+        [1.0, 0.5, 0.0],  # 20 fills the first bin and half the second; -3 is below
+        [1.0, 1.0, 0.0],  # 40 is past the last edge: every bin full; NaN: zeros
+        [0.0, 0.0, 1.0],  # NaN: zeros
+    ]
 
 
 LAYOUT = FeatureLayout(
@@ -61,6 +95,7 @@ def _net() -> FlightDelayNet:
         vocab_sizes=[5, 3],
         means=[10.0, -2.0, 0.5],
         stds=[3.0, 1.0, 0.1],
+        edges=[[0.0, 6.0, 12.0, 24.0], [-8.0, 0.0, 8.0], []],  # temp: no bins
         embedding_dim=8,
         hidden=(128, 64),
         dropout=0.1,
@@ -101,10 +136,23 @@ def test_the_exported_graph_takes_raw_features_and_matches_the_eager_net(tmp_pat
     _, unseen = session.run(["probability", "unseen"], feed)
     assert unseen.tolist() == [0, 1, 2, 3]  # bit 0: carrier unseen, bit 1: origin
     assert LAYOUT.unseen_counts(unseen) == {"carrier": 2, "origin": 2}
-    # Folded: one gather reads every embedding; normalisation lives in the first layer.
+    # Folded: one gather reads every embedding, one the bins' features; normalisation lives
+    # in the first layer and the bins' division in their scale.
     kernels = [node.op_type for node in onnx.load(path).graph.node]
-    assert kernels.count("Gather") == 1 and "Div" not in kernels and "Sub" not in kernels
+    assert kernels.count("Gather") == 2 and "Div" not in kernels and "Sub" not in kernels
     assert kernels.count("LabelEncoder") == 2
+
+
+def test_the_folded_form_is_the_trained_net_bins_and_missing_values_included():
+    net = _net()
+    numeric = torch.from_numpy(_raw_rows()[LAYOUT.numeric].to_numpy(np.float32))
+    numeric[:5] = torch.tensor([-5.0, 5.0, 30.0, np.nan, 0.0]).unsqueeze(1)  # below, past, NaN
+    categorical = torch.randint(0, 4, (len(numeric), 2))
+    with torch.no_grad():
+        folded = FoldedDelayProbability(net)(categorical, numeric)
+        eager = DelayProbability(net)(categorical, numeric)
+    assert net.bins.width == 5
+    assert torch.isfinite(folded).all() and torch.allclose(folded, eager, atol=1e-6)
 
 
 def test_parity_catches_a_graph_encoding_other_vocabularies(tmp_path):
