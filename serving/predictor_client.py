@@ -90,12 +90,15 @@ class PredictorRESTClient:
         if self._session is None:
             connector = aiohttp.TCPConnector(limit=CONNECTIONS, ssl=_ssl_context())
             self._session = aiohttp.ClientSession(connector=connector, timeout=self.timeout)
-        async with self._session.post(self.url(model_name), data=payload, headers=headers) as got:
+        url = self.url(model_name)
+        async with self._session.post(
+            url, data=payload, headers=headers, allow_redirects=False
+        ) as got:  # as httpx: a redirect is an answer, not followed
             content = await got.read()
             if not 200 <= got.status < 300:
                 raise PredictorHTTPError(got.status, content)
-            if response_headers is not None:
-                response_headers.update(got.headers)
+            if response_headers is not None:  # lower case, as httpx gives them to KServe
+                response_headers.update((k.lower(), v) for k, v in got.headers.items())
             if self.protocol == "v1":
                 return orjson.loads(content)
             json_length = int(got.headers.get(INFERENCE_CONTENT_LENGTH_HEADER, len(content)))

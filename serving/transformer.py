@@ -56,7 +56,7 @@ from serving.json_bodies import parse_json_body
 from serving.metrics import FEATURE_DEFAULTS, ONLINE_FETCH_SECONDS
 from serving.online_store import FAILURES_TO_DOWN, OnlineStoreHealth
 from serving.predictor_client import PredictorHTTPError, PredictorRESTClient
-from serving.registry_watch import EVERY_S, MaterialisationWatch
+from serving.registry_watch import EVERY_S, TIMEOUT_S, MaterialisationWatch
 from serving.request_errors import RequestError, counted_client_errors
 from serving.request_rules import check_names, check_rows, check_unique
 
@@ -200,6 +200,7 @@ class FeastTransformer(Model):
         cache_ttl_s: float = TTL_S,
         cache_entries: int = MAX_ENTRIES,
         registry_check_s: float = EVERY_S,
+        registry_timeout_s: float = TIMEOUT_S,
         horizon: timedelta | None = None,
     ):
         """`horizon`: how long before departure the model predicts (its features are read
@@ -212,7 +213,7 @@ class FeastTransformer(Model):
         self.max_request_rows = max_request_rows
         self.failures_to_down = failures_to_down
         self.cache_ttl_s, self.cache_entries = cache_ttl_s, cache_entries
-        self.registry_check_s = registry_check_s
+        self.registry_check_s, self.registry_timeout_s = registry_check_s, registry_timeout_s
         self.executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="feast")
         self._answered_version: str | None = None
 
@@ -242,7 +243,9 @@ class FeastTransformer(Model):
             p.name: self.store.get_feature_view(p.name)
             for p in self.service.feature_view_projections
         }
-        self.materialisations = MaterialisationWatch(self._last_updated, self.registry_check_s)
+        self.materialisations = MaterialisationWatch(
+            self._last_updated, self.registry_check_s, self.registry_timeout_s
+        )
         self.online_features = service_features(self.service, views)
         self.groups = [
             ViewGroup(keys, refs, min([self.cache_ttl_s, *_view_ttls(refs, views)]))

@@ -15,8 +15,8 @@ This route takes the body as bytes:
 - JSON is parsed with orjson. A model that sets `reads_rest_json` gets it as it is
   (`RestV2Body`) and decodes it itself, as it does gRPC messages (`serving.grpc_messages`);
   any other model gets it validated against KServe's schema.
-Everything else about the call (KServe's handler, `Model.__call__`, the response) stays
-KServe's.
+The call goes on as KServe's handler makes it (readiness, decode, `Model.__call__`,
+encode); a JSON answer is rendered straight from the response's dict (`infer`).
 
 Model metadata names the version served and the runtime (`serving.oip_metadata`). Server
 readiness also asks each model whether it is available (`serving.online_store`).
@@ -29,8 +29,8 @@ is not found (404).
 from __future__ import annotations
 
 import kserve.protocol.rest.v2_endpoints as kserve_v2
+import orjson
 from fastapi import Request, Response
-from fastapi.responses import ORJSONResponse
 from kserve.constants.constants import INFERENCE_CONTENT_LENGTH_HEADER, PredictorProtocol
 from kserve.errors import ModelNotFound, ModelNotReady, ServerNotReady
 from kserve.protocol.rest.v2_datamodels import ModelMetadataResponse, ServerReadyResponse
@@ -121,7 +121,8 @@ class SluiceV2Endpoints(kserve_v2.V2Endpoints):
             raw_response.headers.update(response_headers)
             raw_response.status_code, raw_response.body = 200, response
             return raw_response
-        return ORJSONResponse(response, headers=response_headers)
+        body = orjson.dumps(response, option=orjson.OPT_SERIALIZE_NUMPY)
+        return Response(body, media_type="application/json", headers=response_headers)
 
 
 def install() -> None:

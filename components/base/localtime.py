@@ -14,7 +14,9 @@ def local_time(value: str | datetime, timezone: str) -> datetime:
     a naive time that the clocks skip or repeat there (a daylight-saving change): only an
     offset makes it one. The standard library's, not pandas': the transformer reads one per
     request, and `pd.Timestamp` with `tz_localize` costs 5 to 18 times as much (measured:
-    18 against 3.4 µs for a naive time, 16 against 0.9 µs with an offset)."""
+    18 against 3.4 µs for a naive time, 16 against 0.9 µs with an offset). It reads ISO 8601
+    as `datetime.fromisoformat` does, stricter than pandas: no surrounding spaces, no
+    unpadded months or hours, and microseconds at most."""
     if isinstance(value, str):
         stamp = datetime.fromisoformat(value)
     elif isinstance(value, datetime):

@@ -47,6 +47,11 @@ class PiecewiseLinear(nn.Module):
         low = torch.where(missing, float("-inf"), numeric)
         return (low[:, self.column] * self.scale + self.shift).clamp(0.0, 1.0)
 
+    def encoded(self, numeric: torch.Tensor, missing: torch.Tensor) -> list[torch.Tensor]:
+        """The encoding as the net's inputs take it: none without bins (`bins=0`), whose
+        empty buffers the ONNX exporter cannot type."""
+        return [self(numeric, missing)] if self.width else []
+
 
 class FlightDelayNet(nn.Module):
     def __init__(
@@ -84,9 +89,8 @@ class FlightDelayNet(nn.Module):
             embedding(categorical[:, i].clamp(0, embedding.num_embeddings - 1))
             for i, embedding in enumerate(self.embeddings)
         ]
-        features = torch.cat(
-            [*embedded, scaled, missing.to(numeric.dtype), self.bins(numeric, missing)], dim=1
-        )
+        parts = [*embedded, scaled, missing.to(numeric.dtype)]
+        features = torch.cat([*parts, *self.bins.encoded(numeric, missing)], dim=1)
         return self.mlp(features).squeeze(-1)
 
 
@@ -142,7 +146,7 @@ class FoldedDelayProbability(nn.Module):
                 self.table[rows].flatten(1),
                 torch.where(missing, self.mean, numeric),
                 missing.to(numeric.dtype),
-                self.bins(numeric, missing),
+                *self.bins.encoded(numeric, missing),
             ],
             dim=1,
         )

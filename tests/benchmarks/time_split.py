@@ -44,7 +44,9 @@ def scrape(http: str) -> Totals:
 
 def time_split(before: Totals, after: Totals, latency_mean_ms: float) -> dict:
     """The mean request's milliseconds by part, between two scrapes around a run whose
-    client-side mean latency was `latency_mean_ms`."""
+    client-side mean latency was `latency_mean_ms`. A read serves a whole batch of
+    requests, so its time is shared among them: the time a request waits for a read in
+    flight counts as assembly, not as fetch."""
 
     def delta(name: str) -> tuple[float, float]:
         (s0, c0), (s1, c1) = before.get(name, (0.0, 0.0)), after.get(name, (0.0, 0.0))

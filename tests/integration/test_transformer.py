@@ -377,8 +377,8 @@ def test_after_a_materialisation_no_answer_uses_the_cached_values(slice_training
     store = FeatureStore(repo_path=str(repo))
     since = datetime(2012, 12, 1, tzinfo=UTC)
     store.materialize(start_date=since, end_date=datetime(2013, 1, 14, 13, tzinfo=UTC))
-    transformer = FeastTransformer(
-        MODEL_NAME, repo, FeastStores(), FEATURE_SERVICE, registry_check_s=0
+    transformer = FeastTransformer(  # every read waits for the registry, however loaded CI is
+        MODEL_NAME, repo, FeastStores(), FEATURE_SERVICE, registry_check_s=0, registry_timeout_s=60
     )
     transformer.load()
     requests = _random_requests(validated, 200, seed=7)

@@ -60,3 +60,26 @@ def test_each_replaced_kserve_global_is_still_read_by_name_and_is_ours(
         assert getattr(module, name) is ours
     finally:
         setattr(module, name, original)
+
+
+OVERRIDES = [
+    # (KServe's class, the method sluice overrides, the KServe method that calls it, sluice's)
+    ("Model", "_http_predict", "predict", "serving.transformer.FeastTransformer"),
+]
+
+
+@pytest.mark.parametrize(("owner", "method", "caller", "ours"), OVERRIDES)
+def test_each_overridden_kserve_method_is_still_called_by_name(owner, method, caller, ours):
+    """The transformer calls a remote predictor over REST through its own client by
+    overriding `Model._http_predict`: if KServe's `predict` stopped calling it, httpx would
+    come back unnoticed (and a predictor's 4xx would no longer be the caller's 400)."""
+    import importlib
+
+    import kserve
+
+    kserve_class = getattr(kserve, owner)
+    assert hasattr(kserve_class, method), f"kserve.{owner}.{method} is gone"
+    source = inspect.getsource(getattr(kserve_class, caller))
+    assert f"self.{method}(" in source, f"kserve.{owner}.{caller} no longer calls {method}"
+    module, name = ours.rsplit(".", 1)
+    assert method in vars(getattr(importlib.import_module(module), name))

@@ -48,15 +48,16 @@ async def _serve(handler):
 
 
 def test_v1_and_v2_answers_and_errors_from_a_real_server():
-    seen = []
+    seen, requested = [], []
 
     async def handler(request: web.Request) -> web.Response:
         body = await request.read()
         seen.append((request.path, request.headers.get("content-type"), body))
+        requested.append(request.headers.get("x-request-id"))
         if request.path.startswith("/v1/models/bad"):
             return web.json_response({"error": "no such feature"}, status=400)
         if request.path.startswith("/v1/"):
-            return web.json_response({"predictions": [0.25]}, headers={"x-answer": "v1"})
+            return web.json_response({"predictions": [0.25]}, headers={"X-Answer": "v1"})
         response = InferResponse("1", "m", [InferOutput("probability", [1], "FP32", [0.5])])
         rendered, _ = response.to_rest()
         return web.Response(body=orjson.dumps(rendered), content_type="application/json")
@@ -78,7 +79,8 @@ def test_v1_and_v2_answers_and_errors_from_a_real_server():
             await runner.cleanup()
 
     answer, headers, refused, typed = asyncio.run(calls())
-    assert answer == {"predictions": [0.25]} and headers["x-answer"] == "v1"
+    assert answer == {"predictions": [0.25]} and headers["x-answer"] == "v1"  # lower case
+    assert requested == [None, None, "r1"]
     assert (refused.status, refused.message) == (400, "no such feature")
     assert isinstance(typed, InferResponse)
     np.testing.assert_allclose(typed.outputs[0].as_numpy(), [0.5])

@@ -89,13 +89,14 @@ LAYOUT = FeatureLayout(
 )
 
 
-def _net() -> FlightDelayNet:
+def _net(edges=((0.0, 6.0, 12.0, 24.0), (-8.0, 0.0, 8.0), ())) -> FlightDelayNet:
+    """temp: no bins, unless `edges` give some."""
     torch.manual_seed(0)
     return FlightDelayNet(
         vocab_sizes=[5, 3],
         means=[10.0, -2.0, 0.5],
         stds=[3.0, 1.0, 0.1],
-        edges=[[0.0, 6.0, 12.0, 24.0], [-8.0, 0.0, 8.0], []],  # temp: no bins
+        edges=[list(bounds) for bounds in edges],
         embedding_dim=8,
         hidden=(128, 64),
         dropout=0.1,
@@ -153,6 +154,14 @@ def test_the_folded_form_is_the_trained_net_bins_and_missing_values_included():
         eager = DelayProbability(net)(categorical, numeric)
     assert net.bins.width == 5
     assert torch.isfinite(folded).all() and torch.allclose(folded, eager, atol=1e-6)
+
+
+def test_a_net_without_bins_exports_and_matches_the_eager_net(tmp_path):
+    """`bins=0`: every numeric only scaled; the graph has no bins stage."""
+    net, path = _net(edges=[[], [], []]), tmp_path / "model.onnx"
+    assert net.bins.width == 0
+    export_onnx(net, LAYOUT, path)
+    assert parity(net, path, LAYOUT, _raw_rows()) <= 1e-5
 
 
 def test_parity_catches_a_graph_encoding_other_vocabularies(tmp_path):
