@@ -99,20 +99,11 @@ def _ray_worker(config: dict) -> None:
     train_loop(config, ray.get(config["arrays_ref"]), RaySession())
 
 
-TRAIN_POLL_INTERVAL_S = 0.25
-"""How often Ray Train's controller polls its workers (Ray's default: 2 s). Each step of a
-fit (workers scheduled, started, finished) waits for the next poll, so the default costs a
-fit about 4 s of idle wall time: a fit of a loop that only reports took 14 s, and 9–11 s
-at 0.25 s, on this project's 2-core machine. A poll is one status call per worker."""
-
-
 def start_ray() -> None:
-    """Join or start the Ray instance the trainers (and Tune's trials) run in. The settings
-    from the environment reach an instance this process starts (a pod's own)."""
+    """Join or start the Ray instance the trainers (and Tune's trials) run in."""
     import ray
 
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
-    os.environ.setdefault("RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", str(TRAIN_POLL_INTERVAL_S))
     if not ray.is_initialized():
         ray.init(
             include_dashboard=False,
