@@ -69,6 +69,22 @@ def model_server(
         yield server
 
 
+def wait_ready(url: str, process: subprocess.Popen, log: Path, timeout: float, what: str):
+    """Until `url` answers 200; a process that exits first fails with its log's tail."""
+    deadline = time.time() + timeout
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(f"{what} exited: {log.read_text()[-3000:]}")
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if time.time() > deadline:
+            raise TimeoutError(f"{what} not ready")
+        time.sleep(0.3)
+
+
 @contextmanager
 def running(
     command: list[str],
@@ -84,19 +100,8 @@ def running(
     # A file, not a pipe: a pipe nobody drains fills up and blocks the server.
     process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, text=True, env=env)
     server = Server(f"http://127.0.0.1:{http_port}", f"127.0.0.1:{grpc_port}", process, log.name)
-    deadline = time.time() + timeout
     try:
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"server exited: {Path(log.name).read_text()[-3000:]}")
-            try:
-                if httpx.get(f"{server.http}/v2/health/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.time() > deadline:
-                raise TimeoutError("model server not ready")
-            time.sleep(0.3)
+        wait_ready(f"{server.http}/v2/health/ready", process, Path(log.name), timeout, "server")
         yield server
     finally:
         stop(process, 10)

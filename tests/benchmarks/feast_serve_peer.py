@@ -23,12 +23,10 @@ import json
 import math
 import subprocess
 import sys
-import time
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
-import httpx
 import requests
 from kserve import Model, ModelServer, model_server
 from kserve import logging as kserve_logging
@@ -36,7 +34,7 @@ from kserve import logging as kserve_logging
 from components.flights.features import as_of, epoch_seconds, model_features, with_elapsed
 from components.flights.request import ENTITY_KEYS, request_features, scheduled_departure
 from serving import access_logs
-from serving.process import free_port, stop
+from serving.process import free_port, stop, wait_ready
 
 HEADERS = {"Content-type": "application/json", "Accept": "application/json"}
 
@@ -112,30 +110,15 @@ def feature_server(repo: Path, env: dict, prefix: tuple[str, ...] = (), timeout:
     feast = Path(sys.executable).parent / "feast"
     command = [*prefix, str(feast), "-c", str(repo), "serve", "-h", "127.0.0.1", "-p", str(port)]
     command += ["--no-access-log", "--max-requests", "0"]
-    log = (repo / "feature_server.log").open("w")
+    log_path = repo / "feature_server.log"
+    log = log_path.open("w")
     process = subprocess.Popen(command, stdout=log, stderr=log, env=env)
     try:
-        _wait_healthy(f"http://127.0.0.1:{port}/health", process, repo, timeout)
+        wait_ready(f"http://127.0.0.1:{port}/health", process, log_path, timeout, "feast serve")
         yield f"127.0.0.1:{port}", process
     finally:
         stop(process, 10)
         log.close()
-
-
-def _wait_healthy(url: str, process: subprocess.Popen, repo: Path, timeout: float) -> None:
-    deadline = time.time() + timeout
-    while True:
-        if process.poll() is not None:
-            tail = (repo / "feature_server.log").read_text()[-3000:]
-            raise RuntimeError(f"feast serve exited: {tail}")
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        if time.time() > deadline:
-            raise TimeoutError("feast serve not healthy")
-        time.sleep(0.3)
 
 
 def build_parser() -> argparse.ArgumentParser:
