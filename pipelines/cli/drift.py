@@ -3,6 +3,7 @@ one), run in the drift environment, since alibi-detect cannot share this one's n
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -67,6 +68,9 @@ def drift(
         if value is not None:
             command += [flag, str(value)]
     code = subprocess.run(command, check=False).returncode
+    if code < 0:
+        killed = signal.Signals(-code).name
+        raise fail(f"the drift check was killed by {killed} (see above); not drift", code=3)
     if code == 1 and not _reported_drift(out / "drift.json", started):
         # Python's own exit code for an uncaught error, before the check could say anything
         raise fail("the drift check failed before reporting (see above); not drift", code=3)

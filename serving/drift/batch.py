@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 from components.base.contract.metadata import ModelMetadata
 from components.flights.request import CALENDAR_FEATURES
@@ -117,5 +119,15 @@ def main(argv: list[str] | None = None) -> int:
     return DRIFT if result.is_drift else NO_DRIFT
 
 
+def exit_without_teardown(code: int) -> NoReturn:
+    """Exit once everything is written, without tearing the interpreter down: at teardown
+    pyarrow's Parquet reader threads can abort the process ("terminate called without an
+    active exception", apache/arrow#34314, open), turning a finished check's exit code into
+    SIGABRT's. The reports are closed files by now; only the standard streams need a flush."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_without_teardown(main())

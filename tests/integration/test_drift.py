@@ -193,6 +193,17 @@ def test_a_check_that_fails_by_itself_is_not_drift(seasons, drift_python, tmp_pa
     assert "the drift check failed" in done.stderr
 
 
+def test_a_check_killed_by_a_signal_is_a_failed_check_not_an_exit_code(monkeypatch, tmp_path):
+    python = tmp_path / ".venv-drift" / "bin" / "python"
+    python.parent.mkdir(parents=True)
+    python.write_text("#!/bin/sh\nkill -ABRT $$\n")
+    python.chmod(0o755)
+    monkeypatch.setattr(drift_cli, "DRIFT_VENV", tmp_path / ".venv-drift")
+    result = CliRunner().invoke(app, ["drift", "--current", "x.parquet", "--out", str(tmp_path)])
+    assert result.exit_code == 3, result.output
+    assert "killed by SIGABRT" in result.output and "not drift" in result.output
+
+
 def test_a_missing_drift_environment_says_how_to_make_it(monkeypatch, tmp_path):
     monkeypatch.setattr(drift_cli, "DRIFT_VENV", tmp_path / ".venv-drift")
     result = CliRunner().invoke(app, ["drift", "--current", "x.parquet"])
