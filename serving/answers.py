@@ -144,6 +144,18 @@ class Answer:
             response.model_version or parameters.get("model_version"),
         )
 
+    def split(self, sizes: Sequence[int]) -> list[Answer]:
+        """The answers to the requests of a merged call, `sizes` rows each, in order."""
+        if sum(sizes) != len(self.probability):
+            raise ValueError(f"the answer has {len(self.probability)} rows, not {sum(sizes)}")
+        parts, start = [], 0
+        for size in sizes:
+            end = start + size
+            rows = self.probability[start:end], self.delayed[start:end]
+            parts.append(Answer(*rows, self.threshold, self.version))
+            start = end
+        return parts
+
     def render(self, incoming, names: Sequence[str], model_name: str):
         """This answer in the protocol of `incoming`, the caller's request (None for v1)."""
         if incoming is None:

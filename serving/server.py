@@ -23,6 +23,7 @@ from serving import (
     grpc_messages,
     online_store,
     payload_logger,
+    predictor_batch,
     v2_rest,
 )
 from serving.predictor import FlightDelayPredictor, ServingOptions
@@ -117,6 +118,13 @@ def build_parser() -> argparse.ArgumentParser:
         "(0, 90min, 2h): features are read then; default the in-process model's, else 0",
     )
     parser.add_argument(
+        "--predictor_calls_in_flight",
+        type=int,
+        default=predictor_batch.IN_FLIGHT,
+        help="transformer before a remote predictor: calls out at once; requests that arrive "
+        "meanwhile wait and go together in the next call",
+    )
+    parser.add_argument(
         "--logger_url",
         default=None,
         help="send every inference call as KServe's payload logger would (CloudEvents), "
@@ -175,6 +183,7 @@ def build_model(args: argparse.Namespace):
         cache_ttl_s=args.feature_cache_ttl_s,
         cache_entries=args.feature_cache_entries,
         horizon=args.horizon,
+        predictor_calls_in_flight=args.predictor_calls_in_flight,
     )
 
 

@@ -49,12 +49,14 @@ from components.flights.request import (
     scheduled_departure,
 )
 from serving.answers import OUTPUTS, Answer, output_types, requested_outputs
+from serving.columns import Columns
 from serving.datatypes import NUMERIC_DATATYPES
-from serving.feature_batch import Columns, FeatureBatcher
+from serving.feature_batch import FeatureBatcher
 from serving.feature_cache import MAX_ENTRIES, TTL_S, FeatureCache
 from serving.json_bodies import parse_json_body
 from serving.metrics import FEATURE_DEFAULTS, ONLINE_FETCH_SECONDS
 from serving.online_store import FAILURES_TO_DOWN, OnlineStoreHealth
+from serving.predictor_batch import IN_FLIGHT, PredictorBatcher, PredictorCall
 from serving.predictor_client import PredictorHTTPError, PredictorRESTClient
 from serving.registry_watch import EVERY_S, TIMEOUT_S, MaterialisationWatch
 from serving.request_errors import RequestError, counted_client_errors
@@ -92,7 +94,7 @@ def _view_ttls(refs: list[str], views) -> list[float]:
 class Forward:
     """A caller's request on its way to the predictor."""
 
-    request: dict | InferRequest  # in the predictor's protocol
+    columns: Columns  # the model input
     incoming: InferRequest | None  # the caller's v2 request; None for v1
     outputs: tuple[str, ...]  # the outputs the caller asked for
 
@@ -202,9 +204,12 @@ class FeastTransformer(Model):
         registry_check_s: float = EVERY_S,
         registry_timeout_s: float = TIMEOUT_S,
         horizon: timedelta | None = None,
+        predictor_calls_in_flight: int = IN_FLIGHT,
     ):
         """`horizon`: how long before departure the model predicts (its features are read
-        then); None takes the in-process model's, or 0 before a remote predictor."""
+        then); None takes the in-process model's, or 0 before a remote predictor.
+        `predictor_calls_in_flight`: calls to a remote predictor out at once, beyond which
+        requests wait and merge (`serving.predictor_batch`)."""
         super().__init__(name)
         self.horizon = horizon
         self.feature_repo, self.stores = feature_repo, stores
@@ -214,6 +219,9 @@ class FeastTransformer(Model):
         self.failures_to_down = failures_to_down
         self.cache_ttl_s, self.cache_entries = cache_ttl_s, cache_entries
         self.registry_check_s, self.registry_timeout_s = registry_check_s, registry_timeout_s
+        self.predictor_calls = PredictorBatcher(
+            self._send, max_request_rows, predictor_calls_in_flight
+        )
         self.executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="feast")
         self._answered_version: str | None = None
 
@@ -366,42 +374,48 @@ class FeastTransformer(Model):
                 outputs = requested_outputs([o.name for o in incoming.request_outputs or ()])
             check_rows(len(flights["carrier"]), self.max_request_rows, "flights")
             columns = await self.model_input(flights)
-        return Forward(self._forwarded(columns, incoming), incoming, outputs)
+        return Forward(columns, incoming, outputs)
 
-    def _forwarded(self, columns: Columns, incoming: InferRequest | None):
-        """The model input as the predictor reads it: remote, in `--predictor_protocol`
-        (missing values null over v2 REST, NaN over gRPC); in-process, a v1 caller's as v1
-        and any v2 caller's as an `InferRequest` with NaN, which never becomes JSON."""
-        if self.local_predictor is None:
-            protocol = self.predictor_config.protocol
-        else:
-            protocol = "v1" if incoming is None else "grpc-v2"
+    def _forwarded(self, columns: Columns, protocol: str, request_id: str | None):
+        """The model input as the predictor reads it, in `protocol`: missing values null
+        over v2 REST, NaN over gRPC and in-process, where an `InferRequest` never becomes
+        JSON."""
         if protocol == "v1":
             return {"instances": _v1_instances(columns)}
         return InferRequest(
             model_name=self.name,
             infer_inputs=_v2_inputs(columns, None if protocol == "v2" else float("nan")),
-            request_id=None if incoming is None else incoming.id,
+            request_id=request_id,
             request_outputs=[RequestedOutput(name) for name in OUTPUTS],
         )
+
+    async def _send(self, call: PredictorCall) -> Answer:
+        """One call to the remote predictor, in `--predictor_protocol`, through KServe's
+        `Model.predict` (and this class's `_http_predict`)."""
+        request = self._forwarded(call.columns, self.predictor_config.protocol, call.request_id)
+        try:
+            answer = await super().predict(request, call.headers, call.response_headers)
+        except (PredictorHTTPError, grpc.aio.AioRpcError) as error:
+            refusal = predictor_refusal(error)
+            if refusal is None:
+                raise
+            raise refusal from None
+        return Answer.read(answer)
 
     def validate(self, payload):
         return payload
 
     async def predict(self, payload: Forward, headers=None, response_headers=None):
+        request_id = None if payload.incoming is None else payload.incoming.id
         if self.local_predictor is None:
+            call = PredictorCall(payload.columns, headers, request_id, response_headers)
             with counted_client_errors():
-                try:
-                    answer = await super().predict(payload.request, headers, response_headers)
-                except (PredictorHTTPError, grpc.aio.AioRpcError) as error:
-                    refusal = predictor_refusal(error)
-                    if refusal is None:
-                        raise
-                    raise refusal from None
-        else:
-            decoded = self.local_predictor.decode(payload.request)
-            answer = await self.local_predictor.predict(decoded, headers)
-        answer = Answer.read(answer)
+                answer = await self.predictor_calls.submit(call)
+        else:  # a v1 caller's as v1, any v2 caller's as gRPC's `InferRequest`
+            protocol = "v1" if payload.incoming is None else "grpc-v2"
+            request = self._forwarded(payload.columns, protocol, request_id)
+            decoded = self.local_predictor.decode(request)
+            answer = Answer.read(await self.local_predictor.predict(decoded, headers))
         self._answered_version = answer.version
         return answer.render(payload.incoming, payload.outputs, self.name)
 

@@ -170,7 +170,7 @@ def _answer(server, incoming: str) -> tuple[list[float], str]:
 @pytest.fixture(scope="module", params=["v1", "v2", "grpc-v2"])
 def split(request, server, sqlite_repo):
     """The transformer as its own process, as on a cluster, calling the registered model's
-    predictor over one protocol."""
+    predictor over one protocol, one call at a time."""
     protocol = request.param
     host = server.grpc if protocol == "grpc-v2" else server.http.removeprefix("http://")
     with model_server(
@@ -182,6 +182,8 @@ def split(request, server, sqlite_repo):
         host,
         "--predictor_protocol",
         protocol,
+        "--predictor_calls_in_flight",
+        "1",  # one call out: the requests behind it merge, however fast the machine
     ) as transformer:
         yield transformer
 
@@ -227,6 +229,48 @@ def test_split_transformer_client_errors_are_400s(split, change, names):
         json={"instances": [{**FLIGHTS[0], "distance": 99999}]},
     )
     assert far.status_code == 400 and "distance" in far.json()["error"], far.text
+
+
+def _predictor_calls(server) -> float:
+    """Inference requests the predictor server has answered, whatever their outcome."""
+    samples = metric_samples(server.http)
+    return sum(v for (name, _), v in samples.items() if name == "sluice_requests_total")
+
+
+def test_concurrent_callers_share_the_split_transformers_predictor_calls(
+    split, server, slice_training_frame
+):
+    """Callers at once: the transformer's calls to the predictor merge (fewer reach it than
+    were sent), each caller gets the answer it gets alone, and a request the predictor
+    refuses, merged with others, is refused alone."""
+    validated = slice_training_frame.parent / "validated"
+    flights = [_random_requests(validated, 1, seed=s)[0] for s in range(64)]
+    far = [{**flight, "distance": [99999]} for flight in flights[:1]]  # past the predictor's range
+
+    def post(client, flight):
+        rows = zip(*flight.values(), strict=True)
+        instances = [dict(zip(flight, row, strict=True)) for row in rows]
+        return client.post(f"{split.http}/v1/models/{NAME}:predict", json={"instances": instances})
+
+    with httpx.Client() as client:
+        alone = [post(client, flight) for flight in flights]  # one at a time: each alone
+
+    async def at_once(sent) -> list[httpx.Response]:
+        limits = httpx.Limits(max_connections=len(sent))
+        async with httpx.AsyncClient(limits=limits, timeout=60) as client:
+            return await asyncio.gather(*(post(client, flight) for flight in sent))
+
+    before = _predictor_calls(server)
+    together = asyncio.run(at_once(flights))
+    reached = _predictor_calls(server) - before
+    for i, (one, other) in enumerate(zip(alone, together, strict=True)):
+        assert one.status_code == other.status_code == 200, other.text
+        assert other.json()["predictions"] == one.json()["predictions"], i
+    assert reached < len(flights), f"{reached} predictor calls for {len(flights)} requests"
+    mixed = asyncio.run(at_once(flights[:16] + far + flights[16:32]))
+    refused = mixed.pop(16)
+    assert refused.status_code == 400 and "distance" in refused.json()["error"], refused.text
+    assert [r.json()["predictions"] for r in mixed] == [r.json()["predictions"] for r in alone[:32]]
 
 
 def test_transformer_with_a_redis_online_store(

@@ -1,0 +1,27 @@
+"""Requests as columns (name → one value per row), merged into one batch and split back."""
+
+from __future__ import annotations
+
+Columns = dict[str, list]
+"""Name → one value per flight: a request's fields, or a model input's features."""
+
+
+def row_count(columns: Columns) -> int:
+    return len(next(iter(columns.values())))
+
+
+def merged(batch: list[Columns]) -> Columns:
+    """The rows of every request, in order, under the first one's names."""
+    if len(batch) == 1:
+        return batch[0]
+    return {name: [v for columns in batch for v in columns[name]] for name in batch[0]}
+
+
+def split(columns: Columns, batch: list[Columns]) -> list[Columns]:
+    """`columns`, one row per row of `batch`'s requests, cut back into one per request."""
+    parts, start = [], 0
+    for request in batch:
+        end = start + row_count(request)
+        parts.append({name: values[start:end] for name, values in columns.items()})
+        start = end
+    return parts
