@@ -20,6 +20,7 @@ again (`serving.online_store`).
 
 Whatever protocol the caller speaks (v1, v2 REST, gRPC), the predictor is called in
 `--predictor_protocol`, and its answer comes back to the caller in the caller's protocol.
+Calls to a remote predictor merge across concurrent requests (`serving.predictor_batch`).
 """
 
 from __future__ import annotations
