@@ -58,14 +58,19 @@ def ensure_venv(packages: list[str], venv: Path = VENV) -> Path:
     return venv
 
 
-def server_settings(http_port: int, grpc_port: int, metrics_port: int, tuned: bool) -> dict:
+def server_settings(
+    http_port: int, grpc_port: int, metrics_port: int, metrics_dir: Path, tuned: bool
+) -> dict:
     """MLServer's `settings.json`: loopback ports (its metrics server too, whose default
-    8082 would clash between servers), and `TUNED` or MLServer's defaults."""
+    8082 would clash between servers), its multiprocess metrics files in `metrics_dir` (by
+    default `.metrics` under the working directory, the source tree), and `TUNED` or
+    MLServer's defaults."""
     ports = {
         "host": "127.0.0.1",
         "http_port": http_port,
         "grpc_port": grpc_port,
         "metrics_port": metrics_port,
+        "metrics_dir": str(metrics_dir),
     }
     return {**ports, **(TUNED if tuned else {})}
 
@@ -98,7 +103,7 @@ def mlserver(
     http_port, grpc_port = free_port(), free_port()
     write_repository(
         repository,
-        server_settings(http_port, grpc_port, free_port(), tuned),
+        server_settings(http_port, grpc_port, free_port(), repository / ".metrics", tuned),
         model_settings(name, Path(model_dir).resolve()),
     )
     command = [*prefix, str(venv / "bin" / "mlserver"), "start", str(repository)]

@@ -3,6 +3,7 @@ built."""
 
 import json
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -66,13 +67,14 @@ def test_a_venv_for_other_packages_is_rebuilt_and_a_failed_step_is_named(tmp_pat
 
 
 def test_tuned_settings_run_inference_in_process_without_request_logs():
-    tuned = server_settings(8080, 8081, 8082, tuned=True)
-    defaults = server_settings(9080, 9081, 9082, tuned=False)
+    tuned = server_settings(8080, 8081, 8082, Path("/r/.metrics"), tuned=True)
+    defaults = server_settings(9080, 9081, 9082, Path("/r/.metrics"), tuned=False)
     assert tuned == {
         "host": "127.0.0.1",
         "http_port": 8080,
         "grpc_port": 8081,
         "metrics_port": 8082,
+        "metrics_dir": "/r/.metrics",  # not `.metrics` in the source tree
         "parallel_workers": 0,
         "debug": False,
     }
@@ -81,12 +83,14 @@ def test_tuned_settings_run_inference_in_process_without_request_logs():
         "http_port": 9080,
         "grpc_port": 9081,
         "metrics_port": 9082,
+        "metrics_dir": "/r/.metrics",
     }
 
 
 def test_the_repository_serves_the_mlflow_model_with_the_mlflow_runtime(tmp_path):
     model = model_settings("sluice-flights", tmp_path / "model")
-    folder = write_repository(tmp_path / "repo", server_settings(1, 2, 3, True), model)
+    settings = server_settings(1, 2, 3, tmp_path / "metrics", True)
+    folder = write_repository(tmp_path / "repo", settings, model)
     written = json.loads((folder / "model-settings.json").read_text())
     assert written == {
         "name": "sluice-flights",
