@@ -39,7 +39,7 @@ from kserve.protocol.infer_type import InferInput, InferRequest, RequestedOutput
 
 from components.flights.feature_repo.definitions import refs_by_join_keys, service_features
 from components.flights.feature_repo.store import FeastStores
-from components.flights.features import as_of, epoch_seconds, model_features, with_elapsed
+from components.flights.features import as_of_seconds, model_features, with_elapsed
 from components.flights.request import (
     CATEGORICAL_FEATURES,
     ENTITY_KEYS,
@@ -354,9 +354,9 @@ class FeastTransformer(Model):
             scheduled=flights["sched_dep_time"],
             distance=flights["distance"],
         )
-        columns = {name: derived[name].tolist() for name in derived.columns}
-        read_at = as_of(flights["sched_dep_time"], self.horizon)
-        online = with_elapsed(self.fetch(flights), epoch_seconds(read_at))
+        columns = {name: values.tolist() for name, values in derived.items()}
+        scheduled_s = [t.timestamp() for t in flights["sched_dep_time"]]
+        online = with_elapsed(self.fetch(flights), as_of_seconds(scheduled_s, self.horizon))
         for name, read in online.items():
             values = [None if v is None or v != v else float(v) for v in read]
             missing = values.count(None)

@@ -347,10 +347,19 @@ def with_elapsed(columns: dict, as_of: np.ndarray) -> dict:
     return columns
 
 
+def as_of_seconds(scheduled_s, horizon: timedelta) -> np.ndarray:
+    """When a flight's features are read, as UTC epoch seconds: the quarter hour that holds
+    its scheduled departure (epoch seconds) minus the horizon. The transformer's, and
+    through `as_of` training's event time."""
+    step = EVENT_STEP.total_seconds()
+    read_at = np.asarray(scheduled_s, dtype=np.float64) - horizon.total_seconds()
+    return np.floor(read_at / step) * step
+
+
 def as_of(scheduled, horizon: timedelta) -> pd.DatetimeIndex:
-    """When a flight's features are read (UTC): the quarter hour that holds its scheduled
-    departure (tz-aware) minus the horizon. Training's event time, and the transformer's."""
-    return (pd.DatetimeIndex(scheduled).tz_convert("UTC") - horizon).floor(EVENT_STEP)
+    """`as_of_seconds` of tz-aware times, as UTC timestamps: training's event time."""
+    seconds = as_of_seconds(epoch_seconds(scheduled), horizon)
+    return pd.DatetimeIndex(pd.to_datetime(seconds, unit="s", utc=True))
 
 
 def entity_frame(flights: pd.DataFrame, horizon: timedelta = timedelta(0)) -> pd.DataFrame:
@@ -374,7 +383,7 @@ def entity_frame(flights: pd.DataFrame, horizon: timedelta = timedelta(0)) -> pd
         scheduled=scheduled,
         distance=flights["distance"],
     )
-    return pd.concat([key, derived], axis=1).assign(
+    return pd.concat([key, pd.DataFrame(derived)], axis=1).assign(
         **{ENTITY_TIMESTAMP: as_of(scheduled, horizon), LABEL: flights[LABEL].astype("int64")}
     )
 

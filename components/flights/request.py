@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
@@ -56,26 +57,36 @@ def scheduled_departures(values: Iterable) -> pd.Series:
     return pd.Series(pd.DatetimeIndex(local, tz=TIMEZONE))
 
 
+def wall_clock(scheduled: pd.Series | Sequence[datetime]) -> np.ndarray:
+    """Tz-aware times as New York wall-clock minutes (`datetime64[m]`): a Series (training,
+    vectorised) or a sequence of datetimes (a request, without pandas)."""
+    if isinstance(scheduled, pd.Series | pd.DatetimeIndex):
+        local = pd.DatetimeIndex(scheduled).tz_convert(TIMEZONE).tz_localize(None)
+        return local.to_numpy().astype("datetime64[m]")
+    zone = ZoneInfo(TIMEZONE)
+    naive = [t.astimezone(zone).replace(tzinfo=None) for t in scheduled]
+    return np.array(naive, dtype="datetime64[m]")
+
+
 def request_features(
     carrier: Sequence,
     origin: Sequence,
     dest: Sequence,
     scheduled: pd.Series | Sequence[datetime],
     distance: Sequence,
-) -> pd.DataFrame:
-    """The request-time features, one row per flight, columns in `REQUEST_FEATURES` order.
-    `scheduled` is the scheduled departure, tz-aware (New York): a Series, or a sequence of
-    timestamps."""
-    local = pd.DatetimeIndex(scheduled).tz_convert(TIMEZONE)
-    return pd.DataFrame(
-        {
-            "carrier": np.asarray(carrier, dtype=object),
-            "origin": np.asarray(origin, dtype=object),
-            "dest": np.asarray(dest, dtype=object),
-            "hour": local.hour.to_numpy(np.int64),
-            "day_of_week": local.dayofweek.to_numpy(np.int64),
-            "month": local.month.to_numpy(np.int64),
-            "distance": np.asarray(distance, dtype=np.float64),
-        },
-        columns=list(REQUEST_FEATURES),
-    )
+) -> dict[str, np.ndarray]:
+    """The request-time features, one value per flight, in `REQUEST_FEATURES` order.
+    `scheduled` is the scheduled departure, tz-aware: a Series, or a sequence of datetimes.
+    Plain numpy, so that a single request pays microseconds, not pandas' fixed costs
+    (0.85 ms for one flight)."""
+    wall = wall_clock(scheduled)
+    days = wall.astype("datetime64[D]")
+    return {
+        "carrier": np.asarray(carrier, dtype=object),
+        "origin": np.asarray(origin, dtype=object),
+        "dest": np.asarray(dest, dtype=object),
+        "hour": (wall - days).astype("timedelta64[h]").astype(np.int64),
+        "day_of_week": (days.astype(np.int64) + 3) % 7,  # 1970-01-01, day 0, was a Thursday
+        "month": wall.astype("datetime64[M]").astype(np.int64) % 12 + 1,
+        "distance": np.asarray(distance, dtype=np.float64),
+    }

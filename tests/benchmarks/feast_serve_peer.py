@@ -31,7 +31,7 @@ import requests
 from kserve import Model, ModelServer, model_server
 from kserve import logging as kserve_logging
 
-from components.flights.features import as_of, epoch_seconds, model_features, with_elapsed
+from components.flights.features import as_of_seconds, model_features, with_elapsed
 from components.flights.request import ENTITY_KEYS, request_features, scheduled_departure
 from serving import access_logs
 from serving.process import free_port, stop, wait_ready
@@ -80,8 +80,9 @@ class FeastServerTransformer(Model):
             scheduled=scheduled,
             distance=[f["distance"] for f in flights],
         )
-        columns = {name: derived[name].tolist() for name in derived.columns}
-        elapsed = with_elapsed(online, epoch_seconds(as_of(scheduled, self.horizon)))
+        columns = {name: values.tolist() for name, values in derived.items()}
+        read_at = as_of_seconds([t.timestamp() for t in scheduled], self.horizon)
+        elapsed = with_elapsed(online, read_at)
         for name, values in elapsed.items():
             columns[name] = [None if v is None or math.isnan(v) else float(v) for v in values]
         return {

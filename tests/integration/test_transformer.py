@@ -331,12 +331,14 @@ def _from_feast(store: FeatureStore, requests: dict[str, list], features: list[s
     online = store.get_online_features(
         features=store.get_feature_service(FEATURE_SERVICE), entity_rows=rows
     ).to_dict()
-    frame = request_features(
-        carrier=requests["carrier"],
-        origin=requests["origin"],
-        dest=requests["dest"],
-        scheduled=scheduled_departures(requests["sched_dep_time"]),
-        distance=requests["distance"],
+    frame = pd.DataFrame(
+        request_features(
+            carrier=requests["carrier"],
+            origin=requests["origin"],
+            dest=requests["dest"],
+            scheduled=scheduled_departures(requests["sched_dep_time"]),  # training's form
+            distance=requests["distance"],
+        )
     )
     read_at = as_of(scheduled_departures(requests["sched_dep_time"]), timedelta(0))
     online = with_elapsed(online, epoch_seconds(read_at))  # unit-tested on its own

@@ -4,7 +4,12 @@ import pandas as pd
 import pytest
 
 from components.flights.features import entity_frame
-from components.flights.request import REQUEST_FEATURES, request_features, scheduled_departures
+from components.flights.request import (
+    REQUEST_FEATURES,
+    request_features,
+    scheduled_departure,
+    scheduled_departures,
+)
 from components.flights.schema import add_derived_columns
 
 
@@ -32,13 +37,26 @@ def test_a_time_that_does_not_parse_names_its_row(value):
         scheduled_departures(["2013-01-31T08:15:00", value])
 
 
-def test_request_features_by_hand():
-    features = request_features(
-        carrier=["UA", "B6"],
-        origin=["EWR", "JFK"],
-        dest=["IAH", "BOS"],
-        scheduled=scheduled_departures(["2013-01-31T08:15:00", "2013-12-01T00:05:00-05:00"]),
-        distance=[1400, 187],
+SENT = ["2013-01-31T08:15:00", "2013-12-01T00:05:00-05:00", "2013-07-04T23:40:00Z"]
+
+
+@pytest.mark.parametrize(
+    "scheduled",
+    [
+        scheduled_departures(SENT),  # training's form
+        [scheduled_departure(v, row) for row, v in enumerate(SENT)],  # the transformer's
+    ],
+    ids=["series", "datetimes"],
+)
+def test_request_features_by_hand(scheduled):
+    features = pd.DataFrame(
+        request_features(
+            carrier=["UA", "B6", "DL"],
+            origin=["EWR", "JFK", "LGA"],
+            dest=["IAH", "BOS", "ATL"],
+            scheduled=scheduled,
+            distance=[1400, 187, 762],
+        )
     )
     assert list(features.columns) == list(REQUEST_FEATURES)
     assert features.to_dict("records") == [
@@ -59,6 +77,15 @@ def test_request_features_by_hand():
             "day_of_week": 6,  # a Sunday
             "month": 12,
             "distance": 187.0,
+        },
+        {
+            "carrier": "DL",
+            "origin": "LGA",
+            "dest": "ATL",
+            "hour": 19,  # 23:40 UTC is 19:40 in New York in summer
+            "day_of_week": 3,  # a Thursday
+            "month": 7,
+            "distance": 762.0,
         },
     ]
     assert features["hour"].dtype == "int64" and features["distance"].dtype == "float64"
