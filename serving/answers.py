@@ -13,6 +13,7 @@ from kserve.protocol.grpc.grpc_predict_v2_pb2 import ModelInferRequest, ModelInf
 from kserve.protocol.infer_type import InferOutput, InferRequest, InferResponse, RequestedOutput
 
 from components.base.contract.names import OUTPUT_NAME
+from serving.columns import spans
 from serving.datatypes import GRPC_CONTENTS, RAW_DTYPES
 from serving.request_errors import RequestError
 
@@ -146,15 +147,13 @@ class Answer:
 
     def split(self, sizes: Sequence[int]) -> list[Answer]:
         """The answers to the requests of a merged call, `sizes` rows each, in order."""
-        if sum(sizes) != len(self.probability):
-            raise ValueError(f"the answer has {len(self.probability)} rows, not {sum(sizes)}")
-        parts, start = [], 0
-        for size in sizes:
-            end = start + size
-            rows = self.probability[start:end], self.delayed[start:end]
-            parts.append(Answer(*rows, self.threshold, self.version))
-            start = end
-        return parts
+        rows = {len(self.probability), len(self.delayed)}
+        if rows != {sum(sizes)}:
+            raise ValueError(f"the answer has {sorted(rows)} rows, not {sum(sizes)}")
+        return [
+            Answer(self.probability[span], self.delayed[span], self.threshold, self.version)
+            for span in spans(sizes)
+        ]
 
     def render(self, incoming, names: Sequence[str], model_name: str):
         """This answer in the protocol of `incoming`, the caller's request (None for v1)."""

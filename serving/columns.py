@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from itertools import accumulate
+
 Columns = dict[str, list]
 """Name → one value per flight: a request's fields, or a model input's features."""
 
@@ -17,11 +20,14 @@ def merged(batch: list[Columns]) -> Columns:
     return {name: [v for columns in batch for v in columns[name]] for name in batch[0]}
 
 
+def spans(sizes: Sequence[int]) -> list[slice]:
+    """Where each of consecutive parts of these sizes lies in their concatenation."""
+    return [slice(end - size, end) for size, end in zip(sizes, accumulate(sizes), strict=True)]
+
+
 def split(columns: Columns, batch: list[Columns]) -> list[Columns]:
     """`columns`, one row per row of `batch`'s requests, cut back into one per request."""
-    parts, start = [], 0
-    for request in batch:
-        end = start + row_count(request)
-        parts.append({name: values[start:end] for name, values in columns.items()})
-        start = end
-    return parts
+    return [
+        {name: values[span] for name, values in columns.items()}
+        for span in spans([row_count(request) for request in batch])
+    ]

@@ -17,6 +17,7 @@ from concurrent.futures import Executor
 
 from serving.coalesce import Coalescer
 from serving.columns import Columns, merged, split
+from serving.metrics import COALESCED_REQUESTS
 from serving.online_store import UNAVAILABLE_ERRORS, OnlineStoreHealth, OnlineStoreUnavailable
 
 
@@ -25,7 +26,8 @@ class FeatureBatcher:
         self, build: Callable[[Columns], Columns], health: OnlineStoreHealth, executor: Executor
     ):
         self.build, self.health, self.executor = build, health, executor
-        self.reads = Coalescer(self._read, "online_read")
+        self.reads = Coalescer(self._read)  # one read out; a read is bounded by its timeout
+        self.requests_per_read = COALESCED_REQUESTS.labels("online_read")
 
     async def submit(self, flights: Columns) -> Columns:
         """`build(flights)`, as part of one call for every request waiting with this one."""
@@ -35,6 +37,7 @@ class FeatureBatcher:
         if not self.health.up:
             detail = self.health.refused(len(batch))
             return [OnlineStoreUnavailable(detail) for _ in batch]
+        self.requests_per_read.observe(len(batch))
         loop = asyncio.get_running_loop()
         try:  # the store's health counts reads, which `build` reports itself
             columns = await loop.run_in_executor(self.executor, self.build, merged(batch))

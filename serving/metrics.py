@@ -71,7 +71,8 @@ BATCH_ROWS = Histogram(
 COALESCED_REQUESTS = Histogram(
     "sluice_coalesced_requests",
     "Callers' requests served by one call, by what the call is: online_read (a Feast read) "
-    "or predictor (a call to a remote predictor); they merge while earlier calls are out.",
+    "or predictor (a merged call to a remote predictor); they merge while earlier calls are "
+    "out.",
     ["call"],
     buckets=[1, 2, 4, 8, 16, 32, 64, 128],
 )

@@ -32,6 +32,16 @@ MODES = ("predictor", "transformer", "combined")
 GC_THRESHOLD = 50_000
 
 
+def _at_least_one(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{value!r} must be at least 1")
+    return number
+
+
 def _positive(value: str) -> float:
     """A number above 0: a zero timeout would fail every read, a negative one is no limit
     redis-py accepts."""
@@ -119,7 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--predictor_calls_in_flight",
-        type=int,
+        type=_at_least_one,
         default=predictor_batch.IN_FLIGHT,
         help="transformer before a remote predictor: calls out at once; requests that arrive "
         "meanwhile wait and go together in the next call",

@@ -220,9 +220,7 @@ class FeastTransformer(Model):
         self.failures_to_down = failures_to_down
         self.cache_ttl_s, self.cache_entries = cache_ttl_s, cache_entries
         self.registry_check_s, self.registry_timeout_s = registry_check_s, registry_timeout_s
-        self.predictor_calls = PredictorBatcher(
-            self._send, max_request_rows, predictor_calls_in_flight
-        )
+        self.predictor_calls_in_flight = predictor_calls_in_flight
         self.executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="feast")
         self._answered_version: str | None = None
 
@@ -266,7 +264,11 @@ class FeastTransformer(Model):
             lambda: self._read([probe]), self.executor, self.failures_to_down
         )
         self.batcher = FeatureBatcher(self.build, self.online, self.executor)
-        if self.local_predictor is not None:
+        if self.local_predictor is None:
+            self.predictor_calls = PredictorBatcher(
+                self._send, self.max_request_rows, self.predictor_calls_in_flight
+            )
+        else:
             self.local_predictor.load()
             trained = timedelta(minutes=self.local_predictor.artifact.metadata.horizon_minutes)
             if self.horizon is not None and self.horizon != trained:

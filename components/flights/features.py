@@ -348,8 +348,8 @@ def with_elapsed(columns: dict, as_of: np.ndarray) -> dict:
 
 
 def as_of_seconds(scheduled_s, horizon: timedelta) -> np.ndarray:
-    """When a flight's features are read, as UTC epoch seconds: the quarter hour that holds
-    its scheduled departure (epoch seconds) minus the horizon. The transformer's, and
+    """When a flight's features are read, as UTC epoch seconds: its scheduled departure
+    (epoch seconds) minus the horizon, floored to the quarter hour. The transformer's, and
     through `as_of` training's event time."""
     step = EVENT_STEP.total_seconds()
     read_at = np.asarray(scheduled_s, dtype=np.float64) - horizon.total_seconds()

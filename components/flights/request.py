@@ -63,6 +63,8 @@ def wall_clock(scheduled: pd.Series | Sequence[datetime]) -> np.ndarray:
     if isinstance(scheduled, pd.Series | pd.DatetimeIndex):
         local = pd.DatetimeIndex(scheduled).tz_convert(TIMEZONE).tz_localize(None)
         return local.to_numpy().astype("datetime64[m]")
+    if any(t.tzinfo is None for t in scheduled):  # astimezone would take the host's zone
+        raise ValueError("scheduled: a time without a zone; tz-aware times are required")
     zone = ZoneInfo(TIMEZONE)
     naive = [t.astimezone(zone).replace(tzinfo=None) for t in scheduled]
     return np.array(naive, dtype="datetime64[m]")

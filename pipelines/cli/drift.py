@@ -69,7 +69,10 @@ def drift(
             command += [flag, str(value)]
     code = subprocess.run(command, check=False).returncode
     if code < 0:
-        killed = signal.Signals(-code).name
+        try:
+            killed = signal.Signals(-code).name
+        except ValueError:  # a real-time signal has no name
+            killed = f"signal {-code}"
         raise fail(f"the drift check was killed by {killed} (see above); not drift", code=3)
     if code == 1 and not _reported_drift(out / "drift.json", started):
         # Python's own exit code for an uncaught error, before the check could say anything

@@ -365,7 +365,8 @@ def split_table(runs: list[dict]) -> list[dict]:
 def main(model_dir: Path, validated_dir: Path) -> None:
     runs, soaked, answers = transformer_runs(model_dir, validated_dir)
     goal_rows = goals(runs, soaked)
-    title = f"{SECONDS:.0f} s per run, {ROUNDS} paired rounds at c={GOAL_CONCURRENCY}"
+    at = " and ".join(map(str, ROUNDS_AT))
+    title = f"{SECONDS:.0f} s per run, {ROUNDS} paired rounds at c={at}"
     report(
         "transformer_load",
         f"online path over Redis, 1-flight v1 requests ({title})",

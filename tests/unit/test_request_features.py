@@ -1,5 +1,7 @@
 """Request-time features: derived from what a caller sends, the same way for training."""
 
+from datetime import datetime
+
 import pandas as pd
 import pytest
 
@@ -37,7 +39,15 @@ def test_a_time_that_does_not_parse_names_its_row(value):
         scheduled_departures(["2013-01-31T08:15:00", value])
 
 
-SENT = ["2013-01-31T08:15:00", "2013-12-01T00:05:00-05:00", "2013-07-04T23:40:00Z"]
+SENT = {  # what a caller sends: (hour, day of the week, month) in New York, by hand
+    "2013-01-31T08:15:00": (8, 3, 1),  # a Thursday
+    "2013-12-01T00:05:00-05:00": (0, 6, 12),  # a Sunday
+    "2013-07-04T23:40:00Z": (19, 3, 7),  # 23:40 UTC is 19:40 in New York in summer
+    "2013-03-10T03:30:00": (3, 6, 3),  # the first hour of summer time (02:00-03:00 skipped)
+    "2013-11-03T01:30:00-04:00": (1, 6, 11),  # 01:30 came twice: the first, summer time
+    "2013-11-03T01:30:00-05:00": (1, 6, 11),  # and the second, an hour later
+    "2013-11-03T04:59:00Z": (0, 6, 11),  # 00:59 summer time, the day the clocks go back
+}
 
 
 @pytest.mark.parametrize(
@@ -49,46 +59,27 @@ SENT = ["2013-01-31T08:15:00", "2013-12-01T00:05:00-05:00", "2013-07-04T23:40:00
     ids=["series", "datetimes"],
 )
 def test_request_features_by_hand(scheduled):
+    flights = len(SENT)
     features = pd.DataFrame(
         request_features(
-            carrier=["UA", "B6", "DL"],
-            origin=["EWR", "JFK", "LGA"],
-            dest=["IAH", "BOS", "ATL"],
+            carrier=["UA"] * flights,
+            origin=["EWR"] * flights,
+            dest=["IAH"] * flights,
             scheduled=scheduled,
-            distance=[1400, 187, 762],
+            distance=[1400 + i for i in range(flights)],
         )
     )
     assert list(features.columns) == list(REQUEST_FEATURES)
-    assert features.to_dict("records") == [
-        {
-            "carrier": "UA",
-            "origin": "EWR",
-            "dest": "IAH",
-            "hour": 8,
-            "day_of_week": 3,  # a Thursday
-            "month": 1,
-            "distance": 1400.0,
-        },
-        {
-            "carrier": "B6",
-            "origin": "JFK",
-            "dest": "BOS",
-            "hour": 0,
-            "day_of_week": 6,  # a Sunday
-            "month": 12,
-            "distance": 187.0,
-        },
-        {
-            "carrier": "DL",
-            "origin": "LGA",
-            "dest": "ATL",
-            "hour": 19,  # 23:40 UTC is 19:40 in New York in summer
-            "day_of_week": 3,  # a Thursday
-            "month": 7,
-            "distance": 762.0,
-        },
-    ]
+    calendar = features[["hour", "day_of_week", "month"]].itertuples(index=False, name=None)
+    assert list(calendar) == list(SENT.values())
+    assert features["distance"].tolist() == [1400.0 + i for i in range(flights)]
+    assert (features[["carrier", "origin", "dest"]].to_numpy() == ["UA", "EWR", "IAH"]).all()
     assert features["hour"].dtype == "int64" and features["distance"].dtype == "float64"
+
+
+def test_a_time_without_a_zone_is_refused_not_read_as_the_hosts():
+    with pytest.raises(ValueError, match="scheduled: a time without a zone"):
+        request_features(["UA"], ["EWR"], ["IAH"], [datetime(2013, 1, 31, 8, 15)], [1400])
 
 
 def test_the_training_frame_takes_them_from_the_same_derivation():
