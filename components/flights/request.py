@@ -45,7 +45,7 @@ def scheduled_departure(value, row: int) -> datetime:
     """A request time as a New York time. ValueError names the row when it is not one."""
     try:
         return local_time(value, TIMEZONE)
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, OverflowError) as exc:  # Overflow: past datetime's range
         raise ValueError(
             f"row {row}: sched_dep_time {value!r} is not an ISO 8601 local time ({exc})"
         ) from None
