@@ -182,7 +182,23 @@ def test_grpc_serves_one_h2c_port():
     (server,) = isvc["spec"]["predictor"]["containers"]
     assert server["ports"] == [{"name": "h2c", "containerPort": 8081, "protocol": "TCP"}]
     (transformer,) = isvc["spec"]["transformer"]["containers"]
-    assert transformer["args"][-2:] == ["--predictor_protocol", "grpc-v2"]
+    args = transformer["args"]
+    assert args[args.index("--predictor_protocol") + 1] == "grpc-v2"
+
+
+def test_the_model_servers_take_the_arguments_the_chart_gives_them():
+    """The chart and the server's own parser agree on every flag (an unknown one, or a value
+    the server refuses, would crash-loop the pod)."""
+    from serving.server import build_parser
+
+    values = {"inferenceService": {"transformer": {"predictorCallsInFlight": 2}}}
+    (isvc,) = by_kind(render(values), "InferenceService")
+    (predictor,) = isvc["spec"]["predictor"]["containers"]
+    (transformer,) = isvc["spec"]["transformer"]["containers"]
+    assert build_parser().parse_args(predictor["args"]).mode == "predictor"
+    parsed = build_parser().parse_args(transformer["args"])
+    assert (parsed.mode, parsed.predictor_protocol) == ("transformer", "v1")
+    assert parsed.predictor_calls_in_flight == 2 and parsed.horizon.total_seconds() == 0
 
 
 def test_grpc_keeps_the_http_readiness_that_an_online_store_outage_turns_not_ready():

@@ -14,6 +14,8 @@ from serving.server import build_parser
         ("--online_timeout_ms", "fast", "not a number"),
         ("--horizon", "soon", "horizon"),
         ("--horizon", "-1h", "zero or more"),
+        ("--predictor_calls_in_flight", "0", "must be at least 1"),
+        ("--predictor_calls_in_flight", "two", "not a whole number"),
     ],
 )
 def test_a_bad_value_is_refused_by_name(flag, value, rule, capsys):
