@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from serving.process import free_port, stop
+from serving.process import free_port, stop, wait_ready
 
 BIN = Path(sys.executable).parent
 S3_KEYS = {"AWS_ACCESS_KEY_ID": "sluice-test", "AWS_SECRET_ACCESS_KEY": "sluice-test-secret"}
@@ -46,7 +46,11 @@ def wait_for_port(port: int, process: subprocess.Popen, what: str, timeout: floa
 
 
 @contextmanager
-def _running(command: list[str], port: int, what: str, **popen):
+def _running(
+    command: list[str], port: int, what: str, ready: str | None = None, timeout: float = 60, **popen
+):
+    """`command` listening on `port`, and with `ready`, that URL answering 200 (within
+    `timeout` s), before it yields the process; stopped after."""
     log = tempfile.NamedTemporaryFile("w+", prefix=f"{what.replace(' ', '-')}-", suffix=".log")
     process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, **popen)
     try:
@@ -55,6 +59,8 @@ def _running(command: list[str], port: int, what: str, **popen):
         except RuntimeError as exc:
             log.seek(0)
             raise RuntimeError(f"{exc}\n{log.read()[-3000:]}") from None
+        if ready is not None:
+            wait_ready(ready, process, Path(log.name), timeout, what)
         yield process
     finally:
         stop(process, 15)
@@ -107,14 +113,7 @@ def prometheus_server(targets: dict[str, dict[str, str]], scrape_interval_s: flo
     command += [f"--storage.tsdb.path={root / 'data'}", f"--web.listen-address=127.0.0.1:{port}"]
     url = f"http://127.0.0.1:{port}"
     try:
-        with _running(command, port, "prometheus"):
-            import httpx
-
-            deadline = time.time() + 30
-            while httpx.get(f"{url}/-/ready", timeout=2).status_code != 200:
-                if time.time() > deadline:
-                    raise RuntimeError("prometheus not ready within 30 s")
-                time.sleep(0.2)
+        with _running(command, port, "prometheus", ready=f"{url}/-/ready", timeout=30):
             yield url
     finally:
         shutil.rmtree(root, ignore_errors=True)
@@ -204,20 +203,8 @@ def mlflow_server(backend_store_uri: str, s3_endpoint: str):
     command += ["--backend-store-uri", backend_store_uri, "--workers", "1"]
     command += ["--artifacts-destination", f"s3://{BUCKET}/mlartifacts"]
     env = {**os.environ, **S3_KEYS, "MLFLOW_S3_ENDPOINT_URL": s3_endpoint}
-    with _running(command, port, "mlflow server", env=env):
-        url = f"http://127.0.0.1:{port}"
-        import httpx
-
-        deadline = time.time() + 120
-        while True:
-            try:
-                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.time() > deadline:
-                raise RuntimeError(f"mlflow server at {url} never answered /health")
-            time.sleep(0.5)
+    url = f"http://127.0.0.1:{port}"
+    with _running(command, port, "mlflow server", ready=f"{url}/health", timeout=120, env=env):
         yield url
 
 
