@@ -69,8 +69,9 @@ def model_server(
         yield server
 
 
-def wait_ready(url: str, process: subprocess.Popen, log: Path, timeout: float, what: str):
-    """Until `url` answers 200; a process that exits first fails with its log's tail."""
+def wait_ready(url: str, process: subprocess.Popen, log: Path, timeout: float, what: str) -> None:
+    """Until `url` answers 200; a process that exits first, or never answers, fails with its
+    log's tail."""
     deadline = time.time() + timeout
     while True:
         if process.poll() is not None:
@@ -81,7 +82,7 @@ def wait_ready(url: str, process: subprocess.Popen, log: Path, timeout: float, w
         except httpx.HTTPError:
             pass
         if time.time() > deadline:
-            raise TimeoutError(f"{what} not ready")
+            raise TimeoutError(f"{what} not ready at {url}: {log.read_text()[-3000:]}")
         time.sleep(0.3)
 
 

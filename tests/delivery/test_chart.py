@@ -189,16 +189,20 @@ def test_grpc_serves_one_h2c_port():
 def test_the_model_servers_take_the_arguments_the_chart_gives_them():
     """The chart and the server's own parser agree on every flag (an unknown one, or a value
     the server refuses, would crash-loop the pod)."""
+    from serving.predictor_batch import IN_FLIGHT
     from serving.server import build_parser
 
-    values = {"inferenceService": {"transformer": {"predictorCallsInFlight": 2}}}
+    (default,) = by_kind(render(), "InferenceService")
+    (transformer,) = default["spec"]["transformer"]["containers"]
+    assert build_parser().parse_args(transformer["args"]).predictor_calls_in_flight == IN_FLIGHT
+    values = {"inferenceService": {"transformer": {"predictorCallsInFlight": 1_000_000}}}
     (isvc,) = by_kind(render(values), "InferenceService")
     (predictor,) = isvc["spec"]["predictor"]["containers"]
     (transformer,) = isvc["spec"]["transformer"]["containers"]
     assert build_parser().parse_args(predictor["args"]).mode == "predictor"
     parsed = build_parser().parse_args(transformer["args"])
     assert (parsed.mode, parsed.predictor_protocol) == ("transformer", "v1")
-    assert parsed.predictor_calls_in_flight == 2 and parsed.horizon.total_seconds() == 0
+    assert parsed.predictor_calls_in_flight == 1_000_000 and parsed.horizon.total_seconds() == 0
 
 
 def test_grpc_keeps_the_http_readiness_that_an_online_store_outage_turns_not_ready():
@@ -543,6 +547,14 @@ def test_every_object_carries_the_standard_labels():
         ),
         ({"drift": {"every": 0}}, "/drift/every': minimum: got 0, want 1"),
         ({"drift": {"exclude": ["Month!"]}}, "/drift/exclude/0'"),
+        (
+            {"inferenceService": {"transformer": {"predictorCallsInFlight": 0}}},
+            "/inferenceService/transformer/predictorCallsInFlight': minimum: got 0, want 1",
+        ),
+        (
+            {"inferenceService": {"transformer": {"predictorCallsInFlight": None}}},
+            "missing property 'predictorCallsInFlight'",
+        ),
     ],
 )
 def test_invalid_values_are_refused_with_a_readable_message(values, said):

@@ -218,9 +218,9 @@ def test_a_versions_reference_is_read_from_an_mlflow_tracking_server(registered)
     port = free_port()
     backend = registered["env"]["MLFLOW_TRACKING_URI"]
     command = [str(BIN / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port)]
-    with _running([*command, "--backend-store-uri", backend, "--workers", "1"], port, "mlflow"):
-        url = f"http://127.0.0.1:{port}"
-        wait_until(lambda: _healthy(url), 120, "mlflow server /health", every=0.5)
+    command += ["--backend-store-uri", backend, "--workers", "1"]
+    url = f"http://127.0.0.1:{port}"
+    with _running(command, port, "mlflow", ready=f"{url}/health", timeout=120):
         references = References(mlflow_url=url)
         reference = references.get("sluice-flights", registered["version"])
         assert reference.source == f"MLflow sluice-flights v{registered['version']}"
@@ -228,10 +228,3 @@ def test_a_versions_reference_is_read_from_an_mlflow_tracking_server(registered)
         assert 0 < len(reference.scores) <= 5000 and 0 <= reference.scores.min()
         with pytest.raises(ReferenceUnavailable, match="version 999 from the MLflow server"):
             references.get("sluice-flights", "999")
-
-
-def _healthy(url: str) -> bool:
-    try:
-        return httpx.get(f"{url}/health", timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False

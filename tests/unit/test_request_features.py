@@ -33,7 +33,7 @@ def test_times_without_an_offset_are_new_york_times_and_others_are_converted():
         "2013-11-03T01:30:00",  # clocks went back: 01:30 came twice in New York
         "2013-03-10T02:30:00",  # clocks went forward: no 02:30 in New York
         "0001-01-01T00:00:00+01:00",  # in New York, before the year 1
-        "9999-12-31T23:59:00-05:00",  # and after 9999
+        "9999-12-31T23:59:00-05:00",  # in range, but astimezone passes through UTC: 10000
     ],
 )
 def test_a_time_that_does_not_parse_names_its_row(value):
