@@ -1,14 +1,14 @@
 """Model calls for the server: where they run, and adaptive micro-batching across requests.
 
 Where: a call of at most `inline_max_rows` rows runs on the event loop, because for such a
-batch the model call (35–40 µs for one row of this network alone, most of it onnxruntime
-binding the 24 raw-feature inputs; more in a loaded server, whose other work leaves the
-caches cold) costs less than handing it to a thread and back (a future, a wake-up of the
-loop, two GIL hand-offs; under load that hop took a fifth of the server's throughput).
-Bigger batches run on the model thread, so a large request never holds the loop for longer
-than a small call does. `inline_rows_within` picks the limit when the model loads: the
-largest batch whose call fits a time budget on this machine, so a heavier model goes to the
-thread by itself. A budget of 0 sends every call to the thread.
+batch the model call (about 18 µs for one row of this network alone, the graph fed two
+matrices (`components.base.contract.packed_graph`); 75–85 µs in a loaded server, whose other
+work leaves the caches cold) costs less than handing it to a thread and back (a future, a
+wake-up of the loop, two GIL hand-offs; under load that hop took a fifth of the server's
+throughput). Bigger batches run on the model thread, so a large request never holds the loop
+for longer than a small call does. `inline_rows_within` picks the limit when the model
+loads: the largest batch whose call fits a time budget on this machine, so a heavier model
+goes to the thread by itself. A budget of 0 sends every call to the thread.
 
 Batching: while the model is idle a request is scored at once, so a lone caller waits for
 nothing; while a threaded call is in flight, arriving requests queue and go together in the

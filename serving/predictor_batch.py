@@ -1,13 +1,13 @@
 """The transformer's calls to a remote predictor, merged across concurrent requests.
 
 In split mode (transformer and predictor as two servers, as on a cluster) a call per
-caller's request pays the protocol on both sides for one row: the round trip, 24 named
-inputs encoded by the transformer and decoded by the predictor, which together cost more
-CPU than the features and the model. The calls coalesce instead (`serving.coalesce`): while
-`max_in_flight` calls are out, arriving requests wait and go together, as one request of
-many rows, and each caller gets its own rows of the answer. A lone caller waits for nothing,
-and a queue goes out after `MAX_WAIT_S` even while the calls ahead are still out, so a
-predictor replica that hangs holds up only the calls it holds.
+caller's request pays the protocol on both sides for one row: the round trip, one named
+input per feature encoded by the transformer and decoded by the predictor, which together
+cost more CPU than the features and the model. The calls coalesce instead
+(`serving.coalesce`): while `max_in_flight` calls are out, arriving requests wait and go
+together, as one request of many rows, and each caller gets its own rows of the answer. A
+lone caller waits for nothing, and a queue goes out after `MAX_WAIT_S` even while the calls
+ahead are still out, so a predictor replica that hangs holds up only the calls it holds.
 
 What a merged call carries: requests merge only with requests that carry the same
 `authorization` header (one caller's credentials never stand for another's rows), and a

@@ -13,12 +13,10 @@ import pytest
 from typer.testing import CliRunner
 
 from components.base.contract.artifact import ModelArtifact
-from components.base.contract.layout import FeatureLayout
-from components.base.contract.metadata import ModelMetadata
 from pipelines.cli import app
 from serving.batch import predict_file
 from serving.request_errors import RequestError
-from tests.unit.test_legacy_artifact import LEGACY
+from tests.model_fixtures import LEGACY, exported_raw_model
 
 BATCH = 7
 
@@ -27,30 +25,7 @@ BATCH = 7
 def model(request, tmp_path_factory) -> ModelArtifact:
     if request.param == "legacy":
         return ModelArtifact(LEGACY)
-    import torch
-
-    from components.train.export import export_onnx
-    from components.train.model import FlightDelayNet
-
-    directory = tmp_path_factory.mktemp("raw")
-    metadata = ModelMetadata.read(LEGACY)
-    layout = FeatureLayout.from_metadata(metadata)
-    torch.manual_seed(0)
-    means, stds = metadata.extra["normalisation"]["mean"], metadata.extra["normalisation"]["std"]
-    net = FlightDelayNet(
-        vocab_sizes=[len(layout.vocabularies[name]) for name in layout.categorical],
-        means=means,
-        stds=stds,
-        edges=[[m - s, m, m + s] for m, s in zip(means, stds, strict=True)],
-        embedding_dim=4,
-        hidden=(16,),
-        dropout=0.0,
-    ).eval()
-    export_onnx(net, layout, directory / metadata.model_file)
-    metadata.write(directory)
-    artifact = ModelArtifact(directory)
-    assert not artifact.legacy
-    return artifact
+    return exported_raw_model(tmp_path_factory.mktemp("raw"))
 
 
 def _flights(model: ModelArtifact) -> pd.DataFrame:

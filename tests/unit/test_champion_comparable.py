@@ -4,13 +4,10 @@ why, rather than failing the run on a missing column. A champion at another hori
 another matter: the transformer in front of it reads features at its horizon, so the gate
 fails a challenger for another horizon and says how to promote it."""
 
-from pathlib import Path
-
 from components.base.contract.artifact import ModelArtifact
 from components.evaluate import incomparable_champion
 from components.evaluate.gate import GateConfig, evaluate_gate
-
-LEGACY = Path(__file__).resolve().parents[1] / "fixtures" / "legacy_model"
+from tests.model_fixtures import LEGACY
 
 
 def test_a_champion_reading_features_the_frame_lacks_is_not_comparable():

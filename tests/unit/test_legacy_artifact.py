@@ -5,15 +5,13 @@ registered then must neither stop the pipeline's gate nor a server."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
 import pandas as pd
 
 from components.base.contract.artifact import ModelArtifact
-
-LEGACY = Path(__file__).resolve().parents[1] / "fixtures" / "legacy_model"
+from tests.model_fixtures import LEGACY
 
 
 def test_a_legacy_graph_scores_raw_rows_as_its_own_inputs_say():

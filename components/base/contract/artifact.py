@@ -10,6 +10,7 @@ import pandas as pd
 from components.base.contract.layout import FeatureLayout
 from components.base.contract.metadata import ModelMetadata
 from components.base.contract.names import UNREGISTERED, UNSEEN_OUTPUT
+from components.base.contract.packed_graph import NUMBERS_INPUT, TEXT_INPUT, packed_graph
 
 LEGACY_INPUTS = ("categorical", "numeric")
 """The graph's inputs before it took raw features: int64 codes [rows, categorical] (value i
@@ -18,26 +19,32 @@ of a vocabulary is code i + 1, 0 unseen) and float32 [rows, numeric], NaN for mi
 
 class ModelArtifact:
     def __init__(self, directory: Path | str, threads: int = 1):
+        import onnx
         import onnxruntime as ort
 
         self.directory = Path(directory)
         self.metadata = ModelMetadata.read(self.directory)
         self.layout = FeatureLayout.from_metadata(self.metadata)
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
         path = self.directory / self.metadata.model_file
-        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        inputs = [i.name for i in self.session.get_inputs()]
+        graph = onnx.load(str(path))
+        inputs = [i.name for i in graph.graph.input]
         self.legacy = inputs == list(LEGACY_INPUTS)
         """Exported before graphs took raw features: category codes and a numeric matrix,
         encoded here. Still served and compared with, so that a champion registered then
         neither stops the pipeline's gate nor a server."""
-        if not self.legacy and inputs != self.layout.features:
-            raise ValueError(
-                f"{path}: the graph's inputs are {inputs}, neither the features by name nor "
-                f"{list(LEGACY_INPUTS)}"
-            )
+        if not self.legacy:
+            if inputs != self.layout.features:
+                raise ValueError(
+                    f"{path}: the graph's inputs are {inputs}, neither the features by name "
+                    f"nor {list(LEGACY_INPUTS)}"
+                )
+            graph = packed_graph(graph, self.layout)  # the same graph fed two matrices
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        self.session = ort.InferenceSession(
+            graph.SerializeToString(), options, providers=["CPUExecutionProvider"]
+        )
         self._outputs = (
             [self.metadata.output] if self.legacy else [self.metadata.output, UNSEEN_OUTPUT]
         )
@@ -65,7 +72,7 @@ class ModelArtifact:
             feed = dict(zip(LEGACY_INPUTS, (codes, numeric), strict=True))
             (probability,) = self.session.run(self._outputs, feed, self._run_options)
             return probability, ((codes == 0) * self.layout.unseen_bits).sum(axis=1)
-        feed = self.layout.feed(categorical, numeric)
+        feed = {TEXT_INPUT: categorical, NUMBERS_INPUT: numeric}
         probability, unseen = self.session.run(self._outputs, feed, self._run_options)
         return probability, unseen
 

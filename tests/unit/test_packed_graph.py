@@ -1,0 +1,124 @@
+"""The artifact runs the registered graph fed two matrices (`packed_graph`): it must answer
+exactly as the registered graph does when fed one input per feature, as stock runtimes
+feed it."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pandas as pd
+import pytest
+from onnx import TensorProto, helper
+
+from components.base.contract.layout import FeatureLayout
+from components.base.contract.names import OUTPUT_NAME, UNSEEN_OUTPUT
+from components.base.contract.packed_graph import NUMBERS_INPUT, TEXT_INPUT, packed_graph
+from tests.model_fixtures import exported_raw_model
+
+
+def _session(model) -> ort.InferenceSession:
+    return ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+
+
+@pytest.fixture(scope="module")
+def artifact(tmp_path_factory):
+    return exported_raw_model(tmp_path_factory.mktemp("raw"))
+
+
+def _rows(artifact) -> pd.DataFrame:
+    """The reference rows with an unseen and a missing category and missing numbers."""
+    frame = pd.DataFrame(artifact.metadata.reference_sample)
+    frame.loc[3, "carrier"] = "ZZ"
+    frame.loc[5, "dest"] = None
+    frame.loc[7, artifact.layout.numeric] = np.nan
+    return frame
+
+
+def test_the_artifact_answers_as_the_registered_graph_fed_by_feature(artifact):
+    frame = _rows(artifact)
+    registered = onnx.load(artifact.directory / artifact.metadata.model_file)
+    feed = artifact.layout.feed(*artifact.layout.arrays(frame))
+    expected = _session(registered).run([OUTPUT_NAME, UNSEEN_OUTPUT], feed)
+
+    probability, unseen = artifact.predict_arrays(*artifact.layout.arrays(frame))
+
+    np.testing.assert_array_equal(probability, expected[0])
+    np.testing.assert_array_equal(unseen, expected[1])
+    assert unseen[3] == 1 and unseen[5] == 4  # carrier's bit, dest's bit
+    assert np.isfinite(probability).all()
+    one = artifact.predict_arrays(*artifact.layout.arrays(frame.iloc[[7]]))
+    np.testing.assert_array_equal(one[0], expected[0][[7]])
+
+
+def test_the_export_s_numeric_stacking_becomes_the_numbers_input(artifact):
+    layout = artifact.layout
+    packed = packed_graph(onnx.load(artifact.directory / artifact.metadata.model_file), layout)
+    onnx.checker.check_model(packed, full_check=True)
+
+    assert [i.name for i in packed.graph.input] == [TEXT_INPUT, NUMBERS_INPUT]
+    reading = {name for node in packed.graph.node for name in node.input}
+    assert not reading & set(layout.numeric)  # no column gathered, no stacking left
+    (identity,) = (n for n in packed.graph.node if n.op_type == "Identity")
+    assert list(identity.input) == [NUMBERS_INPUT]
+    gathered = [n.output[0] for n in packed.graph.node if n.op_type == "Gather"]
+    assert gathered[: len(layout.categorical)] == layout.categorical
+
+
+def _summing_graph(layout: FeatureLayout):
+    """A raw-feature graph from another exporter: each category's code and the numbers
+    summed, with no stacking of the numbers into a matrix."""
+    nodes = [
+        helper.make_node(
+            "LabelEncoder",
+            [name],
+            [f"{name}/code"],
+            domain="ai.onnx.ml",
+            keys_strings=layout.vocabularies[name],
+            values_int64s=list(range(1, len(layout.vocabularies[name]) + 1)),
+            default_int64=0,
+        )
+        for name in layout.categorical
+    ]
+    nodes += [
+        helper.make_node("Cast", [f"{n}/code"], [f"{n}/number"], to=TensorProto.FLOAT)
+        for n in layout.categorical
+    ]
+    summed = [f"{n}/number" for n in layout.categorical] + layout.numeric
+    nodes.append(helper.make_node("Sum", summed, ["total"]))
+    graph = helper.make_graph(
+        nodes,
+        "summing",
+        [
+            helper.make_tensor_value_info(n, TensorProto.STRING, ["batch"])
+            for n in layout.categorical
+        ]
+        + [helper.make_tensor_value_info(n, TensorProto.FLOAT, ["batch"]) for n in layout.numeric],
+        [helper.make_tensor_value_info("total", TensorProto.FLOAT, ["batch"])],
+    )
+    return helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("ai.onnx.ml", 2)]
+    )
+
+
+def test_a_graph_that_reads_its_inputs_otherwise_gets_every_column_gathered(artifact):
+    layout = artifact.layout
+    frame = _rows(artifact).fillna({n: 0.0 for n in layout.numeric})
+    registered = _summing_graph(layout)
+    text, numbers = layout.arrays(frame)
+    (expected,) = _session(registered).run(["total"], layout.feed(text, numbers))
+
+    packed = packed_graph(registered, layout)
+    onnx.checker.check_model(packed, full_check=True)
+    (got,) = _session(packed).run(["total"], {TEXT_INPUT: text, NUMBERS_INPUT: numbers})
+
+    np.testing.assert_array_equal(got, expected)
+    gathered = [n.output[0] for n in packed.graph.node if n.op_type == "Gather"]
+    assert gathered == layout.features
+
+
+def test_a_graph_with_a_tensor_of_a_packed_input_s_name_is_refused(artifact):
+    registered = _summing_graph(artifact.layout)
+    registered.graph.node[0].output[0] = TEXT_INPUT
+    with pytest.raises(ValueError, match="packed/text"):
+        packed_graph(registered, artifact.layout)
