@@ -21,13 +21,13 @@ import pyarrow.parquet as pq
 from rich.progress import track
 
 from components.base.contract.artifact import ModelArtifact
-from serving.batch import predict_file
+from serving.batch import batch_model, predict_file
 from serving.request_rules import RequestRules
 from tests.benchmarks.common import report
 
 ROUNDS = int(os.environ.get("SLUICE_BENCH_BATCH_ROUNDS", "7"))
 GOAL_ROWS_PER_SECOND = 1_000_000
-STREAMED = "sluice predict: Parquet in, Parquet out, streamed, 1 model thread"
+STREAMED = "sluice predict: Parquet in, Parquet out, streamed, every core"
 WHOLE_FILE = "before: the whole file in one frame, every core"
 FORWARD = "model forward only (onnxruntime, every core)"
 
@@ -54,16 +54,14 @@ def _timed(run: Callable[[], object]) -> tuple[float, float]:
 
 
 def batch_table(model_dir: Path, frame_path: Path) -> list[dict]:
-    served = ModelArtifact(model_dir)  # as `sluice predict` loads it
-    # as the whole-file path was measured, its one model call spread over every core
-    every_core = ModelArtifact(model_dir, threads=os.cpu_count() or 1)
+    every_core = batch_model(model_dir)  # as `sluice predict` loads it
     frame = pd.read_parquet(frame_path)
     categorical, numeric = every_core.layout.arrays(frame)
     with tempfile.TemporaryDirectory() as work:
         source, destination = Path(work) / "in.parquet", Path(work) / "out.parquet"
         frame.to_parquet(source, index=False)
         runs = {
-            STREAMED: lambda: predict_file(served, source, destination),
+            STREAMED: lambda: predict_file(every_core, source, destination),
             WHOLE_FILE: lambda: whole_file(every_core, source, destination),
             FORWARD: lambda: every_core.predict_arrays(categorical, numeric),
         }
