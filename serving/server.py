@@ -85,7 +85,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--batching", action=argparse.BooleanOptionalAction, default=defaults.batching
     )
     parser.add_argument("--max_batch_rows", type=int, default=defaults.max_batch_rows)
-    parser.add_argument("--max_wait_ms", type=float, default=defaults.max_wait_ms)
+    parser.add_argument(
+        "--max_wait_ms",
+        type=float,
+        default=defaults.max_wait_ms,
+        help="the longest a request waits for others to share its model call",
+    )
     parser.add_argument(
         "--inline_budget_us",
         type=float,

@@ -44,7 +44,7 @@ def test_requests_arriving_during_a_threaded_call_share_the_next_and_get_their_r
     assert max(rows for rows, _ in calls) <= 64 + 4  # the limit closes a batch
 
 
-def test_while_the_model_is_idle_small_requests_are_scored_at_once_on_the_loop():
+def test_requests_of_one_turn_of_the_loop_share_one_call_on_the_loop():
     calls: list = []
     requests = _requests(20)
 
@@ -55,8 +55,38 @@ def test_while_the_model_is_idle_small_requests_are_scored_at_once_on_the_loop()
     results = asyncio.run(main())
     for (categorical, numeric), result in zip(requests, results, strict=True):
         np.testing.assert_allclose(result, _expected(categorical, numeric))
-    assert [rows for rows, _ in calls] == [len(c) for c, _ in requests]
+    assert [rows for rows, _ in calls] == [sum(len(c) for c, _ in requests)]
     assert {name for _, name in calls} == {threading.main_thread().name}
+
+
+def test_a_request_waits_for_as_many_as_the_last_call_had_and_no_longer_than_the_limit():
+    calls: list = []
+    wait = 0.3
+
+    async def main():
+        batcher = MicroBatcher(ModelRunner(_score(calls), 10_000), max_wait_s=wait)
+        loop = asyncio.get_running_loop()
+
+        async def spaced(count: int) -> float:
+            """`count` one-row requests 20 ms apart; the seconds until all are answered."""
+            started = loop.time()
+            tasks = []
+            for categorical, numeric in _requests(count, most=1):
+                tasks.append(asyncio.ensure_future(batcher.submit(categorical, numeric)))
+                await asyncio.sleep(0.02)
+            await asyncio.gather(*tasks)
+            return loop.time() - started
+
+        await asyncio.gather(*(batcher.submit(c, n) for c, n in _requests(4, most=1)))
+        four = await spaced(4)  # the last call had 4: these wait for each other
+        two = await spaced(2)  # only 2 come: they go when the limit is up
+        lone = await spaced(1)  # the last call had 2: the lone caller waits once
+        again = await spaced(1)  # and then not at all
+        return four, two, lone, again
+
+    four, two, lone, again = asyncio.run(main())
+    assert [rows for rows, _ in calls] == [4, 4, 2, 1, 1]
+    assert four < wait and two >= wait and lone >= wait and again < wait
 
 
 def test_small_calls_run_on_the_loop_and_big_ones_on_the_model_thread():
