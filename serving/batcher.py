@@ -10,24 +10,28 @@ for longer than a small call does. `inline_rows_within` picks the limit when the
 loads: the largest batch whose call fits a time budget on this machine, so a heavier model
 goes to the thread by itself. A budget of 0 sends every call to the thread.
 
-Batching: requests that reach the model in the same turn of the event loop go in one call,
-at the end of that turn; and a request waits, at most `max_wait_s`, until as many requests
-have arrived as the last call had, so the calls keep the size the load gives them. A lone
-caller, whose calls hold one request, waits for nothing; the first lone request after a
-burst waits `max_wait_s` once. While a threaded call is in flight, arriving requests queue
-and go together in the next call, at the latest after `max_wait_s` (and at most
-`max_batch_rows` rows in any call).
+Batching: requests whose rows fit a call on the loop and that reach the model in the same
+turn of the event loop go in one call, at the end of that turn; and a request waits, at most
+`max_wait_s`, until as many requests have arrived as the last call had, so the calls keep
+the size the load gives them. A lone caller, whose calls hold one request, waits for
+nothing; a request that finds the model quiet for longer than `max_wait_s` neither; only the
+first lone request right after a burst waits, once. Requests too many for the loop go to the
+model thread at once; while a threaded call is in flight, arriving requests queue and go
+together in the next call, at the latest after `max_wait_s`. A call closes at
+`max_batch_rows` rows (a bigger request goes as it is). Callers that went away before their
+call are not scored, and whatever fails a call fails each of its callers.
 
-Why the turns are worth waiting for (sluice before and after, side by side on one host,
-one core, concurrency 32 unless said): the requests of a call go through each stage together
+Why the turns are worth waiting for (sluice before and after, side by side on one host, one
+core, concurrency 32 unless said): the requests of a call go through each stage together
 (every request read, one model call, every answer written), so each stage's code and data
-stay in the caches, where one request at a time evicted the model's between calls; one
-model call per request cost 75–85 µs under load against 18 µs in a tight loop. REST merged
-about 16 requests a call, gRPC about 8 (its requests reach the loop one per turn, so only
-the wait for the last call's number merges them): CPU per request 528 → 293 µs over REST and
-637 → 409 µs over gRPC, p99 lower at every concurrency from 4 up, and a lone caller's p50
-within 0.03 ms of calling at once. (Holding to the end of the turn alone was measured in an
-earlier round, with a graph fed one input per feature: no gain beyond the noise.)
+stay in the caches, where one request at a time evicted the model's between calls; one model
+call per request cost 75–85 µs under load against 18 µs in a tight loop. REST merged about
+16 requests a call, gRPC about 8 (its requests reach the loop one per turn, so only the wait
+for the last call's number merges them): CPU per request 528 → 293 µs over REST and 637 →
+409 µs over gRPC in one such run (`make bench`'s figures are in the README), p99 lower at
+every concurrency from 4 up, and a lone caller's p50 within 0.03 ms of calling at once.
+(Holding to the end of the turn alone was measured in an earlier round, with a graph fed one
+input per feature: no gain beyond the noise.)
 """
 
 from __future__ import annotations
@@ -102,11 +106,14 @@ class MicroBatcher:
         self._rows = 0
         self._in_flight = 0  # threaded calls not yet delivered
         self._cohort = 1  # requests in the last call: how many the next one waits for
+        self._flushed_at = float("-inf")
         self._timer: asyncio.Handle | None = None
         self._soon: asyncio.Handle | None = None
 
     async def submit(self, categorical: np.ndarray, numeric: np.ndarray) -> tuple[np.ndarray, ...]:
         loop = asyncio.get_running_loop()
+        if not self._queue and loop.time() - self._flushed_at > self.max_wait_s:
+            self._cohort = 1  # after a quiet spell the last call says nothing of the next
         future = loop.create_future()
         self._queue.append((categorical, numeric, future))
         self._rows += len(categorical)
@@ -126,30 +133,34 @@ class MicroBatcher:
             if handle is not None:
                 handle.cancel()
         self._timer = self._soon = None
-        if not self._queue:
+        batch = [queued for queued in self._queue if not queued[2].done()]  # gone: not scored
+        self._queue, self._rows = [], 0
+        self._flushed_at = asyncio.get_running_loop().time()
+        if not batch:
             return
-        batch, self._queue, self._rows = self._queue, [], 0
         self._cohort = len(batch)
-        categorical = np.concatenate([b[0] for b in batch]) if len(batch) > 1 else batch[0][0]
-        numeric = np.concatenate([b[1] for b in batch]) if len(batch) > 1 else batch[0][1]
-        BATCH_ROWS.observe(len(categorical))
-        if self.runner.inline(len(categorical)):
-            try:
-                result = self.runner.score(categorical, numeric)
-            except Exception as error:  # noqa: BLE001 (handed to every caller in the batch)
-                self._deliver(batch, None, error)
-            else:
-                self._deliver(batch, result, None)
+        try:
+            categorical = np.concatenate([b[0] for b in batch]) if len(batch) > 1 else batch[0][0]
+            numeric = np.concatenate([b[1] for b in batch]) if len(batch) > 1 else batch[0][1]
+            BATCH_ROWS.observe(len(categorical))
+            if not self.runner.inline(len(categorical)):
+                call = self.runner.threaded(categorical, numeric)
+                self._in_flight += 1
+                call.add_done_callback(lambda done: self._threaded_done(batch, done))
+                return
+            result = self.runner.score(categorical, numeric)
+        except Exception as error:  # noqa: BLE001 (handed to every caller in the batch)
+            self._deliver(batch, None, error)
             return
-        self._in_flight += 1
-        self.runner.threaded(categorical, numeric).add_done_callback(
-            lambda done: self._threaded_done(batch, done)
-        )
+        self._deliver(batch, result, None)
 
     def _threaded_done(self, batch, done: asyncio.Future) -> None:
         self._in_flight -= 1
-        error = done.exception()
-        self._deliver(batch, None if error else done.result(), error)
+        if done.cancelled():
+            self._deliver(batch, None, RuntimeError("the model call was cancelled"))
+        else:
+            error = done.exception()
+            self._deliver(batch, None if error else done.result(), error)
         if self._queue:
             self._flush()  # what queued behind the call goes next, without waiting longer
 

@@ -89,6 +89,58 @@ def test_a_request_waits_for_as_many_as_the_last_call_had_and_no_longer_than_the
     assert four < wait and two >= wait and lone >= wait and again < wait
 
 
+def test_after_a_quiet_spell_a_request_waits_for_nobody():
+    calls: list = []
+    wait = 0.2
+
+    async def main():
+        batcher = MicroBatcher(ModelRunner(_score(calls), 10_000), max_wait_s=wait)
+        await asyncio.gather(*(batcher.submit(c, n) for c, n in _requests(4, most=1)))
+        await asyncio.sleep(wait * 1.5)  # longer than a request would wait for the others
+        started = asyncio.get_running_loop().time()
+        await batcher.submit(*_requests(1, most=1)[0])
+        return asyncio.get_running_loop().time() - started
+
+    alone = asyncio.run(main())
+    assert [rows for rows, _ in calls] == [4, 1]
+    assert alone < wait / 2
+
+
+def test_a_caller_that_went_away_is_not_scored_and_the_rest_get_their_rows():
+    calls: list = []
+    requests = _requests(3, most=3)
+
+    async def main():
+        batcher = MicroBatcher(ModelRunner(_score(calls), 10_000), max_wait_s=10)
+        tasks = [asyncio.ensure_future(batcher.submit(c, n)) for c, n in requests]
+        await asyncio.sleep(0)  # all three are queued for the end of this turn
+        tasks[1].cancel()
+        return await asyncio.gather(*tasks, return_exceptions=True)
+
+    results = asyncio.run(main())
+    assert isinstance(results[1], asyncio.CancelledError)
+    for index in (0, 2):
+        np.testing.assert_allclose(results[index], _expected(*requests[index]))
+    assert [rows for rows, _ in calls] == [len(requests[0][0]) + len(requests[2][0])]
+
+
+def test_a_call_that_cannot_start_fails_its_callers_instead_of_leaving_them_waiting():
+    async def main():
+        runner = ModelRunner(_score([]), inline_max_rows=0)
+        runner.executor.shutdown()  # the model thread is gone: no call can start
+        batcher = MicroBatcher(runner, max_wait_s=10)
+        return await asyncio.wait_for(
+            asyncio.gather(
+                *(batcher.submit(c, n) for c, n in _requests(3)), return_exceptions=True
+            ),
+            timeout=2,
+        )
+
+    outcomes = asyncio.run(main())
+    assert len(outcomes) == 3
+    assert all(isinstance(o, RuntimeError) for o in outcomes), outcomes
+
+
 def test_small_calls_run_on_the_loop_and_big_ones_on_the_model_thread():
     calls: list = []
     small, big = _requests(1, most=4)[0], _requests(1, most=1)[0]

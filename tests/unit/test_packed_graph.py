@@ -16,6 +16,8 @@ from components.base.contract.names import OUTPUT_NAME, UNSEEN_OUTPUT
 from components.base.contract.packed_graph import NUMBERS_INPUT, TEXT_INPUT, packed_graph
 from tests.model_fixtures import exported_raw_model
 
+PACKED = (TEXT_INPUT, NUMBERS_INPUT)
+
 
 def _session(model) -> ort.InferenceSession:
     return ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
@@ -61,8 +63,36 @@ def test_the_export_s_numeric_stacking_becomes_the_numbers_input(artifact):
     assert not reading & set(layout.numeric)  # no column gathered, no stacking left
     (identity,) = (n for n in packed.graph.node if n.op_type == "Identity")
     assert list(identity.input) == [NUMBERS_INPUT]
-    gathered = [n.output[0] for n in packed.graph.node if n.op_type == "Gather"]
-    assert gathered[: len(layout.categorical)] == layout.categorical
+    gathered = [
+        n.output[0] for n in packed.graph.node if n.op_type == "Gather" and n.input[0] in PACKED
+    ]
+    assert gathered == layout.categorical
+
+
+def test_a_numeric_input_read_past_the_stacking_is_gathered_as_well(artifact):
+    """Another reader of a numeric input (here a graph output of its own) keeps it."""
+    layout = artifact.layout
+    registered = onnx.load(artifact.directory / artifact.metadata.model_file)
+    name = layout.numeric[2]
+    registered.graph.node.append(helper.make_node("Identity", [name], ["echo"]))
+    registered.graph.output.append(
+        helper.make_tensor_value_info("echo", TensorProto.FLOAT, ["batch"])
+    )
+    frame = _rows(artifact)
+    text, numbers = layout.arrays(frame)
+    outputs = [OUTPUT_NAME, UNSEEN_OUTPUT, "echo"]
+    expected = _session(registered).run(outputs, layout.feed(text, numbers))
+
+    packed = packed_graph(registered, layout)
+    onnx.checker.check_model(packed, full_check=True)
+    got = _session(packed).run(outputs, {TEXT_INPUT: text, NUMBERS_INPUT: numbers})
+
+    for mine, theirs in zip(got, expected, strict=True):
+        np.testing.assert_array_equal(mine, theirs)
+    gathered = [
+        n.output[0] for n in packed.graph.node if n.op_type == "Gather" and n.input[0] in PACKED
+    ]
+    assert gathered == [*layout.categorical, name]
 
 
 def _summing_graph(layout: FeatureLayout):
@@ -113,8 +143,19 @@ def test_a_graph_that_reads_its_inputs_otherwise_gets_every_column_gathered(arti
     (got,) = _session(packed).run(["total"], {TEXT_INPUT: text, NUMBERS_INPUT: numbers})
 
     np.testing.assert_array_equal(got, expected)
-    gathered = [n.output[0] for n in packed.graph.node if n.op_type == "Gather"]
+    gathered = [
+        n.output[0] for n in packed.graph.node if n.op_type == "Gather" and n.input[0] in PACKED
+    ]
     assert gathered == layout.features
+
+
+def test_a_graph_whose_inputs_are_not_one_value_a_row_is_refused_by_name(artifact):
+    registered = _summing_graph(artifact.layout)
+    column = registered.graph.input[4].type.tensor_type.shape.dim.add()
+    column.dim_value = 1  # [batch, 1], as some exporters declare a column
+    name = registered.graph.input[4].name
+    with pytest.raises(ValueError, match=f"input '{name}' must be float32 \\[rows\\]"):
+        packed_graph(registered, artifact.layout)
 
 
 def test_a_graph_with_a_tensor_of_a_packed_input_s_name_is_refused(artifact):

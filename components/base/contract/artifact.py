@@ -27,7 +27,8 @@ class ModelArtifact:
         self.layout = FeatureLayout.from_metadata(self.metadata)
         path = self.directory / self.metadata.model_file
         graph = onnx.load(str(path))
-        inputs = [i.name for i in graph.graph.input]
+        constants = {i.name for i in graph.graph.initializer}  # IR < 4 lists them as inputs
+        inputs = [i.name for i in graph.graph.input if i.name not in constants]
         self.legacy = inputs == list(LEGACY_INPUTS)
         """Exported before graphs took raw features: category codes and a numeric matrix,
         encoded here. Still served and compared with, so that a champion registered then
