@@ -4,6 +4,7 @@ import threading
 import numpy as np
 import pytest
 
+from serving import batcher as batcher_module
 from serving.batcher import MicroBatcher, ModelRunner, inline_rows_within
 
 
@@ -59,21 +60,25 @@ def test_requests_of_one_turn_of_the_loop_share_one_call_on_the_loop():
     assert {name for _, name in calls} == {threading.main_thread().name}
 
 
-def test_a_request_waits_for_as_many_as_the_last_call_had_and_no_longer_than_the_limit():
+def test_a_request_waits_for_as_many_as_the_last_call_had_and_no_longer_than_the_limit(
+    monkeypatch,
+):
+    monkeypatch.setattr(batcher_module, "QUIET_S", 60.0)  # no quiet spell in this test
     calls: list = []
-    wait = 0.3
+    wait, apart = 0.5, 0.1
 
     async def main():
         batcher = MicroBatcher(ModelRunner(_score(calls), 10_000), max_wait_s=wait)
         loop = asyncio.get_running_loop()
 
         async def spaced(count: int) -> float:
-            """`count` one-row requests 20 ms apart; the seconds until all are answered."""
+            """`count` one-row requests `apart` seconds apart (less than `wait`, so no quiet
+            spell between them); the seconds until all are answered."""
             started = loop.time()
             tasks = []
             for categorical, numeric in _requests(count, most=1):
                 tasks.append(asyncio.ensure_future(batcher.submit(categorical, numeric)))
-                await asyncio.sleep(0.02)
+                await asyncio.sleep(apart)
             await asyncio.gather(*tasks)
             return loop.time() - started
 
@@ -89,21 +94,23 @@ def test_a_request_waits_for_as_many_as_the_last_call_had_and_no_longer_than_the
     assert four < wait and two >= wait and lone >= wait and again < wait
 
 
-def test_after_a_quiet_spell_a_request_waits_for_nobody():
+def test_after_a_quiet_spell_a_request_waits_for_nobody(monkeypatch):
+    quiet = 0.1
+    monkeypatch.setattr(batcher_module, "QUIET_S", quiet)
     calls: list = []
-    wait = 0.2
+    wait = 10.0  # what a request after a call of four would wait for the other three
 
     async def main():
         batcher = MicroBatcher(ModelRunner(_score(calls), 10_000), max_wait_s=wait)
         await asyncio.gather(*(batcher.submit(c, n) for c, n in _requests(4, most=1)))
-        await asyncio.sleep(wait * 1.5)  # longer than a request would wait for the others
+        await asyncio.sleep(quiet * 2)
         started = asyncio.get_running_loop().time()
         await batcher.submit(*_requests(1, most=1)[0])
         return asyncio.get_running_loop().time() - started
 
     alone = asyncio.run(main())
     assert [rows for rows, _ in calls] == [4, 1]
-    assert alone < wait / 2
+    assert alone < quiet
 
 
 def test_a_caller_that_went_away_is_not_scored_and_the_rest_get_their_rows():
@@ -139,6 +146,20 @@ def test_a_call_that_cannot_start_fails_its_callers_instead_of_leaving_them_wait
     outcomes = asyncio.run(main())
     assert len(outcomes) == 3
     assert all(isinstance(o, RuntimeError) for o in outcomes), outcomes
+
+
+def test_an_answer_that_cannot_be_taken_apart_fails_every_caller():
+    async def main():
+        batcher = MicroBatcher(ModelRunner(lambda categorical, numeric: None, 10_000))
+        return await asyncio.wait_for(
+            asyncio.gather(
+                *(batcher.submit(c, n) for c, n in _requests(3)), return_exceptions=True
+            ),
+            timeout=2,
+        )
+
+    outcomes = asyncio.run(main())
+    assert len(outcomes) == 3 and all(isinstance(o, TypeError) for o in outcomes), outcomes
 
 
 def test_small_calls_run_on_the_loop_and_big_ones_on_the_model_thread():

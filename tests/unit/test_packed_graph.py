@@ -158,6 +158,28 @@ def test_a_graph_whose_inputs_are_not_one_value_a_row_is_refused_by_name(artifac
         packed_graph(registered, artifact.layout)
 
 
+def test_an_input_of_unknown_rank_is_fed_its_column(artifact):
+    layout = artifact.layout
+    registered = _summing_graph(layout)
+    registered.graph.input[4].type.tensor_type.ClearField("shape")
+    frame = _rows(artifact).fillna({n: 0.0 for n in layout.numeric})
+    text, numbers = layout.arrays(frame)
+    (expected,) = _session(registered).run(["total"], layout.feed(text, numbers))
+
+    (got,) = _session(packed_graph(registered, layout)).run(
+        ["total"], {TEXT_INPUT: text, NUMBERS_INPUT: numbers}
+    )
+
+    np.testing.assert_array_equal(got, expected)
+
+
+def test_a_graph_with_a_tensor_of_a_name_the_rewrite_adds_is_refused(artifact):
+    registered = _summing_graph(artifact.layout)
+    registered.graph.node[0].output[0] = f"{NUMBERS_INPUT}/0"
+    with pytest.raises(ValueError, match="packed/numbers/0"):
+        packed_graph(registered, artifact.layout)
+
+
 def test_a_graph_with_a_tensor_of_a_packed_input_s_name_is_refused(artifact):
     registered = _summing_graph(artifact.layout)
     registered.graph.node[0].output[0] = TEXT_INPUT

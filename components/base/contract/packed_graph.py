@@ -45,6 +45,8 @@ def packed_graph(model, layout: FeatureLayout):
     kinds.append((TensorProto.FLOAT, "float32", layout.numeric))
     for element, kind, names in kinds:
         for name in names:
+            if name not in inputs:
+                raise ValueError(f"the graph has no input {name!r}")
             tensor = inputs[name].type.tensor_type
             ranked = tensor.HasField("shape")  # an input of unknown rank takes [rows] too
             if tensor.elem_type != element or (ranked and len(tensor.shape.dim) != 1):
@@ -53,6 +55,7 @@ def packed_graph(model, layout: FeatureLayout):
     indices = {f"{source}/{j}" for source, names in sources for j in range(len(names))}
     taken = {t for n in _nodes(graph) for t in n.output} | constants
     taken |= {v.name for v in graph.value_info} | {o.name for o in graph.output}
+    taken |= {i.name for i in graph.input}
     clash = ({TEXT_INPUT, NUMBERS_INPUT} | indices) & taken
     if clash:
         raise ValueError(f"the graph already has a tensor named {sorted(clash)}")
@@ -67,8 +70,8 @@ def packed_graph(model, layout: FeatureLayout):
         kept = [v for v in graph.value_info if v.name not in made]
         del graph.value_info[:]
         graph.value_info.extend(kept)
-        read = _reads(graph)
-        unused = {t for node in chain for t in node.input} & (constants - set(read))
+        read = set(_reads(graph)) | {o.name for o in graph.output}
+        unused = {t for node in chain for t in node.input} & (constants - read)
         kept = [i for i in graph.initializer if i.name not in unused]
         del graph.initializer[:]
         graph.initializer.extend(kept)
@@ -82,7 +85,7 @@ def packed_graph(model, layout: FeatureLayout):
     nodes = [*front, *graph.node]
     del graph.node[:]
     graph.node.extend(nodes)
-    declared = [i for i in graph.input if i.name in constants]  # IR < 4 lists them as inputs
+    packed.ir_version = max(packed.ir_version, 4)  # initializers need not be inputs
     del graph.input[:]
     graph.input.extend(
         [
@@ -92,7 +95,6 @@ def packed_graph(model, layout: FeatureLayout):
             helper.make_tensor_value_info(
                 NUMBERS_INPUT, TensorProto.FLOAT, ["batch", len(layout.numeric)]
             ),
-            *declared,
         ]
     )
     return packed
