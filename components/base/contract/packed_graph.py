@@ -59,23 +59,19 @@ def packed_graph(model, layout: FeatureLayout):
     clash = ({TEXT_INPUT, NUMBERS_INPUT} | indices) & taken
     if clash:
         raise ValueError(f"the graph already has a tensor named {sorted(clash)}")
-    front = []
+    front, chain = [], ()
     stacking = _numbers_stacked(graph, layout)
     if stacking is not None:
         *chain, matrix = stacking
         for node in chain:
             graph.node.remove(node)
         front.append(helper.make_node("Identity", [NUMBERS_INPUT], [matrix]))
-        made = {t for node in chain for t in node.output} - {matrix}
-        kept = [v for v in graph.value_info if v.name not in made]
-        del graph.value_info[:]
-        graph.value_info.extend(kept)
-        read = set(_reads(graph)) | {o.name for o in graph.output}
-        unused = {t for node in chain for t in node.input} & (constants - read)
-        kept = [i for i in graph.initializer if i.name not in unused]
-        del graph.initializer[:]
-        graph.initializer.extend(kept)
     read = set(_reads(graph)) | {o.name for o in graph.output}
+    gone = {t for node in chain for t in (*node.input, *node.output)} - read
+    for listed in (graph.value_info, graph.initializer):  # the removed stacking's own
+        kept = [item for item in listed if item.name not in gone]
+        del listed[:]
+        listed.extend(kept)
     for source, names in sources:
         for j, name in enumerate(names):
             if name in read:
@@ -126,7 +122,7 @@ def _numbers_stacked(graph, layout: FeatureLayout) -> tuple | None:
     graph does not stack them so."""
     from onnx import helper, numpy_helper
 
-    constants = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
+    constants = {i.name: i for i in graph.initializer}
     reads = _reads(graph)
     readers: dict[str, list] = {}
     for node in graph.node:
@@ -155,7 +151,7 @@ def _numbers_stacked(graph, layout: FeatureLayout) -> tuple | None:
     if reshape is None or reshape.input[0] != concat.output[0]:
         return None
     shape = constants.get(reshape.input[1])
-    if shape is None or shape.tolist() != [len(layout.numeric), -1]:
+    if shape is None or numpy_helper.to_array(shape).tolist() != [len(layout.numeric), -1]:
         return None
     transpose = only_reader(reshape, "Transpose")
     if transpose is None or list(attribute(transpose, "perm") or ()) != [1, 0]:
