@@ -58,8 +58,9 @@ def predict(
     batches (reading, scoring and writing overlap)."""
     from pyarrow import ArrowException
 
+    from components.base.contract.artifact import ModelArtifact
     from components.base.locate import resolve_model
-    from serving.batch import batch_model, predict_file
+    from serving.batch import predict_file
     from serving.request_errors import RequestError
 
     settings = get_settings()
@@ -69,7 +70,7 @@ def predict(
         model_uri(model), settings.tracking_uri, settings.served_models_dir
     )
     try:
-        result = predict_file(batch_model(directory), source, destination, batch_rows)
+        result = predict_file(ModelArtifact(directory), source, destination, batch_rows)
     except KeyError as exc:  # names the file already; str() would quote it
         raise fail(exc.args[0]) from None
     except (RequestError, ArrowException) as exc:

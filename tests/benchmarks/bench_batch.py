@@ -1,6 +1,7 @@
 """Batch inference on the full data: `sluice predict` (Parquet in, Parquet out, streamed in
 record batches, reading, scoring and writing overlapped) beside the whole-file path it
-replaced and the pure onnxruntime forward pass over the same rows. The three take turns in
+replaced and the pure onnxruntime forward pass over the same rows, scored as `sluice
+predict` scores them (slices side by side on every core). The three take turns in
 SLUICE_BENCH_BATCH_ROUNDS (7) rounds, so that a busy machine slows each alike; each row
 reports the best round (the machine's capacity) and the median, and the process's CPU time
 per million rows, which a busy machine changes least."""
@@ -12,6 +13,7 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -21,15 +23,15 @@ import pyarrow.parquet as pq
 from rich.progress import track
 
 from components.base.contract.artifact import ModelArtifact
-from serving.batch import batch_model, predict_file
+from serving.batch import predict_file, score_slices, usable_cpus
 from serving.request_rules import RequestRules
 from tests.benchmarks.common import report
 
 ROUNDS = int(os.environ.get("SLUICE_BENCH_BATCH_ROUNDS", "7"))
 GOAL_ROWS_PER_SECOND = 1_000_000
 STREAMED = "sluice predict: Parquet in, Parquet out, streamed, every core"
-WHOLE_FILE = "before: the whole file in one frame, every core"
-FORWARD = "model forward only (onnxruntime, every core)"
+WHOLE_FILE = "before: the whole file in one frame, one call on every core"
+FORWARD = "model forward only (onnxruntime, slices on every core)"
 
 
 def whole_file(model: ModelArtifact, source: Path, destination: Path) -> None:
@@ -54,16 +56,17 @@ def _timed(run: Callable[[], object]) -> tuple[float, float]:
 
 
 def batch_table(model_dir: Path, frame_path: Path) -> list[dict]:
-    every_core = batch_model(model_dir)  # as `sluice predict` loads it
+    model = ModelArtifact(model_dir)  # as `sluice predict` loads it
+    one_call = ModelArtifact(model_dir, threads=usable_cpus())  # as the whole-file path did
     frame = pd.read_parquet(frame_path)
-    categorical, numeric = every_core.layout.arrays(frame)
-    with tempfile.TemporaryDirectory() as work:
+    categorical, numeric = model.layout.arrays(frame)
+    with tempfile.TemporaryDirectory() as work, ThreadPoolExecutor(usable_cpus()) as pool:
         source, destination = Path(work) / "in.parquet", Path(work) / "out.parquet"
         frame.to_parquet(source, index=False)
         runs = {
-            STREAMED: lambda: predict_file(every_core, source, destination),
-            WHOLE_FILE: lambda: whole_file(every_core, source, destination),
-            FORWARD: lambda: every_core.predict_arrays(categorical, numeric),
+            STREAMED: lambda: predict_file(model, source, destination),
+            WHOLE_FILE: lambda: whole_file(one_call, source, destination),
+            FORWARD: lambda: score_slices(model, categorical, numeric, pool),
         }
         for run in runs.values():
             run()  # warm: page cache, onnxruntime's first call

@@ -43,7 +43,8 @@ def test_streamed_batches_score_as_the_whole_frame(model, tmp_path):
     frame = _flights(model)
     frame.to_parquet(tmp_path / "in.parquet", index=False)
 
-    result = predict_file(model, tmp_path / "in.parquet", tmp_path / "out.parquet", BATCH)
+    # model calls of 3 rows, side by side, within batches of 7
+    result = predict_file(model, tmp_path / "in.parquet", tmp_path / "out.parquet", BATCH, 3)
 
     probability, unseen = model.predict_frame(frame)  # the whole frame, through pandas
     scored = pq.read_table(tmp_path / "out.parquet")

@@ -13,6 +13,7 @@ from components.train.export import ExportError, export_onnx, parity
 from components.train.model import (
     DelayProbability,
     FlightDelayNet,
+    FoldedBins,
     FoldedDelayProbability,
     PiecewiseLinear,
 )
@@ -82,6 +83,22 @@ def test_piecewise_linear_encoding_is_the_formula_and_zero_for_missing():
     ]
 
 
+def test_the_folded_bins_are_the_training_encoding_value_for_value():
+    """Missing values (imputed below the first edge, not −inf) included, far outside the
+    edges included, and a feature without bins."""
+    encode = PiecewiseLinear([[0.0, 10.0, 30.0], [], [-1.0, 1.0], [1e3, 1e3 + 0.01, 5e3]])
+    rng = np.random.default_rng(0)
+    values = rng.normal(size=(4000, 4)) * [20, 1, 2, 3000] + [10, 0, 0, 2e3]
+    numeric = torch.from_numpy(values).float()
+    numeric[rng.random(numeric.shape) < 0.2] = float("nan")
+    numeric[:4, 3] = torch.tensor([-3e38, 3e38, 1e3, 1e3 + 0.005])
+    missing = torch.isnan(numeric)
+    folded = FoldedBins(encode, features=4)(numeric, missing)
+    assert torch.equal(folded, encode(numeric, missing))
+    assert folded[missing[:, 0]][:, :2].abs().sum() == 0  # exactly zero, not a remainder
+    assert folded[:4, 3:].tolist() == [[0.0, 0.0], [1.0, 1.0], [0.0, 0.0], [0.5, 0.0]]
+
+
 LAYOUT = FeatureLayout(
     ["carrier", "origin"],
     ["hour", "distance", "temp"],
@@ -137,10 +154,11 @@ def test_the_exported_graph_takes_raw_features_and_matches_the_eager_net(tmp_pat
     _, unseen = session.run(["probability", "unseen"], feed)
     assert unseen.tolist() == [0, 1, 2, 3]  # bit 0: carrier unseen, bit 1: origin
     assert LAYOUT.unseen_counts(unseen) == {"carrier": 2, "origin": 2}
-    # Folded: one gather reads every embedding, one the bins' features; normalisation lives
-    # in the first layer and the bins' division in their scale.
+    # Folded: one gather reads every embedding, one product makes the bins; normalisation
+    # lives in the first layer and the bins' division in their scale.
     kernels = [node.op_type for node in onnx.load(path).graph.node]
-    assert kernels.count("Gather") == 2 and "Div" not in kernels and "Sub" not in kernels
+    assert kernels.count("Gather") == 1 and kernels.count("MatMul") == 1
+    assert "Div" not in kernels and "Sub" not in kernels
     assert kernels.count("LabelEncoder") == 2
 
 
