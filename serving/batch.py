@@ -28,9 +28,10 @@ BATCH_ROWS = 65_536
 small enough that the stages overlap over most of a file."""
 SLICE_ROWS = 2_048
 """Rows per model call. onnxruntime runs a graph one operator at a time, each writing its
-whole output before the next reads it; at 2,048 rows those outputs (the bins: 203 floats a
-row) stay in a core's cache. Full data, one core: 1.0 s of CPU per million rows in calls of
-2,048 rows, 1.8 s in calls of 65,536 (issue 14's net)."""
+whole output before the next reads it; at 2,048 rows those outputs are a few MB at most
+(the bins 1.7 MB, the first layer's input 2.3 MB: near this machine's 2 MB of L2 a core)
+rather than tens of MB at 65,536. Full data, one core, side by side: 1.25 s of CPU per
+million rows in calls of 2,048 rows, 2.29 s in calls of 65,536 (issue 14's net)."""
 DEPTH = 2
 """Batches read ahead of the model, and batches waiting to be written."""
 SCORES = (pa.field("probability", pa.float32()), pa.field("delayed", pa.bool_()))
@@ -50,9 +51,12 @@ def score_slices(
     slice_rows: int = SLICE_ROWS,
 ) -> tuple[np.ndarray, np.ndarray]:
     """`model.predict_arrays` for many rows, in calls of `slice_rows` run side by side on
-    `pool` (onnxruntime lets go of the GIL). Calls on separate threads, each in its own
-    thread, beat one call spread over a session's pool: no operator waits for the others'
-    threads (full data, 2 cores, streamed: 0.62M rows/s that way, 0.67M this one)."""
+    `pool` (onnxruntime lets go of the GIL). Single-threaded calls on threads of their own
+    beat one call spread over a session's threads: no operator waits for the others'
+    threads to finish (1,024-row calls, full data, 2 cores, streamed, side by side: 0.62M
+    rows/s that way, 0.67M this one)."""
+    if len(numeric) <= slice_rows:
+        return model.predict_arrays(categorical, numeric)
     starts = range(0, len(numeric), slice_rows)
     parts = list(
         pool.map(
@@ -62,8 +66,6 @@ def score_slices(
             starts,
         )
     )
-    if len(parts) == 1:
-        return parts[0]
     return np.concatenate([p for p, _ in parts]), np.concatenate([bits for _, bits in parts])
 
 

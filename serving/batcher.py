@@ -174,10 +174,14 @@ class MicroBatcher:
 
     def _deliver(self, batch, result: tuple | None, error: BaseException | None) -> None:
         """Each caller its own rows of every output; all of them the error, where there is
-        one, taking the rows apart included."""
+        one, an answer of the wrong length and taking the rows apart included."""
         answers = []
         if error is None:
             try:
+                rows = sum(len(categorical) for categorical, _, _ in batch)
+                for output in result:
+                    if len(output) != rows:  # slicing would hand the last callers short rows
+                        raise ValueError(f"the model answered {len(output)} rows for {rows}")
                 start = 0
                 for categorical, _, _ in batch:
                     end = start + len(categorical)

@@ -162,6 +162,23 @@ def test_an_answer_that_cannot_be_taken_apart_fails_every_caller():
     assert len(outcomes) == 3 and all(isinstance(o, TypeError) for o in outcomes), outcomes
 
 
+def test_an_answer_with_fewer_rows_than_the_call_fails_every_caller_not_the_last_ones():
+    def short(categorical, numeric):
+        probability, bits = _expected(categorical, numeric)
+        return probability, bits[:-1]
+
+    async def main():
+        batcher = MicroBatcher(ModelRunner(short, 10_000), max_wait_s=10)
+        return await asyncio.gather(
+            *(batcher.submit(c, n) for c, n in _requests(4)), return_exceptions=True
+        )
+
+    outcomes = asyncio.run(main())
+    assert len(outcomes) == 4, outcomes
+    for outcome in outcomes:
+        assert isinstance(outcome, ValueError) and "answered" in str(outcome), outcome
+
+
 def test_small_calls_run_on_the_loop_and_big_ones_on_the_model_thread():
     calls: list = []
     small, big = _requests(1, most=4)[0], _requests(1, most=1)[0]

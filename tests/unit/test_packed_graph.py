@@ -185,3 +185,87 @@ def test_a_graph_with_a_tensor_of_a_packed_input_s_name_is_refused(artifact):
     registered.graph.node[0].output[0] = TEXT_INPUT
     with pytest.raises(ValueError, match="packed/text"):
         packed_graph(registered, artifact.layout)
+
+
+def test_the_removed_stacking_takes_its_shape_constant_and_value_info_with_it(artifact):
+    """What only the stacking used goes with it; what the rest of the graph reads stays."""
+    registered = onnx.load(artifact.directory / artifact.metadata.model_file)
+    stacked = [n for n in registered.graph.node if n.op_type == "Reshape"]
+    (reshape,) = (n for n in stacked if n.input[0] == "numeric/flat")
+    registered.graph.value_info.append(
+        helper.make_tensor_value_info("numeric/by_feature", TensorProto.FLOAT, None)
+    )
+    registered.graph.value_info.append(
+        helper.make_tensor_value_info("numeric", TensorProto.FLOAT, None)
+    )
+
+    packed = packed_graph(registered, artifact.layout)
+
+    assert reshape.input[1] not in {i.name for i in packed.graph.initializer}
+    assert [v.name for v in packed.graph.value_info] == ["numeric"]  # the matrix, still read
+    assert {"codes/shape", "offsets", "table"} <= {i.name for i in packed.graph.initializer}
+
+
+def test_a_graph_without_a_feature_s_input_is_refused_naming_it(artifact):
+    layout = artifact.layout
+    wider = FeatureLayout(layout.categorical, [*layout.numeric, "runway"], layout.vocabularies)
+    with pytest.raises(ValueError, match="the graph has no input 'runway'"):
+        packed_graph(_summing_graph(layout), wider)
+
+
+def test_a_graph_of_ir_3_listing_its_constants_as_inputs_runs_packed(artifact):
+    """Before IR 4 every initializer was also a graph input; the packed graph's own
+    constants are not, so it is lifted to IR 4."""
+    layout = artifact.layout
+    registered = _summing_graph(layout)
+    registered.graph.initializer.append(onnx.numpy_helper.from_array(np.float32(0.5), "half"))
+    registered.graph.input.append(helper.make_tensor_value_info("half", TensorProto.FLOAT, []))
+    registered.graph.node[-1].input.append("half")
+    registered.ir_version = 3
+    frame = _rows(artifact).fillna({n: 0.0 for n in layout.numeric})
+    text, numbers = layout.arrays(frame)
+    (expected,) = _session(registered).run(["total"], layout.feed(text, numbers))
+
+    packed = packed_graph(registered, layout)
+    (got,) = _session(packed).run(["total"], {TEXT_INPUT: text, NUMBERS_INPUT: numbers})
+
+    assert packed.ir_version == 4
+    np.testing.assert_array_equal(got, expected)
+
+
+def test_a_feature_read_only_inside_a_subgraph_is_gathered(artifact):
+    """An `If` branch reads a numeric input from the outer graph: it must still be fed."""
+    layout = artifact.layout
+    registered = _summing_graph(layout)
+    inner, other = layout.numeric[0], layout.numeric[1]
+
+    def branch(name: str, read: str):
+        out = helper.make_tensor_value_info(f"{name}/out", TensorProto.FLOAT, ["batch"])
+        return helper.make_graph(
+            [helper.make_node("Identity", [read], [f"{name}/out"])], name, [], [out]
+        )
+
+    registered.graph.node[-1].input.remove(inner)  # the sum no longer reads it
+    registered.graph.initializer.append(onnx.numpy_helper.from_array(np.array(True), "yes"))
+    registered.graph.node.append(
+        helper.make_node(
+            "If",
+            ["yes"],
+            ["chosen"],
+            then_branch=branch("then", inner),
+            else_branch=branch("else", other),
+        )
+    )
+    registered.graph.output.append(
+        helper.make_tensor_value_info("chosen", TensorProto.FLOAT, ["batch"])
+    )
+    frame = _rows(artifact).fillna({n: 0.0 for n in layout.numeric})
+    text, numbers = layout.arrays(frame)
+    expected = _session(registered).run(["total", "chosen"], layout.feed(text, numbers))
+
+    packed = packed_graph(registered, layout)
+    got = _session(packed).run(["total", "chosen"], {TEXT_INPUT: text, NUMBERS_INPUT: numbers})
+
+    np.testing.assert_array_equal(got[1], numbers[:, 0])
+    for mine, theirs in zip(got, expected, strict=True):
+        np.testing.assert_array_equal(mine, theirs)

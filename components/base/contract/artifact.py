@@ -43,8 +43,8 @@ class ModelArtifact:
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
-        # Between calls a pool's threads sleep rather than spin: with more than one, the
-        # callers that overlap the model with other work (`serving.batch`) need the cores.
+        # Between calls a pool's threads sleep rather than spin: a session on more than one
+        # thread (the batch benchmark's whole-file path) leaves the cores to the work between.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = ort.InferenceSession(
             graph.SerializeToString(), options, providers=["CPUExecutionProvider"]
