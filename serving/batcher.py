@@ -179,9 +179,13 @@ class MicroBatcher:
         if error is None:
             try:
                 rows = sum(len(categorical) for categorical, _, _ in batch)
-                for output in result:
-                    if len(output) != rows:  # slicing would hand the last callers short rows
-                        raise ValueError(f"the model answered {len(output)} rows for {rows}")
+                result = tuple(result)
+                for index, output in enumerate(result):
+                    if np.ndim(output) == 0 or len(output) != rows:  # else callers get short rows
+                        raise ValueError(
+                            f"the model's output {index} has shape {np.shape(output)}, "
+                            f"not one value for each of the call's {rows} rows"
+                        )
                 start = 0
                 for categorical, _, _ in batch:
                     end = start + len(categorical)

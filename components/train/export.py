@@ -131,7 +131,8 @@ def eager_probability(net: FlightDelayNet, categorical: np.ndarray, numeric: np.
 def parity(net: FlightDelayNet, path: Path, layout: FeatureLayout, frame: pd.DataFrame) -> float:
     """Largest absolute difference between the exported graph's probabilities for the raw
     rows of `frame` and the eager net's for the same rows encoded in Python. The graph's
-    `unseen` bits must be the rows' code-0 columns exactly (else `ExportError`)."""
+    `unseen` bits must be the rows' code-0 columns exactly, and every probability a number
+    (else `ExportError`)."""
     import onnxruntime as ort
 
     codes, numeric = layout.encode_categorical(frame), layout.numeric_matrix(frame)
@@ -142,4 +143,7 @@ def parity(net: FlightDelayNet, path: Path, layout: FeatureLayout, frame: pd.Dat
     if not np.array_equal(unseen, expected_unseen):
         rows = np.flatnonzero(unseen != expected_unseen)
         raise ExportError(f"the graph's unseen bits differ from the vocabularies' in rows {rows}")
-    return float(np.max(np.abs(eager_probability(net, codes, numeric) - exported)))
+    difference = float(np.max(np.abs(eager_probability(net, codes, numeric) - exported)))
+    if not np.isfinite(difference):  # NaN would pass any `difference > limit`
+        raise ExportError(f"the graph or the eager net answers {difference} for some rows")
+    return difference

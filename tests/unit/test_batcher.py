@@ -162,21 +162,28 @@ def test_an_answer_that_cannot_be_taken_apart_fails_every_caller():
     assert len(outcomes) == 3 and all(isinstance(o, TypeError) for o in outcomes), outcomes
 
 
-def test_an_answer_with_fewer_rows_than_the_call_fails_every_caller_not_the_last_ones():
-    def short(categorical, numeric):
-        probability, bits = _expected(categorical, numeric)
-        return probability, bits[:-1]
+@pytest.mark.parametrize("answer", ["short", "scalar"])
+def test_an_answer_not_one_value_a_row_fails_every_caller_of_the_call(answer):
+    calls = []
+
+    def broken(categorical, numeric):
+        probability, bits = _score(calls)(categorical, numeric)
+        return (probability, bits[:-1]) if answer == "short" else (probability, np.int64(0))
+
+    requests = _requests(4)
 
     async def main():
-        batcher = MicroBatcher(ModelRunner(short, 10_000), max_wait_s=10)
+        batcher = MicroBatcher(ModelRunner(broken, 10_000), max_wait_s=10)
         return await asyncio.gather(
-            *(batcher.submit(c, n) for c, n in _requests(4)), return_exceptions=True
+            *(batcher.submit(c, n) for c, n in requests), return_exceptions=True
         )
 
     outcomes = asyncio.run(main())
+    assert [rows for rows, _ in calls] == [sum(len(c) for c, _ in requests)]  # one call
     assert len(outcomes) == 4, outcomes
     for outcome in outcomes:
-        assert isinstance(outcome, ValueError) and "answered" in str(outcome), outcome
+        assert isinstance(outcome, ValueError), outcome
+        assert "output 1 has shape" in str(outcome), outcome
 
 
 def test_small_calls_run_on_the_loop_and_big_ones_on_the_model_thread():

@@ -183,6 +183,20 @@ def test_a_net_without_bins_exports_and_matches_the_eager_net(tmp_path):
     assert "MatMul" not in [node.op_type for node in onnx.load(path).graph.node]
 
 
+def test_parity_refuses_a_graph_that_answers_nan(tmp_path):
+    """The bins with −inf for a missing value, as training encodes it: −inf times the
+    product's zeros makes every row with a missing number NaN, which no limit on the
+    difference would catch."""
+    net, path = _net(), tmp_path / "model.onnx"
+    export_onnx(net, LAYOUT, path)
+    graph = onnx.load(path)
+    (missing,) = (n for n in graph.graph.node if n.output == ["/bins/Constant_output_0"])
+    missing.attribute[0].t.CopyFrom(onnx.numpy_helper.from_array(np.float32(-np.inf)))
+    onnx.save(graph, path)
+    with pytest.raises(ExportError, match="answers nan"):
+        parity(net, path, LAYOUT, _raw_rows())
+
+
 def test_parity_catches_a_graph_encoding_other_vocabularies(tmp_path):
     net, path = _net(), tmp_path / "model.onnx"
     export_onnx(net, LAYOUT, path)
