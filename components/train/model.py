@@ -53,10 +53,9 @@ class FoldedBins(nn.Module):
     [features, bins] matrix that holds each bin's scale in its feature's row and zeros
     elsewhere, then the shift and the clip. The arithmetic is the training encoding's (the
     zeros add nothing: onnxruntime's answers for 50,000 flights were the gather graph's to the
-    bit), but
-    onnxruntime runs a product in one kernel where the gather of a column per bin copies one
-    value at a time: the whole graph costs two thirds as much (1.25 against 1.88 s of CPU per
-    million rows, side by side, 2,048-row calls, one core, issue 14's net).
+    bit), but onnxruntime runs a product in one kernel where the gather of a column per bin
+    copies one value at a time: the whole graph costs two thirds as much (1.25 against 1.88 s
+    of CPU per million rows, side by side, 2,048-row calls, one core, issue 14's net).
 
     A missing value enters as float32's lowest finite value, which clips to zeros in every
     bin as training's −inf does: an infinity would make the matrix's zeros NaN. An infinite

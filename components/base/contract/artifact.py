@@ -10,7 +10,12 @@ import pandas as pd
 from components.base.contract.layout import FeatureLayout
 from components.base.contract.metadata import ModelMetadata
 from components.base.contract.names import UNREGISTERED, UNSEEN_OUTPUT
-from components.base.contract.packed_graph import NUMBERS_INPUT, TEXT_INPUT, packed_graph
+from components.base.contract.packed_graph import (
+    NUMBERS_INPUT,
+    TEXT_INPUT,
+    fed_inputs,
+    packed_graph,
+)
 
 LEGACY_INPUTS = ("categorical", "numeric")
 """The graph's inputs before it took raw features: int64 codes [rows, categorical] (value i
@@ -27,8 +32,7 @@ class ModelArtifact:
         self.layout = FeatureLayout.from_metadata(self.metadata)
         path = self.directory / self.metadata.model_file
         graph = onnx.load(str(path))
-        constants = {i.name for i in graph.graph.initializer}  # IR < 4 lists them as inputs
-        inputs = [i.name for i in graph.graph.input if i.name not in constants]
+        inputs = [i.name for i in fed_inputs(graph.graph)]
         self.legacy = inputs == list(LEGACY_INPUTS)
         """Exported before graphs took raw features: category codes and a numeric matrix,
         encoded here. Still served and compared with, so that a champion registered then

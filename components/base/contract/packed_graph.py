@@ -40,7 +40,7 @@ def packed_graph(model, layout: FeatureLayout):
     packed.CopyFrom(model)
     graph = packed.graph
     constants = {i.name for i in graph.initializer}
-    inputs = {i.name: i for i in graph.input if i.name not in constants}
+    inputs = {i.name: i for i in fed_inputs(graph)}
     kinds = [(TensorProto.STRING, "string", layout.categorical)]
     kinds.append((TensorProto.FLOAT, "float32", layout.numeric))
     for element, kind, names in kinds:
@@ -94,6 +94,13 @@ def packed_graph(model, layout: FeatureLayout):
         ]
     )
     return packed
+
+
+def fed_inputs(graph) -> list:
+    """The graph's inputs that a caller feeds: before IR 4 its constants are listed among
+    them too."""
+    constants = {i.name for i in graph.initializer}
+    return [i for i in graph.input if i.name not in constants]
 
 
 def _nodes(graph) -> Iterator:
