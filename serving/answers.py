@@ -12,12 +12,12 @@ import numpy as np
 from kserve.protocol.grpc.grpc_predict_v2_pb2 import ModelInferRequest, ModelInferResponse
 from kserve.protocol.infer_type import InferOutput, InferRequest, InferResponse, RequestedOutput
 
-from components.base.contract.names import OUTPUT_NAME
+from components.base.contract.names import DECISION_NAME, OUTPUT_NAME
 from serving.columns import spans
 from serving.datatypes import GRPC_CONTENTS, RAW_DTYPES
 from serving.request_errors import RequestError
 
-OUTPUTS = {OUTPUT_NAME: "FP32", "delayed": "BOOL"}  # name: v2 datatype; the decision second
+OUTPUTS = {OUTPUT_NAME: "FP32", DECISION_NAME: "BOOL"}  # name: v2 datatype; the decision second
 
 
 def output_types() -> list[dict]:
@@ -53,7 +53,7 @@ def v1_body(
 ) -> dict:
     return {
         "predictions": scores,
-        "delayed": delayed,
+        DECISION_NAME: delayed,
         "threshold": threshold,
         "model_name": model_name,
         "model_version": version,
@@ -129,7 +129,7 @@ class Answer:
         if isinstance(response, dict):  # v1
             return cls(
                 [float(v) for v in response["predictions"]],
-                [bool(v) for v in response["delayed"]],
+                [bool(v) for v in response[DECISION_NAME]],
                 float(response["threshold"]),
                 response.get("model_version"),
             )
@@ -140,7 +140,7 @@ class Answer:
         }
         return cls(
             outputs[OUTPUT_NAME].as_numpy().astype(float).reshape(-1).tolist(),
-            outputs["delayed"].as_numpy().astype(bool).reshape(-1).tolist(),
+            outputs[DECISION_NAME].as_numpy().astype(bool).reshape(-1).tolist(),
             float(parameters["threshold"]),
             response.model_version or parameters.get("model_version"),
         )

@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from components.base.contract.artifact import ModelArtifact
+from components.base.contract.names import DECISION_NAME, OUTPUT_NAME
 from serving.arrow_inputs import batch_arrays
 from serving.overlap import WriteBehind, read_ahead
 from serving.request_rules import RequestRules
@@ -34,7 +35,47 @@ rather than tens of MB at 65,536. Full data, one core, side by side: 1.25 s of C
 million rows in calls of 2,048 rows, 2.29 s in calls of 65,536 (issue 14's net)."""
 DEPTH = 2
 """Batches read ahead of the model, and batches waiting to be written."""
-SCORES = (pa.field("probability", pa.float32()), pa.field("delayed", pa.bool_()))
+
+
+class OutputColumnsError(ValueError):
+    """The output's columns cannot be what was asked: a score would repeat a kept column's
+    name, or a column to keep is not in the file."""
+
+
+@dataclass(frozen=True)
+class OutputColumns:
+    """What `predict_file` writes: the input columns it keeps, in their order (every one
+    when `keep` is None), then the probability and the decision, named as the server names
+    them unless told otherwise (a labelled file already holds a `delayed`)."""
+
+    keep: tuple[str, ...] | None = None
+    probability: str = OUTPUT_NAME
+    decision: str = DECISION_NAME
+
+    def schema(self, source: pa.Schema, where: Path) -> pa.Schema:
+        """The output's schema. The source's metadata goes with it, but pandas' (which
+        describes every column, the index among them) only when every column does."""
+        if self.probability == self.decision:
+            raise OutputColumnsError(
+                f"the probability and the decision cannot share the name {self.probability!r}"
+            )
+        if self.keep is None:
+            kept, metadata = list(source), source.metadata
+        else:
+            absent = [name for name in self.keep if name not in source.names]
+            if absent:
+                raise OutputColumnsError(f"{where}: no column(s) {absent} to keep")
+            kept = [source.field(name) for name in dict.fromkeys(self.keep)]
+            metadata = {k: v for k, v in (source.metadata or {}).items() if k != b"pandas"}
+        clash = [s for s in (self.probability, self.decision) if s in {f.name for f in kept}]
+        if clash:
+            raise OutputColumnsError(
+                f"{where}: the input has a column named as a score would be: {clash}; name "
+                "the scores otherwise (--probability-column, --decision-column) or leave it "
+                "out (--keep)"
+            )
+        scores = [pa.field(self.probability, pa.float32()), pa.field(self.decision, pa.bool_())]
+        return pa.schema([*kept, *scores], metadata=metadata or None)
 
 
 def usable_cpus() -> int:
@@ -86,11 +127,14 @@ def predict_file(
     destination: Path,
     batch_rows: int = BATCH_ROWS,
     slice_rows: int = SLICE_ROWS,
+    columns: OutputColumns = OutputColumns(),
 ) -> BatchResult:
-    """Adds `probability` and `delayed` to every input row. A missing feature column, or a
-    value the server would refuse, stops the run with the column and row named, and leaves
-    `destination` as it was: the output is written beside it and moved there at the end.
-    `model` should be single-threaded (`ModelArtifact`'s default): the calls run side by side
+    """Adds the probability and the decision to every input row (`columns`: which input
+    columns go along, and the scores' names; only those and the features are read). A
+    missing feature column, output columns that cannot be, or a value the server would
+    refuse stops the run with the column (and row) named, and leaves `destination` as it
+    was: the output is written beside it and moved there at the end. `model` should be
+    single-threaded (`ModelArtifact`'s default): the calls run side by side
     (`score_slices`)."""
     started = time.perf_counter()
     layout = model.layout
@@ -102,10 +146,12 @@ def predict_file(
             if missing:
                 raise KeyError(f"{source}: missing feature column(s) {missing}")
             rules = RequestRules.from_metadata(model.metadata, max_batch_rows=batch_rows)
-            schema = file.schema_arrow.append(SCORES[0]).append(SCORES[1])
+            schema = columns.schema(file.schema_arrow, source)
+            kept = schema.names[:-2]
+            read = None if columns.keep is None else list(dict.fromkeys([*kept, *layout.features]))
             decoded = (
                 (batch, *batch_arrays(layout, batch))
-                for batch in file.iter_batches(batch_size=batch_rows)
+                for batch in file.iter_batches(batch_size=batch_rows, columns=read)
             )
             with (
                 ThreadPoolExecutor(usable_cpus(), thread_name_prefix="score") as pool,
@@ -116,7 +162,13 @@ def predict_file(
                 for batch, categorical, numeric in batches:
                     rules.check_numeric(numeric, first_row=rows)
                     probability, bits = score_slices(model, categorical, numeric, pool, slice_rows)
-                    output.put(_scored(batch, probability, model.threshold, schema))
+                    scores = (
+                        pa.array(probability.astype(np.float32, copy=False)),
+                        pa.array(probability >= model.threshold),
+                    )
+                    # by position when every column goes: a file may repeat a name
+                    passed = batch.columns if read is None else map(batch.column, kept)
+                    output.put(pa.RecordBatch.from_arrays([*passed, *scores], schema=schema))
                     unseen.update(layout.unseen_counts(bits))
                     rows += batch.num_rows
         partial.replace(destination)
@@ -124,14 +176,3 @@ def predict_file(
         partial.unlink(missing_ok=True)
         raise
     return BatchResult(rows, time.perf_counter() - started, dict(unseen))
-
-
-def _scored(
-    batch: pa.RecordBatch, probability: np.ndarray, threshold: float, schema: pa.Schema
-) -> pa.RecordBatch:
-    """The input batch as it was, with the probability and the decision at the threshold."""
-    scores = (
-        pa.array(probability.astype(np.float32, copy=False)),
-        pa.array(probability >= threshold),
-    )
-    return pa.RecordBatch.from_arrays([*batch.columns, *scores], schema=schema)

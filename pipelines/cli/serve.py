@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from components.base.contract.names import MODEL_NAME
+from components.base.contract.names import DECISION_NAME, MODEL_NAME, OUTPUT_NAME
 from components.base.settings import get_settings
 from pipelines.cli.app import app, console, fail
 from pipelines.cli.registry import model_uri
@@ -53,14 +53,25 @@ def predict(
     batch_rows: Annotated[
         int, typer.Option(min=1, help="Rows per record batch read, scored and written.")
     ] = 65_536,
+    keep: Annotated[
+        str | None,
+        typer.Option(
+            help="Comma-separated input columns written beside the scores, in this order "
+            "(default: every column). Only these and the features are read."
+        ),
+    ] = None,
+    probability_column: Annotated[str, typer.Option(help="The probability's name.")] = OUTPUT_NAME,
+    decision_column: Annotated[
+        str, typer.Option(help="The decision's name (a labelled file holds a delayed already).")
+    ] = DECISION_NAME,
 ) -> None:
-    """Batch inference: adds probability and delayed to every row, streamed in record
-    batches (reading, scoring and writing overlap)."""
+    """Batch inference: adds the probability and the decision to every row, streamed in
+    record batches (reading, scoring and writing overlap)."""
     from pyarrow import ArrowException
 
     from components.base.contract.artifact import ModelArtifact
     from components.base.locate import resolve_model
-    from serving.batch import predict_file
+    from serving.batch import OutputColumns, OutputColumnsError, predict_file
     from serving.request_errors import RequestError
 
     settings = get_settings()
@@ -69,9 +80,16 @@ def predict(
     directory, version = resolve_model(
         model_uri(model), settings.tracking_uri, settings.served_models_dir
     )
+    columns = OutputColumns(
+        None if keep is None else tuple(name.strip() for name in keep.split(",") if name.strip()),
+        probability_column,
+        decision_column,
+    )
     try:
-        result = predict_file(ModelArtifact(directory), source, destination, batch_rows)
-    except KeyError as exc:  # names the file already; str() would quote it
+        result = predict_file(
+            ModelArtifact(directory), source, destination, batch_rows, columns=columns
+        )
+    except (KeyError, OutputColumnsError) as exc:  # names the file already; str() would quote it
         raise fail(exc.args[0]) from None
     except (RequestError, ArrowException) as exc:
         raise fail(f"{source}: {exc}") from None

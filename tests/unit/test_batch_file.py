@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from components.base.contract.artifact import ModelArtifact
 from pipelines.cli import app
-from serving.batch import predict_file
+from serving.batch import OutputColumns, OutputColumnsError, predict_file
 from serving.request_errors import RequestError
 from tests.model_fixtures import LEGACY, exported_raw_model
 
@@ -70,7 +70,7 @@ def test_the_benchmarks_whole_file_baseline_writes_what_the_stream_writes(model,
 
     _flights(model).to_parquet(tmp_path / "in.parquet", index=False)
     predict_file(model, tmp_path / "in.parquet", tmp_path / "streamed.parquet", BATCH)
-    whole_file(model, tmp_path / "in.parquet", tmp_path / "whole.parquet")
+    whole_file(model, tmp_path / "in.parquet", tmp_path / "whole.parquet", OutputColumns())
     whole = pq.read_table(tmp_path / "whole.parquet")
     assert pq.read_table(tmp_path / "streamed.parquet").equals(whole, check_metadata=True)
 
@@ -147,3 +147,96 @@ def test_sluice_predict_reports_the_unseen_values_and_names_a_bad_row(model, tmp
     refused = predict("bad.parquet")
     assert refused.exit_code == 2
     assert "bad.parquet: feature 'month' row 38: 13 is outside [1, 12]" in refused.output
+
+
+def test_a_labelled_file_is_refused_until_its_decision_is_named_otherwise(model, tmp_path):
+    """The training label and the decision are both `delayed`: the output would hold two
+    columns of one name, which pandas cannot read."""
+    frame = _flights(model).assign(delayed=np.arange(40) % 2)
+    frame.to_parquet(tmp_path / "in.parquet", index=False)
+
+    with pytest.raises(
+        OutputColumnsError, match=r"in.parquet: .* named as a score .*\['delayed'\]"
+    ):
+        predict_file(model, tmp_path / "in.parquet", tmp_path / "out.parquet", BATCH)
+    assert not (tmp_path / "out.parquet").exists()
+
+    named = OutputColumns(decision="predicted_delayed")
+    predict_file(model, tmp_path / "in.parquet", tmp_path / "out.parquet", BATCH, columns=named)
+    scored = pd.read_parquet(tmp_path / "out.parquet")
+    probability, _ = model.predict_frame(frame)
+    assert scored["delayed"].tolist() == frame["delayed"].tolist()  # the label, untouched
+    assert scored["predicted_delayed"].tolist() == (probability >= model.threshold).tolist()
+
+
+def test_kept_columns_go_in_their_order_with_the_scores_and_without_pandas_metadata(
+    model, tmp_path
+):
+    frame = _flights(model)
+    frame.to_parquet(tmp_path / "in.parquet", index=False)
+    keep = OutputColumns(keep=("tailnum", "time_hour", "carrier"), probability="p")
+
+    result = predict_file(model, tmp_path / "in.parquet", tmp_path / "out.parquet", BATCH, 3, keep)
+
+    probability, unseen = model.predict_frame(frame)
+    scored = pq.read_table(tmp_path / "out.parquet")
+    assert scored.column_names == ["tailnum", "time_hour", "carrier", "p", "delayed"]
+    assert result.rows == 40 and result.unseen == unseen
+    np.testing.assert_array_equal(scored["p"].to_numpy(), probability)
+    source = pq.read_table(tmp_path / "in.parquet")
+    assert scored.select(["tailnum", "time_hour", "carrier"]).equals(
+        source.select(["tailnum", "time_hour", "carrier"])
+    )
+    assert b"pandas" in source.schema.metadata and scored.schema.metadata is None
+    assert str(pd.read_parquet(tmp_path / "out.parquet")["time_hour"].dt.tz) == "America/New_York"
+
+
+def test_keeping_no_column_writes_the_scores_alone(model, tmp_path):
+    _flights(model).to_parquet(tmp_path / "in.parquet", index=False)
+
+    predict_file(
+        model, tmp_path / "in.parquet", tmp_path / "out.parquet", BATCH, 3, OutputColumns(())
+    )
+
+    scored = pq.read_table(tmp_path / "out.parquet")
+    assert scored.column_names == ["probability", "delayed"] and scored.num_rows == 40
+
+
+@pytest.mark.parametrize(
+    ("columns", "message"),
+    [
+        (OutputColumns(keep=("tailnum", "gate")), r"no column\(s\) \['gate'\] to keep"),
+        (OutputColumns(keep=("carrier",), probability="carrier"), r"\['carrier'\]"),
+        (OutputColumns(decision="probability"), "cannot share the name 'probability'"),
+    ],
+)
+def test_output_columns_that_cannot_be_are_refused_before_anything_is_written(
+    model, tmp_path, columns, message
+):
+    _flights(model).to_parquet(tmp_path / "in.parquet", index=False)
+
+    with pytest.raises(OutputColumnsError, match=message):
+        predict_file(
+            model, tmp_path / "in.parquet", tmp_path / "out.parquet", BATCH, columns=columns
+        )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.parquet"]
+
+
+def test_sluice_predict_keeps_and_names_columns_as_told(model, tmp_path):
+    frame = _flights(model).assign(delayed=True)
+    frame.to_parquet(tmp_path / "in.parquet", index=False)
+
+    def predict(*options: str):
+        return CliRunner().invoke(
+            app,
+            ["predict", str(tmp_path / "in.parquet"), str(tmp_path / "out.parquet")]
+            + ["--model", str(model.directory), *options],
+        )
+
+    refused = predict()
+    assert refused.exit_code == 2
+    assert "named as a score would be: ['delayed']" in refused.output
+    scored = predict("--keep", "tailnum, delayed", "--decision-column", "predicted")
+    assert scored.exit_code == 0, scored.output
+    written = pq.read_table(tmp_path / "out.parquet")
+    assert written.column_names == ["tailnum", "delayed", "probability", "predicted"]

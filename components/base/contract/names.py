@@ -9,6 +9,10 @@ METADATA_FILE = "metadata.json"
 OUTPUT_NAME = "probability"
 """The graph's first output, float32 [rows]. Its inputs are the raw features by name
 (`FeatureLayout`)."""
+DECISION_NAME = "delayed"
+"""The decision at the model's threshold, as the servers answer it and `sluice predict`
+writes it. The training label has the same name (`components.flights.schema.LABEL`), so a
+labelled file scored by `sluice predict` must name its decision otherwise."""
 UNSEEN_OUTPUT = "unseen"
 """The graph's second output, int64 [rows]: bit j set where categorical feature j (metadata
 order) was not in its vocabulary, so a server counts unseen values without a second lookup."""
