@@ -49,19 +49,19 @@ class PiecewiseLinear(nn.Module):
 
 
 class FoldedBins(nn.Module):
-    """`PiecewiseLinear` as one matrix product, for serving: the raw numerics times a
+    """`PiecewiseLinear` as one matrix product, for serving: the numerics times a
     [features, bins] matrix that holds each bin's scale in its feature's row and zeros
     elsewhere, then the shift and the clip. The arithmetic is the training encoding's (the
-    zeros add nothing: onnxruntime's answers for 50,000 flights were the gather graph's to the
-    bit), but onnxruntime runs a product in one kernel where the gather of a column per bin
-    copies one value at a time: the whole graph costs two thirds as much (1.25 against 1.88 s
-    of CPU per million rows, side by side, 2,048-row calls, one core, issue 14's net).
+    zeros add nothing), but onnxruntime runs a product in one kernel where the gather of a
+    column per bin copies one value at a time (the whole graph cost 1.25 against 1.88 s of
+    CPU per million rows, side by side, 2,048-row calls, one core, issue 14's net).
 
-    A missing value enters as float32's lowest finite value, which clips to zeros in every
-    bin as training's −inf does: an infinity would make the matrix's zeros NaN. An infinite
-    input still does (every bin of its row NaN); it also reaches the first layer unbinned,
-    so no graph ever gave it a meaningful probability, and the server and `sluice predict`
-    refuse one.
+    It reads the numerics with a missing value as 0, as the first layer does, so that one
+    imputation serves both: a missing value's bins are then the bins of 0, not training's
+    zeros, and `FoldedDelayProbability` takes their weight back through the
+    missing value's indicator. An infinite input makes every bin of its row NaN (infinity
+    times the matrix's zeros); it reaches the first layer unbinned too, so no graph ever gave
+    it a meaningful probability, and the server and `sluice predict` refuse one.
     """
 
     def __init__(self, bins: PiecewiseLinear, features: int):
@@ -71,9 +71,8 @@ class FoldedBins(nn.Module):
         self.register_buffer("select", select)
         self.register_buffer("shift", bins.shift.clone())
 
-    def forward(self, numeric: torch.Tensor, missing: torch.Tensor) -> torch.Tensor:
-        low = torch.where(missing, torch.finfo(numeric.dtype).min, numeric)
-        return (low @ self.select + self.shift).clamp(0.0, 1.0)
+    def forward(self, numeric: torch.Tensor) -> torch.Tensor:
+        return (numeric @ self.select + self.shift).clamp(0.0, 1.0)
 
 
 class FlightDelayNet(nn.Module):
@@ -130,18 +129,21 @@ class DelayProbability(nn.Module):
 
 
 class FoldedDelayProbability(nn.Module):
-    """`DelayProbability` rearranged for serving: the same function in 14 kernels instead of
-    27 (after onnxruntime's graph optimisation), because a served request is a row or a few,
-    where each kernel's fixed cost, not its arithmetic, is the price of a model call.
+    """`DelayProbability` rearranged for serving: the same function in fewer kernels and
+    fewer columns, because a served request is a row or a few, where each kernel's fixed
+    cost is the price of a model call, and a batch is many, where the first layer's product
+    and the columns copied in front of it are.
 
     The embeddings become one table, read by one gather (each column's codes offset to its
-    block), and the standardisation folds into the first linear layer: its weights divided
-    by the std, its bias shifted by the mean, and a missing value imputed with the mean,
-    which standardises to the 0 that training imputed. The layers after the first are the
-    trained net's own. The piecewise-linear bins stay a stage of their own in front of the
-    first layer, reading the raw values (a missing one as zeros) as in training, as one
-    matrix product (`FoldedBins`). Its codes come from the vocabularies the export puts in
-    front of it (`components.train.export`), so they are always in range and need no clamp.
+    block). A missing numeric is imputed once, with 0, for the first layer and the bins
+    alike; its indicator's weights take back what that imputation adds: training's 0 after
+    standardisation is the mean, not 0 (the standardisation folds into the first layer: its
+    weights divided by the std, its bias shifted by the mean), and training's bins of a
+    missing value are zeros, not the bins of 0 (`FoldedBins`). The first layer is two
+    products into one sum, the bins' and the rest's, so that the bins are never copied into
+    one wide input. The layers after the first are the trained net's own. The codes come
+    from the vocabularies the export puts in front of it (`components.train.export`), so they
+    are always in range and need no clamp.
     """
 
     def __init__(self, net: FlightDelayNet):
@@ -151,29 +153,28 @@ class FoldedDelayProbability(nn.Module):
         first: nn.Linear = net.mlp[0]
         weight, bias = first.weight.detach(), first.bias.detach()
         start = sum(table.shape[1] for table in tables)
-        end = start + len(net.mean)
-        scaled = weight[:, start:end] / net.std
+        features = len(net.mean)
+        scaled = weight[:, start : start + features] / net.std
+        indicator = weight[:, start + features : start + 2 * features] + scaled * net.mean
+        binned = weight[:, start + 2 * features :]
+        self.bins = FoldedBins(net.bins, features) if net.bins.width else None
+        """None without bins (`bins=0`), whose empty buffers the ONNX exporter cannot type."""
+        if self.bins is not None:
+            at_zero = binned * net.bins.shift.clamp(0.0, 1.0)  # each bin's weight × its value at 0
+            of_feature = nn.functional.one_hot(net.bins.column, features).float()
+            indicator = indicator - at_zero @ of_feature
+            self.register_buffer("binned", binned.contiguous())
         self.register_buffer("table", torch.cat(tables))
         self.register_buffer("offsets", (torch.cumsum(sizes, 0) - sizes).unsqueeze(0))
-        self.register_buffer("mean", net.mean.clone())
-        self.register_buffer("weight", torch.cat([weight[:, :start], scaled, weight[:, end:]], 1))
+        self.register_buffer("weight", torch.cat([weight[:, :start], scaled, indicator], 1))
         self.register_buffer("bias", bias - scaled @ net.mean)
-        self.bins = FoldedBins(net.bins, len(net.mean)) if net.bins.width else None
-        """None without bins (`bins=0`), whose empty buffers the ONNX exporter cannot type."""
         self.rest = net.mlp[1:]
 
     def forward(self, categorical: torch.Tensor, numeric: torch.Tensor) -> torch.Tensor:
-        rows = categorical + self.offsets
         missing = torch.isnan(numeric)
-        bins = [] if self.bins is None else [self.bins(numeric, missing)]
-        features = torch.cat(
-            [
-                self.table[rows].flatten(1),
-                torch.where(missing, self.mean, numeric),
-                missing.to(numeric.dtype),
-                *bins,
-            ],
-            dim=1,
-        )
-        hidden = nn.functional.linear(features, self.weight, self.bias)
+        imputed = torch.where(missing, torch.zeros((), dtype=numeric.dtype), numeric)
+        columns = [self.table[categorical + self.offsets].flatten(1), imputed, missing.float()]
+        hidden = nn.functional.linear(torch.cat(columns, dim=1), self.weight, self.bias)
+        if self.bins is not None:
+            hidden = hidden + nn.functional.linear(self.bins(imputed), self.binned)
         return torch.sigmoid(self.rest(hidden).squeeze(-1))

@@ -84,18 +84,18 @@ def test_piecewise_linear_encoding_is_the_formula_and_zero_for_missing():
 
 
 def test_the_folded_bins_are_the_training_encoding_value_for_value():
-    """Missing values (float32's lowest, not −inf) included, far outside the edges included,
-    a narrow first bin and a feature without bins."""
+    """Far outside the edges included, a narrow first bin and a feature without bins. The
+    folded bins read a missing value as 0 (`FoldedDelayProbability` takes the difference
+    back), so they are held to training's encoding of the same imputed values."""
     edges = [[0.0, 10.0, 30.0], [], [-1.0, 1.0], [1e3, 1e3 + 0.01, 5e3], [1e7, 1e7 + 0.5, 2e7]]
     encode = PiecewiseLinear(edges)
     rng = np.random.default_rng(0)
     values = rng.normal(size=(4000, 5)) * [20, 1, 2, 3000, 1e7] + [10, 0, 0, 2e3, 1e7]
     numeric = torch.from_numpy(values).float()
-    numeric[rng.random(numeric.shape) < 0.2] = float("nan")
+    numeric[rng.random(numeric.shape) < 0.2] = 0.0
     numeric[:3, 3] = torch.tensor([-3e38, 3e38, 1e3])
-    missing = torch.isnan(numeric)
-    folded = FoldedBins(encode, features=5)(numeric, missing)
-    assert torch.equal(folded, encode(numeric, missing))
+    folded = FoldedBins(encode, features=5)(numeric)
+    assert torch.equal(folded, encode(numeric, torch.zeros_like(numeric, dtype=torch.bool)))
     assert folded[:3, 3:5].tolist() == [[0.0, 0.0], [1.0, 1.0], [0.0, 0.0]]
 
 
@@ -154,10 +154,16 @@ def test_the_exported_graph_takes_raw_features_and_matches_the_eager_net(tmp_pat
     _, unseen = session.run(["probability", "unseen"], feed)
     assert unseen.tolist() == [0, 1, 2, 3]  # bit 0: carrier unseen, bit 1: origin
     assert LAYOUT.unseen_counts(unseen) == {"carrier": 2, "origin": 2}
-    # Folded: one gather reads every embedding, one product makes the bins; normalisation
-    # lives in the first layer and the bins' division in their scale.
-    kernels = [node.op_type for node in onnx.load(path).graph.node]
-    assert kernels.count("Gather") == 1 and kernels.count("MatMul") == 1
+    # Folded: one gather reads every embedding, one product makes the bins and another
+    # takes them into the first layer, whose input they are not copied into; one Where
+    # imputes (the other sets the unseen bits); normalisation lives in the first layer and
+    # the bins' division in their scale.
+    graph = onnx.load(path).graph
+    kernels = [node.op_type for node in graph.node]
+    assert kernels.count("Gather") == 1 and kernels.count("MatMul") == 2
+    assert kernels.count("Where") == 2 and kernels.count("Gemm") == 3
+    (clip,) = (node for node in graph.node if node.op_type == "Clip")
+    assert [node.op_type for node in graph.node if clip.output[0] in node.input] == ["MatMul"]
     assert "Div" not in kernels and "Sub" not in kernels
     assert kernels.count("LabelEncoder") == 2
 
@@ -184,13 +190,13 @@ def test_a_net_without_bins_exports_and_matches_the_eager_net(tmp_path):
 
 
 def test_parity_refuses_a_graph_that_answers_nan(tmp_path):
-    """The bins with −inf for a missing value, as training encodes it: −inf times the
+    """A missing value imputed with −inf, as training's bins read it: −inf times the bins'
     product's zeros makes every row with a missing number NaN, which no limit on the
     difference would catch."""
     net, path = _net(), tmp_path / "model.onnx"
     export_onnx(net, LAYOUT, path)
     graph = onnx.load(path)
-    (missing,) = (n for n in graph.graph.node if n.output == ["/bins/Constant_output_0"])
+    (missing,) = (n for n in graph.graph.node if n.output == ["/Constant_output_0"])
     missing.attribute[0].t.CopyFrom(onnx.numpy_helper.from_array(np.float32(-np.inf)))
     onnx.save(graph, path)
     with pytest.raises(ExportError, match="answers nan"):
