@@ -12,13 +12,20 @@ from components.base.contract.layout import FeatureLayout, text_values
 from serving.request_errors import RequestError
 
 
-def batch_arrays(layout: FeatureLayout, batch: pa.RecordBatch) -> tuple[np.ndarray, np.ndarray]:
+def batch_arrays(
+    layout: FeatureLayout, batch: pa.RecordBatch, stored: pa.Schema | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Text, object [rows, categorical], and float32 [rows, numeric] (NaN for null). Each
     matrix is a transposed view of one column per feature, so that each feature the graph
-    reads by name (`FeatureLayout.feed`) is contiguous."""
+    reads by name (`FeatureLayout.feed`) is contiguous. `stored`: the types the file holds,
+    where they are not the batch's (text read as dictionaries), so that a null reads as the
+    file's column would."""
     text = np.empty((len(layout.categorical), batch.num_rows), dtype=object)
     for i, name in enumerate(layout.categorical):
-        text[i] = _text_column(batch.column(name))
+        kind = (stored or batch.schema).field(name).type
+        text[i] = _text_column(
+            batch.column(name), "nan" if pa.types.is_dictionary(kind) else "None"
+        )
     numeric = np.empty((len(layout.numeric), batch.num_rows), dtype=np.float32)
     for i, name in enumerate(layout.numeric):
         try:
@@ -28,12 +35,22 @@ def batch_arrays(layout: FeatureLayout, batch: pa.RecordBatch) -> tuple[np.ndarr
     return text.T, numeric.T
 
 
-def _text_column(values: pa.Array) -> np.ndarray:
-    """A column as str objects, as `text_values` writes them (a null reads "None"). A text
-    column is looked up through its few distinct values, so that each row costs a pointer
-    copy rather than a new str; any other type goes the way of a frame, for the same text."""
-    if not (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)):
+def _text_column(values: pa.Array, null: str) -> np.ndarray:
+    """A column as str objects, as `text_values` writes a frame's (a null reads `null`: a
+    frame holds None for a text column's, NaN for a Categorical's). Text is looked up
+    through its few distinct values, so that each row costs a pointer copy rather than a
+    new str: the dictionary it was read as (`predict_file` reads text features so, as
+    Parquet stores them), or the one made here; any other type goes the way of a frame."""
+    if pa.types.is_dictionary(values.type) and is_text(values.type.value_type):
+        dictionary, indices = values.dictionary, values.indices
+    elif is_text(values.type):
+        encoded = pc.dictionary_encode(values)
+        dictionary, indices = encoded.dictionary, encoded.indices
+    else:
         return np.array(text_values(values.to_pandas()), dtype=object)
-    encoded = pc.dictionary_encode(values, null_encoding="encode")
-    words = np.array(text_values(encoded.dictionary.to_pylist()), dtype=object)
-    return words[encoded.indices.to_numpy()]
+    words = np.array([*text_values(dictionary.to_pylist()), null], dtype=object)
+    return words[indices.fill_null(len(dictionary)).to_numpy()]
+
+
+def is_text(kind: pa.DataType) -> bool:
+    return pa.types.is_string(kind) or pa.types.is_large_string(kind)

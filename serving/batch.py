@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 
 from components.base.contract.artifact import ModelArtifact
 from components.base.contract.names import DECISION_NAME, OUTPUT_NAME
-from serving.arrow_inputs import batch_arrays
+from serving.arrow_inputs import batch_arrays, is_text
 from serving.overlap import WriteBehind, read_ahead
 from serving.request_rules import RequestRules
 
@@ -30,42 +30,54 @@ small enough that the stages overlap over most of a file."""
 SLICE_ROWS = 2_048
 """Rows per model call. onnxruntime runs a graph one operator at a time, each writing its
 whole output before the next reads it; at 2,048 rows those outputs are a few MB at most
-(the bins 1.7 MB, the first layer's input 2.3 MB: near this machine's 2 MB of L2 a core)
-rather than tens of MB at 65,536. Full data, one core, side by side: 1.25 s of CPU per
-million rows in calls of 2,048 rows, 2.29 s in calls of 65,536 (issue 14's net)."""
+(the bins 1.7 MB, the first layer's other input 0.7 MB: near this machine's 2 MB of L2 a
+core) rather than tens of MB at 65,536. Full data, one core: 0.98 s of CPU per million rows
+in calls of 2,048 rows (or 1,024), 1.05 s in calls of 4,096, 1.81 s in calls of 65,536."""
 DEPTH = 2
 """Batches read ahead of the model, and batches waiting to be written."""
 
 
 class OutputColumnsError(ValueError):
-    """The output's columns cannot be what was asked: a score would repeat a kept column's
-    name, or a column to keep is not in the file."""
+    """The output's columns cannot be what was asked: the scores without two distinct
+    names, a score named as a kept column, or a column to keep that the file does not hold
+    once."""
 
 
 @dataclass(frozen=True)
 class OutputColumns:
     """What `predict_file` writes: the input columns it keeps, in their order (every one
-    when `keep` is None), then the probability and the decision, named as the server names
-    them unless told otherwise (a labelled file already holds a `delayed`)."""
+    when `keep` is None; a name given twice is kept once), then the probability and the
+    decision, named as the server names them unless told otherwise (a labelled file already
+    holds a `delayed`)."""
 
     keep: tuple[str, ...] | None = None
     probability: str = OUTPUT_NAME
     decision: str = DECISION_NAME
 
-    def schema(self, source: pa.Schema, where: Path) -> pa.Schema:
-        """The output's schema. The source's metadata goes with it, but pandas' (which
-        describes every column, the index among them) only when every column does."""
+    def __post_init__(self) -> None:
+        if not self.probability or not self.decision:
+            raise OutputColumnsError("the probability and the decision each need a name")
         if self.probability == self.decision:
             raise OutputColumnsError(
                 f"the probability and the decision cannot share the name {self.probability!r}"
             )
+
+    def schema(self, source: pa.Schema, where: Path) -> pa.Schema:
+        """The output's schema. The source's metadata goes with it, but pandas' (which
+        describes every column, the index among them) only when `keep` is not given."""
         if self.keep is None:
             kept, metadata = list(source), source.metadata
         else:
-            absent = [name for name in self.keep if name not in source.names]
+            held = {name: len(source.get_all_field_indices(name)) for name in self.keep}
+            absent = [name for name, count in held.items() if count == 0]
             if absent:
                 raise OutputColumnsError(f"{where}: no column(s) {absent} to keep")
-            kept = [source.field(name) for name in dict.fromkeys(self.keep)]
+            repeated = [name for name, count in held.items() if count > 1]
+            if repeated:
+                raise OutputColumnsError(
+                    f"{where}: column(s) {repeated} appear more than once: not kept by name"
+                )
+            kept = [source.field(name) for name in held]
             metadata = {k: v for k, v in (source.metadata or {}).items() if k != b"pandas"}
         clash = [s for s in (self.probability, self.decision) if s in {f.name for f in kept}]
         if clash:
@@ -141,16 +153,19 @@ def predict_file(
     partial = destination.with_name(f".{destination.name}.partial")
     rows, unseen = 0, Counter(dict.fromkeys(layout.categorical, 0))
     try:
-        with pq.ParquetFile(source) as file:
-            missing = layout.missing(file.schema_arrow.names)
-            if missing:
-                raise KeyError(f"{source}: missing feature column(s) {missing}")
-            rules = RequestRules.from_metadata(model.metadata, max_batch_rows=batch_rows)
-            schema = columns.schema(file.schema_arrow, source)
-            kept = schema.names[:-2]
+        stored = pq.read_schema(source)  # the types as read without dictionaries
+        missing = layout.missing(stored.names)
+        if missing:
+            raise KeyError(f"{source}: missing feature column(s) {missing}")
+        schema = columns.schema(stored, source)
+        rules = RequestRules.from_metadata(model.metadata, max_batch_rows=batch_rows)
+        kept = schema.names[:-2]
+        # text features as the dictionaries Parquet stores them in: no string decoded per row
+        text = [name for name in layout.categorical if is_text(stored.field(name).type)]
+        with pq.ParquetFile(source, read_dictionary=text) as file:
             read = None if columns.keep is None else list(dict.fromkeys([*kept, *layout.features]))
             decoded = (
-                (batch, *batch_arrays(layout, batch))
+                (batch, *batch_arrays(layout, batch, stored))
                 for batch in file.iter_batches(batch_size=batch_rows, columns=read)
             )
             with (
@@ -168,7 +183,8 @@ def predict_file(
                     )
                     # by position when every column goes: a file may repeat a name
                     passed = batch.columns if read is None else map(batch.column, kept)
-                    output.put(pa.RecordBatch.from_arrays([*passed, *scores], schema=schema))
+                    stored_types = map(_as_stored, passed, schema)
+                    output.put(pa.RecordBatch.from_arrays([*stored_types, *scores], schema=schema))
                     unseen.update(layout.unseen_counts(bits))
                     rows += batch.num_rows
         partial.replace(destination)
@@ -176,3 +192,8 @@ def predict_file(
         partial.unlink(missing_ok=True)
         raise
     return BatchResult(rows, time.perf_counter() - started, dict(unseen))
+
+
+def _as_stored(column: pa.Array, field: pa.Field) -> pa.Array:
+    """A text feature read as a dictionary goes out as the text the file holds."""
+    return column if column.type == field.type else column.cast(field.type)

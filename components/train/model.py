@@ -22,7 +22,8 @@ class PiecewiseLinear(nn.Module):
 
     The bins of every feature lie side by side: `column` names each bin's feature. The
     division is folded into a scale and a shift; the exported graph computes the same
-    encoding as one matrix product (`FoldedBins`).
+    encoding as one matrix product (`FoldedBins`), but for a missing value, whose bins it
+    takes back in the first layer.
     """
 
     def __init__(self, edges: list[list[float]]):
@@ -173,7 +174,8 @@ class FoldedDelayProbability(nn.Module):
     def forward(self, categorical: torch.Tensor, numeric: torch.Tensor) -> torch.Tensor:
         missing = torch.isnan(numeric)
         imputed = torch.where(missing, torch.zeros((), dtype=numeric.dtype), numeric)
-        columns = [self.table[categorical + self.offsets].flatten(1), imputed, missing.float()]
+        indicators = missing.to(numeric.dtype)
+        columns = [self.table[categorical + self.offsets].flatten(1), imputed, indicators]
         hidden = nn.functional.linear(torch.cat(columns, dim=1), self.weight, self.bias)
         if self.bins is not None:
             hidden = hidden + nn.functional.linear(self.bins(imputed), self.binned)

@@ -56,8 +56,9 @@ def predict(
     keep: Annotated[
         str | None,
         typer.Option(
-            help="Comma-separated input columns written beside the scores, in this order "
-            "(default: every column). Only these and the features are read."
+            help="Comma-separated input columns written before the scores, in this order, "
+            "each once (default: every column; '' for the scores alone). Only these and the "
+            "features are read."
         ),
     ] = None,
     probability_column: Annotated[str, typer.Option(help="The probability's name.")] = OUTPUT_NAME,
@@ -77,19 +78,19 @@ def predict(
     settings = get_settings()
     if not source.is_file():
         raise fail(f"{source} does not exist")
+    try:
+        kept = None if keep is None else tuple(filter(None, map(str.strip, keep.split(","))))
+        columns = OutputColumns(kept, probability_column, decision_column)
+    except OutputColumnsError as exc:
+        raise fail(str(exc)) from None
     directory, version = resolve_model(
         model_uri(model), settings.tracking_uri, settings.served_models_dir
-    )
-    columns = OutputColumns(
-        None if keep is None else tuple(name.strip() for name in keep.split(",") if name.strip()),
-        probability_column,
-        decision_column,
     )
     try:
         result = predict_file(
             ModelArtifact(directory), source, destination, batch_rows, columns=columns
         )
-    except (KeyError, OutputColumnsError) as exc:  # names the file already; str() would quote it
+    except (KeyError, OutputColumnsError) as exc:  # names the file; str() would quote a KeyError
         raise fail(exc.args[0]) from None
     except (RequestError, ArrowException) as exc:
         raise fail(f"{source}: {exc}") from None
@@ -150,7 +151,7 @@ def smoke(model: Annotated[str | None, MODEL_OPTION] = None) -> None:
         "REST v1",
         str(rest["model_version"]),
         f"{rest['predictions'][0]:.4f}",
-        str(rest["delayed"][0]),
+        str(rest[DECISION_NAME][0]),
     )
     table.add_row(
         "gRPC v2",

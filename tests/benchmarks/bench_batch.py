@@ -1,12 +1,13 @@
 """Batch inference on the full data: `sluice predict` (Parquet in, Parquet out, streamed in
 record batches, reading, scoring and writing overlapped) writing every input column back, as it
-does by default, then keeping only a flight's keys, then writing the scores alone; beside them
-the whole-file path it replaced and the pure onnxruntime forward pass over the same rows,
-scored as `sluice predict` scores them (slices side by side on every core). The file is the
-training frame, labelled, so the decision is named `predicted_delayed` (`sluice predict
---decision-column`). The five take turns in SLUICE_BENCH_BATCH_ROUNDS (7) rounds, so that a
-busy machine slows each alike; each row reports the best round (the machine's capacity) and
-the median, and the process's CPU time per million rows, which a busy machine changes least."""
+does by default, then keeping only a flight's key (`FLIGHT_KEY`), then writing the scores
+alone; beside them the whole-file path it replaced and the pure onnxruntime forward pass over
+the same rows, scored as `sluice predict` scores them (slices side by side on every core).
+The file is the training frame, labelled, so the decision is named `predicted_delayed`
+(`sluice predict --decision-column`). The five take turns in SLUICE_BENCH_BATCH_ROUNDS (7)
+rounds, so that a busy machine slows each alike; each row reports the best round (the
+machine's capacity) and the median, and the process's CPU time per million rows, which a
+busy machine changes least."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ import pyarrow.parquet as pq
 from rich.progress import track
 
 from components.base.contract.artifact import ModelArtifact
+from components.flights.schema import FLIGHT_KEY
 from serving.batch import OutputColumns, predict_file, score_slices, usable_cpus
 from serving.request_rules import RequestRules
 from tests.benchmarks.common import report
@@ -33,11 +35,11 @@ from tests.benchmarks.common import report
 ROUNDS = int(os.environ.get("SLUICE_BENCH_BATCH_ROUNDS", "7"))
 GOAL_ROWS_PER_SECOND = 1_000_000
 STREAMED = "sluice predict: Parquet in, Parquet out, streamed, every core"
-KEYS = "sluice predict --keep carrier,flight,origin,event_timestamp"
 SCORES = "sluice predict --keep '' (the scores alone)"
 WHOLE_FILE = "before: the whole file in one frame, one call on every core"
 EVERY_COLUMN = OutputColumns(decision="predicted_delayed")
-KEYS_ONLY = replace(EVERY_COLUMN, keep=("carrier", "flight", "origin", "event_timestamp"))
+KEYS_ONLY = replace(EVERY_COLUMN, keep=tuple(FLIGHT_KEY))
+KEYS = f"sluice predict --keep {','.join(FLIGHT_KEY)}"
 SCORES_ONLY = replace(EVERY_COLUMN, keep=())
 FORWARD = "model forward only (onnxruntime, slices on every core)"
 

@@ -25,9 +25,10 @@ NUMBERS = {
         pa.array(["UA", None, "AA", "UA"], pa.string()),
         pa.array(["UA", None, "AA", "UA"], pa.large_string()),
         pa.array(["UA", None, "AA", "UA"]).dictionary_encode(),  # a pandas Categorical
+        pa.array(["UA", None, "AA", "UA"], pa.large_string()).dictionary_encode(),
         pa.array([7, None, 7, 12], pa.int64()),  # codes written as numbers
     ],
-    ids=["string", "large_string", "dictionary", "int64"],
+    ids=["string", "large_string", "dictionary", "large_string dictionary", "int64"],
 )
 def test_arrow_gives_the_inputs_a_frame_of_the_same_batch_gives(text):
     batch = pa.RecordBatch.from_pydict({"carrier": text, "origin": text, **NUMBERS})
@@ -56,3 +57,19 @@ def test_text_where_a_number_belongs_names_the_feature():
     )
     with pytest.raises(RequestError, match="feature 'hour': expected numbers.*noon"):
         batch_arrays(LAYOUT, batch)
+
+
+def test_text_read_as_a_dictionary_reads_as_the_text_column_the_file_holds():
+    """`predict_file` reads text features as dictionaries: a null still reads "None", as
+    the file's text column gives a frame, not "nan" as a Categorical would."""
+    text = pa.array(["UA", None, "AA", "UA"])
+    stored = pa.RecordBatch.from_pydict({"carrier": text, "origin": text, **NUMBERS})
+    read = pa.RecordBatch.from_pydict(
+        {"carrier": text.dictionary_encode(), "origin": text.dictionary_encode(), **NUMBERS}
+    )
+
+    categorical, _ = batch_arrays(LAYOUT, read, stored.schema)
+
+    assert categorical.tolist() == LAYOUT.arrays(stored.to_pandas())[0].tolist()
+    assert categorical[1].tolist() == ["None", "None"]
+    assert batch_arrays(LAYOUT, read)[0][1].tolist() == ["nan", "nan"]  # a Categorical's

@@ -207,7 +207,6 @@ def test_keeping_no_column_writes_the_scores_alone(model, tmp_path):
     [
         (OutputColumns(keep=("tailnum", "gate")), r"no column\(s\) \['gate'\] to keep"),
         (OutputColumns(keep=("carrier",), probability="carrier"), r"\['carrier'\]"),
-        (OutputColumns(decision="probability"), "cannot share the name 'probability'"),
     ],
 )
 def test_output_columns_that_cannot_be_are_refused_before_anything_is_written(
@@ -240,3 +239,96 @@ def test_sluice_predict_keeps_and_names_columns_as_told(model, tmp_path):
     assert scored.exit_code == 0, scored.output
     written = pq.read_table(tmp_path / "out.parquet")
     assert written.column_names == ["tailnum", "delayed", "probability", "predicted"]
+
+
+def _with_metadata(table: pa.Table, path) -> None:
+    """The table with a key of sluice's own beside pandas', as the training frame has."""
+    extra = {**table.schema.metadata, b"sluice.horizon_minutes": b"120.0"}
+    pq.write_table(table.replace_schema_metadata(extra), path)
+
+
+def test_kept_columns_and_the_features_are_all_that_is_read_and_other_metadata_stays(
+    model, tmp_path, monkeypatch
+):
+    frame = _flights(model)
+    _with_metadata(pa.Table.from_pandas(frame, preserve_index=False), tmp_path / "in.parquet")
+    asked = []
+    iter_batches = pq.ParquetFile.iter_batches
+    monkeypatch.setattr(
+        pq.ParquetFile,
+        "iter_batches",
+        lambda self, *args, **kwargs: (
+            asked.append(kwargs["columns"]) or iter_batches(self, *args, **kwargs)
+        ),
+    )
+
+    keep = OutputColumns(keep=("tailnum", "carrier", "tailnum"))
+    predict_file(model, tmp_path / "in.parquet", tmp_path / "out.parquet", BATCH, columns=keep)
+
+    assert asked == [["tailnum", *model.layout.features]]  # carrier once, time_hour never
+    scored = pq.read_table(tmp_path / "out.parquet")
+    assert scored.column_names == ["tailnum", "carrier", "probability", "delayed"]
+    assert scored.schema.metadata == {b"sluice.horizon_minutes": b"120.0"}
+
+
+def test_a_file_repeating_a_name_is_written_whole_by_position_but_not_kept_by_name(model, tmp_path):
+    table = pa.Table.from_pandas(_flights(model), preserve_index=False)
+    table = table.append_column("tailnum", pa.array([f"second {i}" for i in range(40)]))
+    pq.write_table(table, tmp_path / "in.parquet")
+
+    predict_file(model, tmp_path / "in.parquet", tmp_path / "out.parquet", BATCH)
+    scored = pq.ParquetFile(tmp_path / "out.parquet").read()  # read_table refuses the repeat
+    assert scored.column_names.count("tailnum") == 2
+    assert scored.select(range(table.num_columns)).equals(table)
+
+    with pytest.raises(OutputColumnsError, match=r"\['tailnum'\] appear more than once"):
+        predict_file(
+            model,
+            tmp_path / "in.parquet",
+            tmp_path / "kept.parquet",
+            columns=OutputColumns(("tailnum",)),
+        )
+    assert not (tmp_path / "kept.parquet").exists()
+
+
+def test_scores_need_two_distinct_names():
+    with pytest.raises(OutputColumnsError, match="each need a name"):
+        OutputColumns(probability="")
+    with pytest.raises(OutputColumnsError, match="cannot share the name 'p'"):
+        OutputColumns(probability="p", decision="p")
+
+
+def test_sluice_predict_writes_the_scores_alone_and_checks_names_before_the_model(model, tmp_path):
+    _flights(model).to_parquet(tmp_path / "in.parquet", index=False)
+
+    def predict(*options: str):
+        return CliRunner().invoke(
+            app, ["predict", str(tmp_path / "in.parquet"), str(tmp_path / "out.parquet"), *options]
+        )
+
+    alone = predict("--model", str(model.directory), "--keep", "")
+    assert alone.exit_code == 0, alone.output
+    assert pq.read_table(tmp_path / "out.parquet").column_names == ["probability", "delayed"]
+    unnamed = predict(
+        "--model", str(tmp_path / "no model here"), "--decision-column", "probability"
+    )
+    assert unnamed.exit_code == 2
+    assert "cannot share the name 'probability'" in unnamed.output
+
+
+def test_text_stored_as_categories_or_as_text_scores_as_a_frame_and_keeps_its_type(model, tmp_path):
+    """Text features are read as the dictionaries Parquet stores them in; what is written
+    back is the file's own type, and a missing value reads as a frame reads it."""
+    frame = _flights(model).astype({"carrier": "category", "origin": "string"})
+    frame.loc[5, "origin"] = None
+    frame.to_parquet(tmp_path / "in.parquet", index=False)
+
+    predict_file(model, tmp_path / "in.parquet", tmp_path / "out.parquet", BATCH)
+
+    probability, unseen = model.predict_frame(frame)
+    scored = pq.read_table(tmp_path / "out.parquet")
+    source = pq.read_table(tmp_path / "in.parquet")
+    np.testing.assert_array_equal(scored["probability"].to_numpy(), probability)
+    assert unseen == {"carrier": 2, "origin": 1, "dest": 0}
+    assert scored.select(source.column_names).equals(source)
+    assert pd.read_parquet(tmp_path / "out.parquet")["carrier"].dtype == "category"

@@ -189,6 +189,33 @@ def test_a_net_without_bins_exports_and_matches_the_eager_net(tmp_path):
     assert "MatMul" not in [node.op_type for node in onnx.load(path).graph.node]
 
 
+def test_a_feature_far_from_zero_exports_within_the_limit(tmp_path):
+    """A year (mean 2001, std 6.5, as the planes' are) and a pressure (1017, 7): folding the
+    standardisation and the imputation into the first layer cancels terms a hundred times
+    the weights, whose float32 rounding must stay within parity's limit; a fifth missing."""
+    torch.manual_seed(0)
+    net = FlightDelayNet(
+        vocab_sizes=[5, 3],
+        means=[2001.0, 1017.0, 10.0],
+        stds=[6.5, 7.0, 3.0],
+        edges=[[1990.0, 1998.0, 2002.0, 2005.0, 2013.0], [1000.0, 1013.0, 1020.0, 1035.0], []],
+        embedding_dim=8,
+        hidden=(128,),
+        dropout=0.0,
+    ).eval()
+    with torch.no_grad():  # weights three times their initial scale, as trained ones grow
+        net.mlp[0].weight.mul_(3.0)
+    rows = _raw_rows()
+    rng = np.random.default_rng(1)
+    for name, (mean, std) in {"hour": (2001.0, 6.5), "distance": (1017.0, 7.0)}.items():
+        values = rng.normal(mean, 2 * std, len(rows))
+        values[rng.random(len(rows)) < 0.2] = np.nan
+        rows[name] = values
+    path = tmp_path / "model.onnx"
+    export_onnx(net, LAYOUT, path)
+    assert parity(net, path, LAYOUT, rows) <= 1e-5
+
+
 def test_parity_refuses_a_graph_that_answers_nan(tmp_path):
     """A missing value imputed with −inf, as training's bins read it: −inf times the bins'
     product's zeros makes every row with a missing number NaN, which no limit on the
@@ -196,7 +223,10 @@ def test_parity_refuses_a_graph_that_answers_nan(tmp_path):
     net, path = _net(), tmp_path / "model.onnx"
     export_onnx(net, LAYOUT, path)
     graph = onnx.load(path)
-    (missing,) = (n for n in graph.graph.node if n.output == ["/Constant_output_0"])
+    nodes = graph.graph.node
+    (isnan,) = (n.output[0] for n in nodes if n.op_type == "IsNaN")
+    (impute,) = (n for n in nodes if n.op_type == "Where" and n.input[0] == isnan)
+    (missing,) = (n for n in nodes if n.output[0] == impute.input[1])
     missing.attribute[0].t.CopyFrom(onnx.numpy_helper.from_array(np.float32(-np.inf)))
     onnx.save(graph, path)
     with pytest.raises(ExportError, match="answers nan"):
