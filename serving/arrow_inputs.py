@@ -49,8 +49,11 @@ def _text_column(values: pa.Array, null: str) -> np.ndarray:
     else:
         return np.array(text_values(values.to_pandas()), dtype=object)
     words = np.array([*text_values(dictionary.to_pylist()), null], dtype=object)
-    return words[indices.fill_null(len(dictionary)).to_numpy()]
+    # int32: a null's index, one past the dictionary, may not fit the file's (int8 for
+    # up to 128 categories)
+    return words[indices.cast(pa.int32()).fill_null(len(dictionary)).to_numpy()]
 
 
 def is_text(kind: pa.DataType) -> bool:
+    """Arrow's text types, which Parquet stores as dictionaries of byte arrays."""
     return pa.types.is_string(kind) or pa.types.is_large_string(kind)

@@ -157,6 +157,9 @@ def predict_file(
         missing = layout.missing(stored.names)
         if missing:
             raise KeyError(f"{source}: missing feature column(s) {missing}")
+        repeated = [f for f in layout.features if len(stored.get_all_field_indices(f)) > 1]
+        if repeated:
+            raise KeyError(f"{source}: feature column(s) {repeated} appear more than once")
         schema = columns.schema(stored, source)
         rules = RequestRules.from_metadata(model.metadata, max_batch_rows=batch_rows)
         kept = schema.names[:-2]

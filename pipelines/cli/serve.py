@@ -145,7 +145,7 @@ def smoke(model: Annotated[str | None, MODEL_OPTION] = None) -> None:
         title=f"{EXAMPLE_REQUEST['carrier']} {EXAMPLE_REQUEST['origin']}→"
         f"{EXAMPLE_REQUEST['dest']} {EXAMPLE_REQUEST['sched_dep_time']}"
     )
-    for column in ("protocol", "model version", "delay probability", "delayed"):
+    for column in ("protocol", "model version", "delay probability", DECISION_NAME):
         table.add_column(column)
     table.add_row(
         "REST v1",

@@ -73,3 +73,16 @@ def test_text_read_as_a_dictionary_reads_as_the_text_column_the_file_holds():
     assert categorical.tolist() == LAYOUT.arrays(stored.to_pandas())[0].tolist()
     assert categorical[1].tolist() == ["None", "None"]
     assert batch_arrays(LAYOUT, read)[0][1].tolist() == ["nan", "nan"]  # a Categorical's
+
+
+def test_a_null_in_a_full_small_dictionary_reads_as_a_frame_reads_it():
+    """128 categories with int8 indices (a pandas Categorical's): a null's index, one past
+    the dictionary, does not fit int8."""
+    words = [f"C{i}" for i in range(128)]
+    codes = pa.DictionaryArray.from_arrays(pa.array([127, None, 0, 5], pa.int8()), words)
+    batch = pa.RecordBatch.from_pydict({"carrier": codes, "origin": codes, **NUMBERS})
+
+    categorical, _ = batch_arrays(LAYOUT, batch)
+
+    assert categorical.tolist() == LAYOUT.arrays(batch.to_pandas())[0].tolist()
+    assert categorical[:, 0].tolist() == ["C127", "nan", "C0", "C5"]

@@ -12,6 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
+import serving.batch
 from components.base.contract.artifact import ModelArtifact
 from pipelines.cli import app
 from serving.batch import OutputColumns, OutputColumnsError, predict_file
@@ -316,12 +317,28 @@ def test_sluice_predict_writes_the_scores_alone_and_checks_names_before_the_mode
     assert "cannot share the name 'probability'" in unnamed.output
 
 
-def test_text_stored_as_categories_or_as_text_scores_as_a_frame_and_keeps_its_type(model, tmp_path):
-    """Text features are read as the dictionaries Parquet stores them in; what is written
-    back is the file's own type, and a missing value reads as a frame reads it."""
+def test_text_stored_as_categories_large_or_plain_text_scores_as_a_frame_and_keeps_its_type(
+    model, tmp_path, monkeypatch
+):
+    """Text features reach the model as the dictionaries Parquet stores them in; what is
+    written back is the file's own type. (A missing value's text is pinned in
+    `test_arrow_inputs`: here "None" and "nan" would both be unseen.)"""
     frame = _flights(model).astype({"carrier": "category", "origin": "string"})
     frame.loc[5, "origin"] = None
-    frame.to_parquet(tmp_path / "in.parquet", index=False)
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    dest = table.schema.get_field_index("dest")
+    table = table.set_column(dest, "dest", table["dest"].cast(pa.large_string()))
+    pq.write_table(table, tmp_path / "in.parquet")
+    seen = []
+    batch_arrays = serving.batch.batch_arrays
+    monkeypatch.setattr(
+        serving.batch,
+        "batch_arrays",
+        lambda layout, batch, stored: (
+            seen.append(batch.select(layout.categorical).schema.types)
+            or batch_arrays(layout, batch, stored)
+        ),
+    )
 
     predict_file(model, tmp_path / "in.parquet", tmp_path / "out.parquet", BATCH)
 
@@ -330,5 +347,16 @@ def test_text_stored_as_categories_or_as_text_scores_as_a_frame_and_keeps_its_ty
     source = pq.read_table(tmp_path / "in.parquet")
     np.testing.assert_array_equal(scored["probability"].to_numpy(), probability)
     assert unseen == {"carrier": 2, "origin": 1, "dest": 0}
+    assert all(pa.types.is_dictionary(kind) for kinds in seen for kind in kinds)
     assert scored.select(source.column_names).equals(source)
+    assert scored.schema.field("dest").type == pa.large_string()
     assert pd.read_parquet(tmp_path / "out.parquet")["carrier"].dtype == "category"
+
+
+def test_a_feature_the_file_holds_twice_is_named(model, tmp_path):
+    table = pa.Table.from_pandas(_flights(model), preserve_index=False)
+    pq.write_table(table.append_column("temp", table["temp"]), tmp_path / "in.parquet")
+
+    with pytest.raises(KeyError, match=r"in.parquet: feature column\(s\) \['temp'\] appear more"):
+        predict_file(model, tmp_path / "in.parquet", tmp_path / "out.parquet", BATCH)
+    assert not (tmp_path / "out.parquet").exists()
