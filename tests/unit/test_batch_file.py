@@ -360,3 +360,28 @@ def test_a_feature_the_file_holds_twice_is_named(model, tmp_path):
     with pytest.raises(KeyError, match=r"in.parquet: feature column\(s\) \['temp'\] appear more"):
         predict_file(model, tmp_path / "in.parquet", tmp_path / "out.parquet", BATCH)
     assert not (tmp_path / "out.parquet").exists()
+
+
+def test_a_model_error_in_a_later_batch_leaves_the_destination_as_it_was(
+    model, tmp_path, monkeypatch
+):
+    """A slice's call failing mid-file (the fifth of 3 rows, in the second batch of 7):
+    the error reaches the caller, the earlier output stays, and no partial file is left."""
+    _flights(model).to_parquet(tmp_path / "in.parquet", index=False)
+    (tmp_path / "out.parquet").write_text("an earlier output")
+    calls, predict_arrays = [], model.predict_arrays
+
+    def failing(categorical, numeric):
+        calls.append(len(numeric))
+        if len(calls) == 5:
+            raise RuntimeError("onnxruntime: out of memory")
+        return predict_arrays(categorical, numeric)
+
+    monkeypatch.setattr(model, "predict_arrays", failing)
+
+    with pytest.raises(RuntimeError, match="out of memory"):
+        predict_file(model, tmp_path / "in.parquet", tmp_path / "out.parquet", BATCH, 3)
+
+    assert (tmp_path / "out.parquet").read_text() == "an earlier output"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.parquet", "out.parquet"]
+    assert len(calls) < 17  # stopped there: 40 rows are 17 calls (3, 3 and 1 a batch of 7)
