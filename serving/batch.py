@@ -163,10 +163,10 @@ def predict_file(
         schema = columns.schema(stored, source)
         rules = RequestRules.from_metadata(model.metadata, max_batch_rows=batch_rows)
         kept = schema.names[:-2]
+        read = None if columns.keep is None else list(dict.fromkeys([*kept, *layout.features]))
         # text features as the dictionaries Parquet stores them in: no string decoded per row
         text = [name for name in layout.categorical if is_text(stored.field(name).type)]
         with pq.ParquetFile(source, read_dictionary=text) as file:
-            read = None if columns.keep is None else list(dict.fromkeys([*kept, *layout.features]))
             decoded = (
                 (batch, *batch_arrays(layout, batch, stored))
                 for batch in file.iter_batches(batch_size=batch_rows, columns=read)
