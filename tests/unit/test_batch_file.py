@@ -65,6 +65,21 @@ def test_streamed_batches_score_as_the_whole_frame(model, tmp_path):
     )
 
 
+def test_the_probability_alone_is_written_without_a_dictionary(model, tmp_path):
+    frame = _flights(model)
+    frame.to_parquet(tmp_path / "in.parquet", index=False)
+    columns = OutputColumns(probability="p")
+    predict_file(model, tmp_path / "in.parquet", tmp_path / "out.parquet", columns=columns)
+
+    chunks = pq.ParquetFile(tmp_path / "out.parquet").metadata.row_group(0)
+    dictionary = {
+        chunks.column(i).path_in_schema: chunks.column(i).has_dictionary_page
+        for i in range(chunks.num_columns)
+    }
+    assert dictionary.pop("p") is False
+    assert dictionary["carrier"] and dictionary["distance"] and dictionary["tailnum"]
+
+
 def test_the_benchmarks_whole_file_baseline_writes_what_the_stream_writes(model, tmp_path):
     """`bench_batch` measures the stream against the path it replaced: the same file."""
     from tests.benchmarks.bench_batch import whole_file
