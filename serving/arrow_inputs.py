@@ -9,49 +9,63 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from components.base.contract.layout import FeatureLayout, text_values
+from components.base.contract.packed_graph import Lookup
 from serving.request_errors import RequestError
 
 
 def batch_arrays(
-    layout: FeatureLayout, batch: pa.RecordBatch, stored: pa.Schema | None = None
+    layout: FeatureLayout,
+    batch: pa.RecordBatch,
+    stored: pa.Schema | None = None,
+    lookups: list[Lookup] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Text, object [rows, categorical], and float32 [rows, numeric] (NaN for null). Each
-    matrix is a transposed view of one column per feature, so that each feature the graph
-    reads by name (`FeatureLayout.feed`) is contiguous. `stored`: the types the file holds,
-    where they are not the batch's (text read as dictionaries), so that a null reads as the
-    file's column would."""
-    text = np.empty((len(layout.categorical), batch.num_rows), dtype=object)
+    """The categories, and float32 [rows, numeric] (NaN for null). The categories are text,
+    object [rows, categorical], or with `lookups` (`ModelArtifact.lookups`) their codes,
+    int64: each distinct value looked up once. Each matrix is a transposed view of one
+    column per feature, so that each feature the graph reads by name (`FeatureLayout.feed`)
+    is contiguous. `stored`: the types the file holds, where they are not the batch's (text
+    read as dictionaries), so that a null reads as the file's column would."""
+    rows = batch.num_rows
+    if lookups is None:
+        categorical = np.empty((len(layout.categorical), rows), dtype=object)
+    else:
+        categorical = np.empty((len(layout.categorical), rows), dtype=np.int64)
     for i, name in enumerate(layout.categorical):
         kind = (stored or batch.schema).field(name).type
-        text[i] = _text_column(
+        words, indices = _distinct(
             batch.column(name), "nan" if pa.types.is_dictionary(kind) else "None"
         )
-    numeric = np.empty((len(layout.numeric), batch.num_rows), dtype=np.float32)
+        if lookups is None:
+            categorical[i] = np.array(words, dtype=object)[indices]
+        else:
+            categorical[i] = lookups[i].encode(words)[indices]
+    numeric = np.empty((len(layout.numeric), rows), dtype=np.float32)
     for i, name in enumerate(layout.numeric):
         try:
             numeric[i] = batch.column(name).to_numpy(zero_copy_only=False)
         except (ValueError, TypeError, pa.ArrowException) as exc:
             raise RequestError("datatype", f"feature {name!r}: expected numbers: {exc}") from None
-    return text.T, numeric.T
+    return categorical.T, numeric.T
 
 
-def _text_column(values: pa.Array, null: str) -> np.ndarray:
-    """A column as str objects, as `text_values` writes a frame's (a null reads `null`: a
-    frame holds None for a text column's, NaN for a Categorical's). Text is looked up
-    through its few distinct values, so that each row costs a pointer copy rather than a
-    new str: the dictionary it was read as (`predict_file` reads text features so, as
-    Parquet stores them), or the one made here; any other type goes the way of a frame."""
+def _distinct(values: pa.Array, null: str) -> tuple[list[str], np.ndarray]:
+    """A column as str values and each row's index among them, as `text_values` writes a
+    frame's (a null reads `null`: a frame holds None for a text column's, NaN for a
+    Categorical's). Text goes through its few distinct values, so that each row costs an
+    index rather than a new str: the dictionary it was read as (`predict_file` reads text
+    features so, as Parquet stores them), or the one made here; any other type goes the
+    way of a frame, a value a row."""
     if pa.types.is_dictionary(values.type) and is_text(values.type.value_type):
         dictionary, indices = values.dictionary, values.indices
     elif is_text(values.type):
         encoded = pc.dictionary_encode(values)
         dictionary, indices = encoded.dictionary, encoded.indices
     else:
-        return np.array(text_values(values.to_pandas()), dtype=object)
-    words = np.array([*text_values(dictionary.to_pylist()), null], dtype=object)
+        return text_values(values.to_pandas()), np.arange(len(values))
+    words = [*text_values(dictionary.to_pylist()), null]
     # int32: a null's index, one past the dictionary, may not fit the file's (int8 for
     # up to 128 categories)
-    return words[indices.cast(pa.int32()).fill_null(len(dictionary)).to_numpy()]
+    return words, indices.cast(pa.int32()).fill_null(len(dictionary)).to_numpy()
 
 
 def is_text(kind: pa.DataType) -> bool:

@@ -28,6 +28,7 @@ from rich.progress import track
 
 from components.base.contract.artifact import ModelArtifact
 from components.flights.schema import FLIGHT_KEY
+from serving.arrow_inputs import batch_arrays
 from serving.batch import OutputColumns, predict_file, score_slices, usable_cpus
 from serving.request_rules import RequestRules
 from tests.benchmarks.common import report
@@ -73,7 +74,10 @@ def batch_table(model_dir: Path, frame_path: Path) -> list[dict]:
     model = ModelArtifact(model_dir)  # as `sluice predict` loads it
     one_call = ModelArtifact(model_dir, threads=usable_cpus())  # as the whole-file path did
     frame = pd.read_parquet(frame_path)
-    categorical, numeric = model.layout.arrays(frame)
+    # the model's inputs as `sluice predict` makes them: the categories as the graph's codes
+    features = pa.Table.from_pandas(frame[model.layout.features], preserve_index=False)
+    (whole,) = features.combine_chunks().to_batches()
+    categorical, numeric = batch_arrays(model.layout, whole, lookups=model.lookups)
     with tempfile.TemporaryDirectory() as work, ThreadPoolExecutor(usable_cpus()) as pool:
         source, destination = Path(work) / "in.parquet", Path(work) / "out.parquet"
         frame.to_parquet(source, index=False)

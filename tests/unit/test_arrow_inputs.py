@@ -9,6 +9,7 @@ import pyarrow as pa
 import pytest
 
 from components.base.contract.layout import FeatureLayout
+from components.base.contract.packed_graph import Lookup
 from serving.arrow_inputs import batch_arrays
 from serving.request_errors import RequestError
 
@@ -19,7 +20,7 @@ NUMBERS = {
 }
 
 
-@pytest.mark.parametrize(
+TEXTS = pytest.mark.parametrize(
     "text",
     [
         pa.array(["UA", None, "AA", "UA"], pa.string()),
@@ -30,6 +31,14 @@ NUMBERS = {
     ],
     ids=["string", "large_string", "dictionary", "large_string dictionary", "int64"],
 )
+LOOKUPS = [
+    Lookup({"UA": 1, "AA": 2, "7": 3, "None": 4, "nan": 5, "7.0": 6}, 0),
+    Lookup({"AA": 7, "UA": 8, "12": 9}, -1),
+]
+"""Codes that tell every text a frame could give apart, a null's two words included."""
+
+
+@TEXTS
 def test_arrow_gives_the_inputs_a_frame_of_the_same_batch_gives(text):
     batch = pa.RecordBatch.from_pydict({"carrier": text, "origin": text, **NUMBERS})
 
@@ -40,6 +49,23 @@ def test_arrow_gives_the_inputs_a_frame_of_the_same_batch_gives(text):
     assert categorical.tolist() == expected_categorical.tolist()
     assert all(type(v) is str for v in categorical.ravel())  # what onnxruntime takes as text
     np.testing.assert_array_equal(numeric, expected_numeric)  # NaN where null
+
+
+@TEXTS
+def test_codes_are_the_lookups_of_the_text_a_frame_gives(text):
+    batch = pa.RecordBatch.from_pydict({"carrier": text, "origin": text, **NUMBERS})
+
+    codes, numeric = batch_arrays(LAYOUT, batch, lookups=LOOKUPS)
+
+    expected_text, expected_numeric = LAYOUT.arrays(batch.to_pandas())
+    assert codes.dtype == np.int64
+    expected = [
+        [look.codes.get(v, look.default) for look, v in zip(LOOKUPS, row, strict=True)]
+        for row in expected_text
+    ]
+    assert codes.tolist() == expected
+    assert len({tuple(row) for row in expected}) == 3  # UA, AA and the null told apart
+    np.testing.assert_array_equal(numeric, expected_numeric)
 
 
 def test_a_string_column_is_read_as_the_vocabulary_wrote_it():

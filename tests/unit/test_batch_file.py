@@ -80,6 +80,23 @@ def test_the_probability_alone_is_written_without_a_dictionary(model, tmp_path):
     assert dictionary["carrier"] and dictionary["distance"] and dictionary["tailnum"]
 
 
+def test_the_categories_reach_the_model_as_its_own_codes(model, tmp_path, monkeypatch):
+    """Each distinct value is looked up once (`ModelArtifact.lookups`), and the graph reads
+    no text; the scores are the text's (`test_streamed_batches_score_as_the_whole_frame`)."""
+    _flights(model).to_parquet(tmp_path / "in.parquet", index=False)
+    fed = []
+    predict_arrays = model.predict_arrays
+    monkeypatch.setattr(
+        model, "predict_arrays", lambda *arrays: fed.append(arrays) or predict_arrays(*arrays)
+    )
+
+    predict_file(model, tmp_path / "in.parquet", tmp_path / "out.parquet", BATCH)
+
+    codes = np.concatenate([categorical for categorical, _ in fed])
+    assert codes.dtype == np.int64
+    np.testing.assert_array_equal(codes, model.layout.encode_categorical(_flights(model)))
+
+
 def test_the_benchmarks_whole_file_baseline_writes_what_the_stream_writes(model, tmp_path):
     """`bench_batch` measures the stream against the path it replaced: the same file."""
     from tests.benchmarks.bench_batch import whole_file
@@ -349,9 +366,9 @@ def test_text_stored_as_categories_large_or_plain_text_scores_as_a_frame_and_kee
     monkeypatch.setattr(
         serving.batch,
         "batch_arrays",
-        lambda layout, batch, stored: (
+        lambda layout, batch, *rest: (
             seen.append(batch.select(layout.categorical).schema.types)
-            or batch_arrays(layout, batch, stored)
+            or batch_arrays(layout, batch, *rest)
         ),
     )
 

@@ -11,9 +11,17 @@ import pandas as pd
 import pytest
 from onnx import TensorProto, helper
 
+from components.base.contract.artifact import ModelArtifact
 from components.base.contract.layout import FeatureLayout
 from components.base.contract.names import OUTPUT_NAME, UNSEEN_OUTPUT
-from components.base.contract.packed_graph import NUMBERS_INPUT, TEXT_INPUT, packed_graph
+from components.base.contract.packed_graph import (
+    CODES_INPUT,
+    NUMBERS_INPUT,
+    TEXT_INPUT,
+    Lookup,
+    coded_graph,
+    packed_graph,
+)
 from tests.model_fixtures import exported_raw_model
 
 PACKED = (TEXT_INPUT, NUMBERS_INPUT)
@@ -269,3 +277,98 @@ def test_a_feature_read_only_inside_a_subgraph_is_gathered(artifact):
     np.testing.assert_array_equal(got[1], numbers[:, 0])
     for mine, theirs in zip(got, expected, strict=True):
         np.testing.assert_array_equal(mine, theirs)
+
+
+def _codes(lookups: list[Lookup], text: np.ndarray) -> np.ndarray:
+    return np.stack(
+        [lookup.encode(list(column)) for lookup, column in zip(lookups, text.T, strict=True)], 1
+    )
+
+
+def test_the_artifact_fed_codes_answers_as_fed_text(artifact):
+    """The export's LabelEncoders give the layout's codes; the coded graph reads them in
+    their place and answers, unseen bits included, exactly as the text."""
+    layout = artifact.layout
+    text, numbers = layout.arrays(_rows(artifact))
+    expected = artifact.predict_arrays(text, numbers)
+
+    got = artifact.predict_arrays(_codes(artifact.lookups, text), numbers)
+
+    assert artifact.lookups == [Lookup(layout.category_codes[n], 0) for n in layout.categorical]
+    for mine, theirs in zip(got, expected, strict=True):
+        np.testing.assert_array_equal(mine, theirs)
+    assert got[1][3] == 1 and got[1][5] == 4
+
+
+def test_another_exporters_vocabularies_are_read_from_its_encoders(artifact):
+    layout = artifact.layout
+    registered = _summing_graph(layout)
+    for node in registered.graph.node[: len(layout.categorical)]:  # codes from 10, default 3
+        values = next(a for a in node.attribute if a.name == "values_int64s")
+        values.ints[:] = [v + 9 for v in values.ints]
+        next(a for a in node.attribute if a.name == "default_int64").i = 3
+    frame = _rows(artifact).fillna({n: 0.0 for n in layout.numeric})
+    text, numbers = layout.arrays(frame)
+    packed = packed_graph(registered, layout)
+    (expected,) = _session(packed).run(["total"], {TEXT_INPUT: text, NUMBERS_INPUT: numbers})
+
+    coded, lookups = coded_graph(packed, layout)
+    onnx.checker.check_model(coded, full_check=True)
+    codes = _codes(lookups, text)
+    (got,) = _session(coded).run(["total"], {CODES_INPUT: codes, NUMBERS_INPUT: numbers})
+
+    np.testing.assert_array_equal(got, expected)
+    assert codes[3, 0] == 3 and codes[0, 0] >= 10  # the unseen carrier; a known one
+    assert [i.name for i in coded.graph.input] == [CODES_INPUT, NUMBERS_INPUT]
+    assert not [n for n in coded.graph.node if n.op_type == "LabelEncoder"]
+
+
+def _echoing(layout: FeatureLayout, name: str):
+    """The summing graph with a categorical input also read by a node of its own."""
+    registered = _summing_graph(layout)
+    registered.graph.node.append(helper.make_node("Identity", [name], ["echo"]))
+    registered.graph.output.append(
+        helper.make_tensor_value_info("echo", TensorProto.STRING, ["batch"])
+    )
+    return registered
+
+
+def test_a_graph_reading_a_category_past_its_encoder_is_fed_text_only(artifact):
+    layout = artifact.layout
+    packed = packed_graph(_echoing(layout, layout.categorical[1]), layout)
+    assert coded_graph(packed, layout) is None
+    other = _summing_graph(layout)
+    other.graph.node[0].domain = ""  # not `ai.onnx.ml`'s LabelEncoder
+    assert coded_graph(packed_graph(other, layout), layout) is None
+
+
+def test_an_artifact_whose_graph_reads_text_otherwise_scores_a_file_from_text(artifact, tmp_path):
+    """No lookups, so `sluice predict` feeds it text; codes are refused by name."""
+    import shutil
+
+    from serving.batch import predict_file
+
+    directory = tmp_path / "echoing"
+    shutil.copytree(artifact.directory, directory)
+    registered = onnx.load(directory / artifact.metadata.model_file)
+    registered.graph.node.append(
+        helper.make_node("Identity", [artifact.layout.categorical[0]], ["echo"])
+    )
+    registered.graph.output.append(
+        helper.make_tensor_value_info("echo", TensorProto.STRING, ["batch"])
+    )
+    onnx.save(registered, directory / artifact.metadata.model_file)
+    echoing = ModelArtifact(directory)
+    frame = _rows(artifact).drop(index=7)  # its numbers missing: hour is required
+    frame.to_parquet(tmp_path / "in.parquet", index=False)
+
+    predict_file(echoing, tmp_path / "in.parquet", tmp_path / "out.parquet", batch_rows=4)
+
+    assert echoing.lookups is None
+    probability, _ = artifact.predict_frame(frame)
+    np.testing.assert_array_equal(
+        pd.read_parquet(tmp_path / "out.parquet")["probability"], probability
+    )
+    text, numbers = artifact.layout.arrays(frame)
+    with pytest.raises(ValueError, match="reads its categories as text only"):
+        echoing.predict_arrays(_codes(artifact.lookups, text), numbers)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -11,8 +12,11 @@ from components.base.contract.layout import FeatureLayout
 from components.base.contract.metadata import ModelMetadata
 from components.base.contract.names import UNREGISTERED, UNSEEN_OUTPUT
 from components.base.contract.packed_graph import (
+    CODES_INPUT,
     NUMBERS_INPUT,
     TEXT_INPUT,
+    Lookup,
+    coded_graph,
     fed_inputs,
     packed_graph,
 )
@@ -37,28 +41,50 @@ class ModelArtifact:
         """Exported before graphs took raw features: category codes and a numeric matrix,
         encoded here. Still served and compared with, so that a champion registered then
         neither stops the pipeline's gate nor a server."""
-        if not self.legacy:
+        self.lookups: list[Lookup] | None = None
+        """Each categorical feature's vocabulary as the graph looks it up, for a caller that
+        feeds codes (`predict_arrays`); None where the graph reads its text otherwise."""
+        self._coded = None
+        if self.legacy:
+            codes = self.layout.category_codes
+            self.lookups = [Lookup(codes[name], 0) for name in self.layout.categorical]
+        else:
             if inputs != self.layout.features:
                 raise ValueError(
                     f"{path}: the graph's inputs are {inputs}, neither the features by name "
                     f"nor {list(LEGACY_INPUTS)}"
                 )
             graph = packed_graph(graph, self.layout)  # the same graph fed two matrices
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
+            coded = coded_graph(graph, self.layout)
+            if coded is not None:
+                self._coded, self.lookups = coded
+        self._options = ort.SessionOptions()
+        self._options.intra_op_num_threads = threads
+        self._options.inter_op_num_threads = 1
         # Between calls a pool's threads sleep rather than spin: a session on more than one
         # thread (the batch benchmark's whole-file path) leaves the cores to the work between.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self.session = ort.InferenceSession(
-            graph.SerializeToString(), options, providers=["CPUExecutionProvider"]
-        )
+        self._options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        self.session = self._session(graph)
         self._outputs = (
             [self.metadata.output] if self.legacy else [self.metadata.output, UNSEEN_OUTPUT]
         )
         # One set of run options for every call: without it, each call builds its own (a
         # tenth of a one-row call).
         self._run_options = ort.RunOptions()
+
+    def _session(self, graph):
+        import onnxruntime as ort
+
+        return ort.InferenceSession(
+            graph.SerializeToString(), self._options, providers=["CPUExecutionProvider"]
+        )
+
+    @cached_property
+    def _coded_session(self):
+        """Made on the first call with codes (a server never makes one)."""
+        if self._coded is None:
+            raise ValueError(f"{self.directory}: the graph reads its categories as text only")
+        return self._session(self._coded)
 
     @property
     def threshold(self) -> float:
@@ -71,17 +97,28 @@ class ModelArtifact:
     def predict_arrays(
         self, categorical: np.ndarray, numeric: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Probabilities and the graph's `unseen` bits, both [rows], for text [rows,
-        categorical] and float32 [rows, numeric] (`FeatureLayout.arrays`)."""
+        """Probabilities and the graph's `unseen` bits, both [rows], for float32 [rows,
+        numeric] and the categories [rows, categorical]: as text, object
+        (`FeatureLayout.arrays`), or as codes, int64, each column as its `lookups` entry
+        codes it."""
+        coded = categorical.dtype != object
         if self.legacy:
-            codes = self.layout.encode_categorical(
-                dict(zip(self.layout.categorical, categorical.T, strict=True))
+            codes = (
+                categorical
+                if coded
+                else self.layout.encode_categorical(
+                    dict(zip(self.layout.categorical, categorical.T, strict=True))
+                )
             )
             feed = dict(zip(LEGACY_INPUTS, (codes, numeric), strict=True))
             (probability,) = self.session.run(self._outputs, feed, self._run_options)
             return probability, ((codes == 0) * self.layout.unseen_bits).sum(axis=1)
-        feed = {TEXT_INPUT: categorical, NUMBERS_INPUT: numeric}
-        probability, unseen = self.session.run(self._outputs, feed, self._run_options)
+        if coded:
+            feed = {CODES_INPUT: categorical, NUMBERS_INPUT: numeric}
+            probability, unseen = self._coded_session.run(self._outputs, feed, self._run_options)
+        else:
+            feed = {TEXT_INPUT: categorical, NUMBERS_INPUT: numeric}
+            probability, unseen = self.session.run(self._outputs, feed, self._run_options)
         return probability, unseen
 
     def predict_frame(self, frame: pd.DataFrame) -> tuple[np.ndarray, dict[str, int]]:

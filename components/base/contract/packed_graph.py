@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -26,6 +27,22 @@ TEXT_INPUT = "packed/text"
 """string [rows, categorical], in metadata order."""
 NUMBERS_INPUT = "packed/numbers"
 """float32 [rows, numeric], in metadata order; NaN for missing."""
+CODES_INPUT = "packed/codes"
+"""int64 [rows, categorical], in metadata order: `TEXT_INPUT` as the graph's own
+vocabulary lookups code it (`coded_graph`)."""
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """One categorical feature's vocabulary as a graph's LabelEncoder holds it: each text
+    its code, anything else `default`."""
+
+    codes: dict[str, int]
+    default: int
+
+    def encode(self, words: list[str]) -> np.ndarray:
+        """int64 codes of `words`, as the LabelEncoder gives them."""
+        return np.array([self.codes.get(w, self.default) for w in words], dtype=np.int64)
 
 
 def packed_graph(model, layout: FeatureLayout):
@@ -56,7 +73,7 @@ def packed_graph(model, layout: FeatureLayout):
     taken = {t for n in _nodes(graph) for t in n.output} | constants
     taken |= {v.name for v in graph.value_info} | {o.name for o in graph.output}
     taken |= {i.name for i in graph.input}
-    clash = ({TEXT_INPUT, NUMBERS_INPUT} | indices) & taken
+    clash = ({TEXT_INPUT, NUMBERS_INPUT, CODES_INPUT} | indices) & taken
     if clash:
         raise ValueError(f"the graph already has a tensor named {sorted(clash)}")
     front, chain = [], ()
@@ -94,6 +111,71 @@ def packed_graph(model, layout: FeatureLayout):
         ]
     )
     return packed
+
+
+def coded_graph(packed, layout: FeatureLayout) -> tuple[object, list[Lookup]] | None:
+    """A copy of `packed` (`packed_graph`'s) that takes `CODES_INPUT` instead of
+    `TEXT_INPUT`, and each categorical feature's `Lookup`, in metadata order. For a caller
+    that holds a column's few distinct values (Parquet's dictionary) and looks each up once:
+    the graph then reads no text, which onnxruntime copies into strings of its own, value by
+    value (a tenth of the flights' forward pass). Each feature's column of the codes takes the
+    place of its LabelEncoder's output, so the graph downstream is the same. None where a
+    categorical feature is read otherwise than by one LabelEncoder from text to int64 (then
+    only the text serves)."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    coded = onnx.ModelProto()
+    coded.CopyFrom(packed)
+    graph = coded.graph
+    reads, outputs = _reads(graph), {o.name for o in graph.output}
+    gathers = {n.output[0]: n for n in graph.node if n.op_type == "Gather"}
+    readers: dict[str, list] = {}
+    for node in graph.node:
+        for name in node.input:
+            readers.setdefault(name, []).append(node)
+    lookups, encoders = [], []
+    for name in layout.categorical:
+        gather, found = gathers.get(name), readers.get(name, [])
+        if gather is None or gather.input[0] != TEXT_INPUT or name in outputs:
+            return None
+        if reads[name] != 1 or len(found) != 1 or (lookup := _lookup(found[0])) is None:
+            return None
+        lookups.append(lookup)
+        encoders.append(found[0])
+    if reads[TEXT_INPUT] != len(layout.categorical):
+        return None  # the text is read past the features' columns
+    for name, encoder in zip(layout.categorical, encoders, strict=True):
+        gather = gathers[name]
+        gather.input[0], gather.output[0] = CODES_INPUT, encoder.output[0]
+        graph.node.remove(encoder)
+    kept = [v for v in graph.value_info if v.name not in set(layout.categorical)]
+    del graph.value_info[:]
+    graph.value_info.extend(kept)
+    (text,) = (i for i in graph.input if i.name == TEXT_INPUT)
+    text.CopyFrom(
+        helper.make_tensor_value_info(
+            CODES_INPUT, TensorProto.INT64, ["batch", len(layout.categorical)]
+        )
+    )
+    return coded, lookups
+
+
+def _lookup(node) -> Lookup | None:
+    """The vocabulary of an `ai.onnx.ml` LabelEncoder from text to int64 in the attributes
+    of opset 2 (`keys_strings`, `values_int64s`, `default_int64`); None for any other node."""
+    from onnx import helper
+
+    if node.op_type != "LabelEncoder" or node.domain != "ai.onnx.ml":
+        return None
+    attributes = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+    if set(attributes) - {"keys_strings", "values_int64s", "default_int64"}:
+        return None
+    keys, values = attributes.get("keys_strings", []), attributes.get("values_int64s", [])
+    if not keys or len(keys) != len(values):
+        return None
+    words = [key.decode() for key in keys]
+    return Lookup(dict(zip(words, values, strict=True)), attributes.get("default_int64", -1))
 
 
 def fed_inputs(graph) -> list:
