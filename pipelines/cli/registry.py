@@ -35,12 +35,15 @@ def promote(
 
 
 def model_uri(model: str | None) -> str:
-    """An alias (`champion`, `challenger`), a registry URI or a path; by default the
-    champion, else the challenger."""
+    """An alias (`champion`, `challenger`), a registry URI or a path (a name holding a
+    `/` that is neither is refused, naming it); by default the champion, else the
+    challenger."""
     from components.base.registry import alias_version, client
 
     if model and (model.startswith("models:/") or Path(model).exists()):
         return model
+    if model and "/" in model:  # no alias holds one
+        raise fail(f"no model directory {model}")
     if model:
         return f"models:/{MODEL_NAME}@{model}"
     mlflow_client = client(get_settings().tracking_uri)

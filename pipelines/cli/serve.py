@@ -68,6 +68,7 @@ def predict(
 ) -> None:
     """Batch inference: adds the probability and the decision to every row, streamed in
     record batches (reading, scoring and writing overlap)."""
+    import pyarrow.parquet as pq
     from pyarrow import ArrowException
 
     from components.base.contract.artifact import ModelArtifact
@@ -81,8 +82,11 @@ def predict(
     try:
         kept = None if keep is None else tuple(filter(None, map(str.strip, keep.split(","))))
         columns = OutputColumns(kept, probability_column, decision_column)
+        columns.schema(pq.read_schema(source), source)  # refused before a model is fetched
     except OutputColumnsError as exc:
         raise fail(str(exc)) from None
+    except ArrowException as exc:
+        raise fail(f"{source}: {exc}") from None
     directory, version = resolve_model(
         model_uri(model), settings.tracking_uri, settings.served_models_dir
     )

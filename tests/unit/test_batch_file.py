@@ -332,6 +332,8 @@ def test_scores_need_two_distinct_names():
 
 
 def test_sluice_predict_writes_the_scores_alone_and_checks_names_before_the_model(model, tmp_path):
+    """Every refusal that needs only the file's schema comes before the model is resolved
+    (here: a directory that does not exist)."""
     _flights(model).to_parquet(tmp_path / "in.parquet", index=False)
 
     def predict(*options: str):
@@ -347,6 +349,17 @@ def test_sluice_predict_writes_the_scores_alone_and_checks_names_before_the_mode
     )
     assert unnamed.exit_code == 2
     assert "cannot share the name 'probability'" in unnamed.output
+    _flights(model).assign(delayed=0).to_parquet(tmp_path / "in.parquet", index=False)
+    labelled = predict("--model", str(tmp_path / "no model here"))
+    assert labelled.exit_code == 2
+    assert "named as a score would be: ['delayed']" in labelled.output
+    absent = predict("--model", str(tmp_path / "no model here"), "--keep", "tailnum,gate")
+    assert absent.exit_code == 2
+    assert "no column(s) ['gate'] to keep" in absent.output
+    (tmp_path / "in.parquet").write_text("not parquet")
+    unreadable = predict("--model", str(tmp_path / "no model here"))
+    assert unreadable.exit_code == 2
+    assert "in.parquet:" in unreadable.output and "no model here" not in unreadable.output
 
 
 def test_text_stored_as_categories_large_or_plain_text_scores_as_a_frame_and_keeps_its_type(

@@ -1,6 +1,7 @@
 import pytest
 import typer
 
+from components.base.contract.names import MODEL_NAME
 from pipelines.cli.runs import pipeline_params
 
 
@@ -69,3 +70,14 @@ def test_the_run_table_shows_the_search_and_what_it_chose():
     summary.training = training
     console.print(result_table(summary))
     assert console.export_text().count("tuning") == 0  # export_text clears what it exported
+
+
+def test_a_model_path_that_does_not_exist_is_named_not_read_as_an_alias(tmp_path, capsys):
+    from pipelines.cli.registry import model_uri
+
+    with pytest.raises(typer.Exit) as stopped:
+        model_uri(str(tmp_path / "no model here"))
+    assert stopped.value.exit_code == 2
+    assert "no model directory" in capsys.readouterr().out
+    assert model_uri(str(tmp_path)) == str(tmp_path)
+    assert model_uri("challenger") == f"models:/{MODEL_NAME}@challenger"
