@@ -1,10 +1,11 @@
 """Batch inference: a Parquet file in, a Parquet file out, streamed in record batches
-through the same checks and the same graph as the server. A thread reads and decodes the
+through the same checks and the same weights as the server. A thread reads and decodes the
 next batches while this one scores, and another encodes and writes the last ones, so the
 three overlap on a few cores and memory holds a few batches, not the file. Each batch is
 scored in slices, one single-threaded model call per slice, on one thread per usable CPU.
-The categories reach the graph as its own codes, each distinct value of a batch looked up
-once (`ModelArtifact.lookups`), where the server sends their text."""
+The categories reach the graph as its own codes, each distinct value of a batch's text
+column looked up once (`ModelArtifact.lookups`, from a model loaded with `codes=True`),
+where the server sends their text."""
 
 from __future__ import annotations
 
@@ -150,7 +151,8 @@ def predict_file(
     refuse stops the run with the column (and row) named, and leaves `destination` as it
     was: the output is written beside it and moved there at the end. `model` should be
     single-threaded (`ModelArtifact`'s default): the calls run side by side
-    (`score_slices`)."""
+    (`score_slices`); loaded with `codes=True`, it is fed the categories as codes (else as
+    text: the same answers, at a seventh more of the model's CPU)."""
     started = time.perf_counter()
     layout = model.layout
     partial = destination.with_name(f".{destination.name}.partial")
@@ -167,11 +169,12 @@ def predict_file(
         rules = RequestRules.from_metadata(model.metadata, max_batch_rows=batch_rows)
         kept = schema.names[:-2]
         read = None if columns.keep is None else list(dict.fromkeys([*kept, *layout.features]))
+        lookups = model.lookups  # None: the categories go as text
         # text features as the dictionaries Parquet stores them in: no string decoded per row
         text = [name for name in layout.categorical if is_text(stored.field(name).type)]
         with pq.ParquetFile(source, read_dictionary=text) as file:
             decoded = (
-                (batch, *batch_arrays(layout, batch, stored, model.lookups))
+                (batch, *batch_arrays(layout, batch, stored, lookups))
                 for batch in file.iter_batches(batch_size=batch_rows, columns=read)
             )
             with (

@@ -92,7 +92,7 @@ def predict(
     )
     try:
         result = predict_file(
-            ModelArtifact(directory), source, destination, batch_rows, columns=columns
+            ModelArtifact(directory, codes=True), source, destination, batch_rows, columns=columns
         )
     except (KeyError, OutputColumnsError) as exc:  # names the file; str() would quote a KeyError
         raise fail(exc.args[0]) from None

@@ -71,7 +71,7 @@ def _timed(run: Callable[[], object]) -> tuple[float, float]:
 
 
 def batch_table(model_dir: Path, frame_path: Path) -> list[dict]:
-    model = ModelArtifact(model_dir)  # as `sluice predict` loads it
+    model = ModelArtifact(model_dir, codes=True)  # as `sluice predict` loads it
     one_call = ModelArtifact(model_dir, threads=usable_cpus())  # as the whole-file path did
     frame = pd.read_parquet(frame_path)
     # the model's inputs as `sluice predict` makes them: the categories as the graph's codes

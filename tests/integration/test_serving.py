@@ -432,9 +432,8 @@ def test_batch_file_inference_matches_the_server(server, model_dir, rows, tmp_pa
     from serving.batch import predict_file
 
     rows.to_parquet(tmp_path / "in.parquet", index=False)
-    result = predict_file(
-        ModelArtifact(model_dir), tmp_path / "in.parquet", tmp_path / "out.parquet"
-    )
+    model = ModelArtifact(model_dir, codes=True)  # as `sluice predict` loads it
+    result = predict_file(model, tmp_path / "in.parquet", tmp_path / "out.parquet")
     scored = pd.read_parquet(tmp_path / "out.parquet")
     served = httpx.post(
         f"{server.http}/v1/models/{NAME}:predict", json={"instances": _records(rows)}

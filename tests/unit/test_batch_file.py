@@ -22,11 +22,14 @@ from tests.model_fixtures import LEGACY, exported_raw_model
 BATCH = 7
 
 
-@pytest.fixture(scope="module", params=["raw", "legacy"])
+@pytest.fixture(scope="module", params=["raw", "legacy", "raw fed text"])
 def model(request, tmp_path_factory) -> ModelArtifact:
+    """Loaded as `sluice predict` loads them (`codes=True`), and once without codes, as a
+    graph that reads its categories otherwise would be fed."""
     if request.param == "legacy":
-        return ModelArtifact(LEGACY)
-    return exported_raw_model(tmp_path_factory.mktemp("raw"))
+        return ModelArtifact(LEGACY, codes=True)
+    exported = exported_raw_model(tmp_path_factory.mktemp("raw"))
+    return ModelArtifact(exported.directory, codes=request.param == "raw")
 
 
 def _flights(model: ModelArtifact) -> pd.DataFrame:
@@ -82,7 +85,8 @@ def test_the_probability_alone_is_written_without_a_dictionary(model, tmp_path):
 
 def test_the_categories_reach_the_model_as_its_own_codes(model, tmp_path, monkeypatch):
     """Each distinct value is looked up once (`ModelArtifact.lookups`), and the graph reads
-    no text; the scores are the text's (`test_streamed_batches_score_as_the_whole_frame`)."""
+    no text; the scores are the text's (`test_streamed_batches_score_as_the_whole_frame`).
+    Without lookups, the text goes."""
     _flights(model).to_parquet(tmp_path / "in.parquet", index=False)
     fed = []
     predict_arrays = model.predict_arrays
@@ -92,9 +96,13 @@ def test_the_categories_reach_the_model_as_its_own_codes(model, tmp_path, monkey
 
     predict_file(model, tmp_path / "in.parquet", tmp_path / "out.parquet", BATCH)
 
-    codes = np.concatenate([categorical for categorical, _ in fed])
-    assert codes.dtype == np.int64
-    np.testing.assert_array_equal(codes, model.layout.encode_categorical(_flights(model)))
+    categories = np.concatenate([categorical for categorical, _ in fed])
+    if model.lookups is None:
+        assert categories.tolist() == model.layout.text_matrix(_flights(model)).tolist()
+    else:
+        assert categories.dtype == np.int64
+        codes = model.layout.encode_categorical(_flights(model))
+        np.testing.assert_array_equal(categories, codes)
 
 
 def test_the_benchmarks_whole_file_baseline_writes_what_the_stream_writes(model, tmp_path):

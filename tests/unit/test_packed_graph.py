@@ -291,10 +291,11 @@ def test_the_artifact_fed_codes_answers_as_fed_text(artifact):
     layout = artifact.layout
     text, numbers = layout.arrays(_rows(artifact))
     expected = artifact.predict_arrays(text, numbers)
+    coded = ModelArtifact(artifact.directory, codes=True)
 
-    got = artifact.predict_arrays(_codes(artifact.lookups, text), numbers)
+    got = coded.predict_arrays(_codes(coded.lookups, text), numbers)
 
-    assert artifact.lookups == [Lookup(layout.category_codes[n], 0) for n in layout.categorical]
+    assert coded.lookups == [Lookup(layout.category_codes[n], 0) for n in layout.categorical]
     for mine, theirs in zip(got, expected, strict=True):
         np.testing.assert_array_equal(mine, theirs)
     assert got[1][3] == 1 and got[1][5] == 4
@@ -323,9 +324,8 @@ def test_another_exporters_vocabularies_are_read_from_its_encoders(artifact):
     assert not [n for n in coded.graph.node if n.op_type == "LabelEncoder"]
 
 
-def _echoing(layout: FeatureLayout, name: str):
-    """The summing graph with a categorical input also read by a node of its own."""
-    registered = _summing_graph(layout)
+def _echoing(registered, name: str):
+    """`registered` with a categorical input also read by a node of its own."""
     registered.graph.node.append(helper.make_node("Identity", [name], ["echo"]))
     registered.graph.output.append(
         helper.make_tensor_value_info("echo", TensorProto.STRING, ["batch"])
@@ -335,40 +335,56 @@ def _echoing(layout: FeatureLayout, name: str):
 
 def test_a_graph_reading_a_category_past_its_encoder_is_fed_text_only(artifact):
     layout = artifact.layout
-    packed = packed_graph(_echoing(layout, layout.categorical[1]), layout)
+    packed = packed_graph(_echoing(_summing_graph(layout), layout.categorical[1]), layout)
     assert coded_graph(packed, layout) is None
     other = _summing_graph(layout)
     other.graph.node[0].domain = ""  # not `ai.onnx.ml`'s LabelEncoder
     assert coded_graph(packed_graph(other, layout), layout) is None
 
 
-def test_an_artifact_whose_graph_reads_text_otherwise_scores_a_file_from_text(artifact, tmp_path):
-    """No lookups, so `sluice predict` feeds it text; codes are refused by name."""
+def test_an_artifact_takes_codes_only_when_asked_and_its_graph_allows(artifact, tmp_path):
     import shutil
 
-    from serving.batch import predict_file
-
+    layout = artifact.layout
+    text, numbers = layout.arrays(_rows(artifact))
+    lookups = ModelArtifact(artifact.directory, codes=True).lookups
     directory = tmp_path / "echoing"
     shutil.copytree(artifact.directory, directory)
-    registered = onnx.load(directory / artifact.metadata.model_file)
-    registered.graph.node.append(
-        helper.make_node("Identity", [artifact.layout.categorical[0]], ["echo"])
-    )
-    registered.graph.output.append(
-        helper.make_tensor_value_info("echo", TensorProto.STRING, ["batch"])
-    )
-    onnx.save(registered, directory / artifact.metadata.model_file)
-    echoing = ModelArtifact(directory)
-    frame = _rows(artifact).drop(index=7)  # its numbers missing: hour is required
-    frame.to_parquet(tmp_path / "in.parquet", index=False)
+    model_file = directory / artifact.metadata.model_file
+    onnx.save(_echoing(onnx.load(model_file), layout.categorical[0]), model_file)
+    echoing = ModelArtifact(directory, codes=True)
 
-    predict_file(echoing, tmp_path / "in.parquet", tmp_path / "out.parquet", batch_rows=4)
-
-    assert echoing.lookups is None
-    probability, _ = artifact.predict_frame(frame)
+    assert artifact.lookups is None and echoing.lookups is None
+    for text_only in (artifact, echoing):
+        with pytest.raises(ValueError, match="codes need `codes=True`"):
+            text_only.predict_arrays(_codes(lookups, text), numbers)
     np.testing.assert_array_equal(
-        pd.read_parquet(tmp_path / "out.parquet")["probability"], probability
+        echoing.predict_arrays(text, numbers)[0], artifact.predict_arrays(text, numbers)[0]
     )
-    text, numbers = artifact.layout.arrays(frame)
-    with pytest.raises(ValueError, match="reads its categories as text only"):
-        echoing.predict_arrays(_codes(artifact.lookups, text), numbers)
+
+
+def test_the_lookups_follow_onnxruntime_on_repeated_undecodable_and_defaulted_keys(artifact):
+    """A key given twice (onnxruntime takes the first value), a key that is not UTF-8 (no
+    text matches it) and no `default_int64` (the schema's -1)."""
+    layout = artifact.layout
+    registered = _summing_graph(layout)
+    carrier = registered.graph.node[0]
+    keys = next(a for a in carrier.attribute if a.name == "keys_strings")
+    values = next(a for a in carrier.attribute if a.name == "values_int64s")
+    first = keys.strings[0].decode()
+    keys.strings.extend([keys.strings[0], b"\xff"])
+    values.ints.extend([500, 600])
+    carrier.attribute.remove(next(a for a in carrier.attribute if a.name == "default_int64"))
+    frame = _rows(artifact).fillna({n: 0.0 for n in layout.numeric})
+    frame.loc[0, "carrier"] = first
+    text, numbers = layout.arrays(frame)
+    packed = packed_graph(registered, layout)
+    (expected,) = _session(packed).run(["total"], {TEXT_INPUT: text, NUMBERS_INPUT: numbers})
+
+    coded, lookups = coded_graph(packed, layout)
+    codes = _codes(lookups, text)
+    (got,) = _session(coded).run(["total"], {CODES_INPUT: codes, NUMBERS_INPUT: numbers})
+
+    np.testing.assert_array_equal(got, expected)
+    assert codes[0, 0] == 1 and codes[3, 0] == -1  # the first value; the unseen ZZ
+    assert lookups[0].default == -1 and 600 not in lookups[0].codes.values()

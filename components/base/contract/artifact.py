@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +26,9 @@ of a vocabulary is code i + 1, 0 unseen) and float32 [rows, numeric], NaN for mi
 
 
 class ModelArtifact:
-    def __init__(self, directory: Path | str, threads: int = 1):
+    def __init__(self, directory: Path | str, threads: int = 1, codes: bool = False):
+        """`codes`: also take the categories as codes (`lookups`), as batch inference feeds
+        them; a server, which is sent text, leaves it off and holds one session."""
         import onnx
         import onnxruntime as ort
 
@@ -41,23 +42,23 @@ class ModelArtifact:
         """Exported before graphs took raw features: category codes and a numeric matrix,
         encoded here. Still served and compared with, so that a champion registered then
         neither stops the pipeline's gate nor a server."""
-        self.lookups: list[Lookup] | None = None
-        """Each categorical feature's vocabulary as the graph looks it up, for a caller that
-        feeds codes (`predict_arrays`); None where the graph reads its text otherwise."""
-        self._coded = None
-        if self.legacy:
-            codes = self.layout.category_codes
-            self.lookups = [Lookup(codes[name], 0) for name in self.layout.categorical]
-        else:
+        if not self.legacy:
             if inputs != self.layout.features:
                 raise ValueError(
                     f"{path}: the graph's inputs are {inputs}, neither the features by name "
                     f"nor {list(LEGACY_INPUTS)}"
                 )
             graph = packed_graph(graph, self.layout)  # the same graph fed two matrices
-            coded = coded_graph(graph, self.layout)
-            if coded is not None:
-                self._coded, self.lookups = coded
+        self.lookups: list[Lookup] | None = None
+        """With `codes`, each categorical feature's vocabulary as the graph looks it up (a
+        legacy graph: as the metadata's codes), for a caller that feeds codes
+        (`predict_arrays`); None without, or where the graph reads its text otherwise."""
+        coded = None
+        if codes and self.legacy:
+            vocabularies = self.layout.category_codes
+            self.lookups = [Lookup(vocabularies[name], 0) for name in self.layout.categorical]
+        elif codes and (found := coded_graph(graph, self.layout)) is not None:
+            coded, self.lookups = found
         self._options = ort.SessionOptions()
         self._options.intra_op_num_threads = threads
         self._options.inter_op_num_threads = 1
@@ -65,6 +66,7 @@ class ModelArtifact:
         # thread (the batch benchmark's whole-file path) leaves the cores to the work between.
         self._options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = self._session(graph)
+        self._coded_session = None if coded is None else self._session(coded)
         self._outputs = (
             [self.metadata.output] if self.legacy else [self.metadata.output, UNSEEN_OUTPUT]
         )
@@ -79,13 +81,6 @@ class ModelArtifact:
             graph.SerializeToString(), self._options, providers=["CPUExecutionProvider"]
         )
 
-    @cached_property
-    def _coded_session(self):
-        """Made on the first call with codes (a server never makes one)."""
-        if self._coded is None:
-            raise ValueError(f"{self.directory}: the graph reads its categories as text only")
-        return self._session(self._coded)
-
     @property
     def threshold(self) -> float:
         return float(self.metadata.threshold)
@@ -98,10 +93,14 @@ class ModelArtifact:
         self, categorical: np.ndarray, numeric: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
         """Probabilities and the graph's `unseen` bits, both [rows], for float32 [rows,
-        numeric] and the categories [rows, categorical]: as text, object
-        (`FeatureLayout.arrays`), or as codes, int64, each column as its `lookups` entry
-        codes it."""
-        coded = categorical.dtype != object
+        numeric] and the categories [rows, categorical]: as text (`FeatureLayout.arrays`),
+        or as integer codes, each column as its `lookups` entry codes it."""
+        coded = np.issubdtype(categorical.dtype, np.integer)
+        if coded and self.lookups is None:
+            raise ValueError(
+                f"{self.directory}: codes need `codes=True` and a graph that looks each "
+                "category up with one LabelEncoder (`lookups` is None)"
+            )
         if self.legacy:
             codes = (
                 categorical

@@ -11,6 +11,11 @@ read before; where the graph stacks its numeric inputs into their matrix as slui
 does (`Concat` on axis 0, `Reshape` to [numeric, -1], `Transpose`), the numbers input takes
 that matrix's place, and otherwise each numeric column is gathered too. Same weights, same
 operators after the inputs, so the same answers; the tests hold the two graphs equal.
+
+Batch inference holds each categorical column as a few distinct values (Parquet's
+dictionary) and runs a further copy, `coded_graph`: fed the categories' codes, each
+feature's column where its LabelEncoder's output was, with the encoders' vocabularies
+(`Lookup`) to code the distinct values with, once each.
 """
 
 from __future__ import annotations
@@ -163,7 +168,8 @@ def coded_graph(packed, layout: FeatureLayout) -> tuple[object, list[Lookup]] | 
 
 def _lookup(node) -> Lookup | None:
     """The vocabulary of an `ai.onnx.ml` LabelEncoder from text to int64 in the attributes
-    of opset 2 (`keys_strings`, `values_int64s`, `default_int64`); None for any other node."""
+    of opset 2 (`keys_strings`, `values_int64s`, `default_int64`, which the operator's
+    schema defaults to -1), as onnxruntime looks it up; None for any other node."""
     from onnx import helper
 
     if node.op_type != "LabelEncoder" or node.domain != "ai.onnx.ml":
@@ -174,8 +180,14 @@ def _lookup(node) -> Lookup | None:
     keys, values = attributes.get("keys_strings", []), attributes.get("values_int64s", [])
     if not keys or len(keys) != len(values):
         return None
-    words = [key.decode() for key in keys]
-    return Lookup(dict(zip(words, values, strict=True)), attributes.get("default_int64", -1))
+    codes: dict[str, int] = {}
+    for key, value in zip(keys, values, strict=True):
+        try:
+            word = key.decode()
+        except UnicodeDecodeError:
+            continue  # no text a caller sends (UTF-8) matches it
+        codes.setdefault(word, value)  # a key given twice: onnxruntime takes the first
+    return Lookup(codes, attributes.get("default_int64", -1))
 
 
 def fed_inputs(graph) -> list:
