@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated
 
@@ -34,16 +35,22 @@ def promote(
     console.print(f"{MODEL_NAME} v{version} is now @{alias} ({masked(uri)})")
 
 
+ALIAS = re.compile(r"[\w-]+")
+"""What MLflow allows an alias to hold (`_REGISTERED_MODEL_ALIAS_REGEX`)."""
+
+
 def model_uri(model: str | None) -> str:
-    """An alias (`champion`, `challenger`), a registry URI or a path (a name holding a
-    `/` that is neither is refused, naming it); by default the champion, else the
-    challenger."""
+    """An alias (`champion`, `challenger`), a registry URI or a model directory; by
+    default the champion, else the challenger. Anything else is refused, naming it."""
     from components.base.registry import alias_version, client
 
-    if model and (model.startswith("models:/") or Path(model).exists()):
+    if model and (model.startswith("models:/") or Path(model).is_dir()):
         return model
-    if model and "/" in model:  # no alias holds one
-        raise fail(f"no model directory {model}")
+    if model and not ALIAS.fullmatch(model):
+        raise fail(
+            f"{model!r} is no model directory, no alias and no models:/ URI "
+            f"(a registered version: models:/{MODEL_NAME}/<version>)"
+        )
     if model:
         return f"models:/{MODEL_NAME}@{model}"
     mlflow_client = client(get_settings().tracking_uri)

@@ -72,24 +72,30 @@ def predict(
     from pyarrow import ArrowException
 
     from components.base.contract.artifact import ModelArtifact
-    from components.base.locate import resolve_model
+    from components.base.locate import ModelNotFound, resolve_model
+    from components.base.registry import RegistryUnavailable
     from serving.batch import OutputColumns, OutputColumnsError, predict_file
     from serving.request_errors import RequestError
 
     settings = get_settings()
     if not source.is_file():
-        raise fail(f"{source} does not exist")
+        raise fail(f"{source} is not a file")
+    if not destination.parent.is_dir():
+        raise fail(f"{destination.parent} (the destination's folder) does not exist")
     try:
         kept = None if keep is None else tuple(filter(None, map(str.strip, keep.split(","))))
         columns = OutputColumns(kept, probability_column, decision_column)
         columns.schema(pq.read_schema(source), source)  # refused before a model is fetched
     except OutputColumnsError as exc:
         raise fail(str(exc)) from None
-    except ArrowException as exc:
+    except (ArrowException, OSError) as exc:  # a damaged footer is an OSError
         raise fail(f"{source}: {exc}") from None
-    directory, version = resolve_model(
-        model_uri(model), settings.tracking_uri, settings.served_models_dir
-    )
+    try:
+        directory, version = resolve_model(
+            model_uri(model), settings.tracking_uri, settings.served_models_dir
+        )
+    except (RegistryUnavailable, ModelNotFound) as exc:
+        raise fail(exc.args[0]) from None
     try:
         result = predict_file(
             ModelArtifact(directory, codes=True), source, destination, batch_rows, columns=columns
@@ -98,6 +104,8 @@ def predict(
         raise fail(exc.args[0]) from None
     except (RequestError, ArrowException) as exc:
         raise fail(f"{source}: {exc}") from None
+    except OSError as exc:  # a damaged page, a full disk
+        raise fail(f"{source} → {destination}: {exc}") from None
     console.print(
         f"scored {result.rows:,} rows with model {version or directory} in "
         f"{result.seconds:.2f} s ({result.rows_per_second:,.0f} rows/s) → {destination}"

@@ -1,7 +1,8 @@
 """`sluice predict` streams a Parquet file in record batches: each test cuts a small file
 into batches of 7 rows, so that every rule meets a row past the first batch. Both graphs
 the artifact loads are scored: one that takes the raw features (exported here from a seeded
-net over the legacy model's layout) and the legacy one that takes codes."""
+net over the legacy model's layout), fed codes as `sluice predict` feeds it and fed text as
+a graph without lookups is, and the legacy one that takes codes."""
 
 from __future__ import annotations
 
@@ -69,8 +70,10 @@ def test_streamed_batches_score_as_the_whole_frame(model, tmp_path):
 
 
 def test_the_probability_alone_is_written_without_a_dictionary(model, tmp_path):
-    frame = _flights(model)
-    frame.to_parquet(tmp_path / "in.parquet", index=False)
+    """A nested column's leaves (Parquet's `gate.terminal`) keep theirs."""
+    table = pa.Table.from_pandas(_flights(model), preserve_index=False)
+    gates = [{"terminal": f"T{i % 3}", "number": i % 5} for i in range(table.num_rows)]
+    pq.write_table(table.append_column("gate", pa.array(gates)), tmp_path / "in.parquet")
     columns = OutputColumns(probability="p")
     predict_file(model, tmp_path / "in.parquet", tmp_path / "out.parquet", columns=columns)
 
@@ -81,9 +84,10 @@ def test_the_probability_alone_is_written_without_a_dictionary(model, tmp_path):
     }
     assert dictionary.pop("p") is False
     assert dictionary["carrier"] and dictionary["distance"] and dictionary["tailnum"]
+    assert dictionary["gate.terminal"] and dictionary["gate.number"]
 
 
-def test_the_categories_reach_the_model_as_its_own_codes(model, tmp_path, monkeypatch):
+def test_the_categories_reach_the_model_as_its_own_codes(model, tmp_path, monkeypatch, request):
     """Each distinct value is looked up once (`ModelArtifact.lookups`), and the graph reads
     no text; the scores are the text's (`test_streamed_batches_score_as_the_whole_frame`).
     Without lookups, the text goes."""
@@ -97,6 +101,7 @@ def test_the_categories_reach_the_model_as_its_own_codes(model, tmp_path, monkey
     predict_file(model, tmp_path / "in.parquet", tmp_path / "out.parquet", BATCH)
 
     categories = np.concatenate([categorical for categorical, _ in fed])
+    assert (model.lookups is None) == (request.node.callspec.params["model"] == "raw fed text")
     if model.lookups is None:
         assert categories.tolist() == model.layout.text_matrix(_flights(model)).tolist()
     else:
@@ -368,6 +373,34 @@ def test_sluice_predict_writes_the_scores_alone_and_checks_names_before_the_mode
     unreadable = predict("--model", str(tmp_path / "no model here"))
     assert unreadable.exit_code == 2
     assert "in.parquet:" in unreadable.output and "no model here" not in unreadable.output
+
+
+def test_sluice_predict_names_a_damaged_file_and_a_missing_folder_without_a_traceback(
+    model, tmp_path
+):
+    _flights(model).to_parquet(tmp_path / "in.parquet", index=False)
+    whole = (tmp_path / "in.parquet").read_bytes()
+    footer = len(whole) - 8 - int.from_bytes(whole[-8:-4], "little")
+    damaged = whole[:footer] + b"\xff" * (len(whole) - 8 - footer) + whole[-8:]
+    (tmp_path / "damaged.parquet").write_bytes(damaged)
+
+    def predict(source: str, destination):
+        return CliRunner().invoke(
+            app,
+            ["predict", str(tmp_path / source), str(destination), "--model", str(model.directory)],
+        )
+
+    for done in (
+        predict("damaged.parquet", tmp_path / "out.parquet"),
+        predict("in.parquet", tmp_path / "no folder" / "out.parquet"),
+        predict("nowhere.parquet", tmp_path / "out.parquet"),
+    ):
+        assert done.exit_code == 2, done.output
+        assert done.exception is None or isinstance(done.exception, SystemExit)
+    said = " ".join(predict("damaged.parquet", tmp_path / "out.parquet").output.split())
+    assert "damaged.parquet:" in said
+    said = " ".join(predict("in.parquet", tmp_path / "no folder" / "o.parquet").output.split())
+    assert "no folder (the destination's folder) does not exist" in said
 
 
 def test_text_stored_as_categories_large_or_plain_text_scores_as_a_frame_and_keeps_its_type(

@@ -72,12 +72,26 @@ def test_the_run_table_shows_the_search_and_what_it_chose():
     assert console.export_text().count("tuning") == 0  # export_text clears what it exported
 
 
-def test_a_model_path_that_does_not_exist_is_named_not_read_as_an_alias(tmp_path, capsys):
+@pytest.mark.parametrize("model", ["no model here/", "champ.v2", "model.onnx", "sluice-flights/3"])
+def test_a_model_that_is_no_directory_alias_or_uri_is_named_not_looked_up(
+    model, tmp_path, monkeypatch, capsys
+):
     from pipelines.cli.registry import model_uri
 
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "model.onnx").write_bytes(b"")  # a file, not a model directory
+
     with pytest.raises(typer.Exit) as stopped:
-        model_uri(str(tmp_path / "no model here"))
+        model_uri(model)
     assert stopped.value.exit_code == 2
-    assert "no model directory" in capsys.readouterr().out
+    said = " ".join(capsys.readouterr().out.split())
+    assert f"'{model}' is no model directory, no alias and no models:/ URI" in said
+
+
+def test_a_model_directory_alias_or_uri_is_taken_as_it_is(tmp_path):
+    from pipelines.cli.registry import model_uri
+
     assert model_uri(str(tmp_path)) == str(tmp_path)
     assert model_uri("challenger") == f"models:/{MODEL_NAME}@challenger"
+    assert model_uri("new_champion-2") == f"models:/{MODEL_NAME}@new_champion-2"
+    assert model_uri(f"models:/{MODEL_NAME}/3") == f"models:/{MODEL_NAME}/3"

@@ -340,6 +340,11 @@ def test_a_graph_reading_a_category_past_its_encoder_is_fed_text_only(artifact):
     other = _summing_graph(layout)
     other.graph.node[0].domain = ""  # not `ai.onnx.ml`'s LabelEncoder
     assert coded_graph(packed_graph(other, layout), layout) is None
+    answering = _summing_graph(layout)  # a category's text is also an answer
+    answering.graph.output.append(
+        helper.make_tensor_value_info(layout.categorical[2], TensorProto.STRING, ["batch"])
+    )
+    assert coded_graph(packed_graph(answering, layout), layout) is None
 
 
 def test_an_artifact_takes_codes_only_when_asked_and_its_graph_allows(artifact, tmp_path):

@@ -96,6 +96,8 @@ class ModelArtifact:
         numeric] and the categories [rows, categorical]: as text (`FeatureLayout.arrays`),
         or as integer codes, each column as its `lookups` entry codes it."""
         coded = np.issubdtype(categorical.dtype, np.integer)
+        if coded:
+            categorical = categorical.astype(np.int64, copy=False)  # the graph's codes
         if coded and self.lookups is None:
             raise ValueError(
                 f"{self.directory}: codes need `codes=True` and a graph that looks each "

@@ -133,12 +133,8 @@ def coded_graph(packed, layout: FeatureLayout) -> tuple[object, list[Lookup]] | 
     coded = onnx.ModelProto()
     coded.CopyFrom(packed)
     graph = coded.graph
-    reads, outputs = _reads(graph), {o.name for o in graph.output}
+    reads, readers, outputs = _reads(graph), _readers(graph), {o.name for o in graph.output}
     gathers = {n.output[0]: n for n in graph.node if n.op_type == "Gather"}
-    readers: dict[str, list] = {}
-    for node in graph.node:
-        for name in node.input:
-            readers.setdefault(name, []).append(node)
     lookups, encoders = [], []
     for name in layout.categorical:
         gather, found = gathers.get(name), readers.get(name, [])
@@ -148,8 +144,6 @@ def coded_graph(packed, layout: FeatureLayout) -> tuple[object, list[Lookup]] | 
             return None
         lookups.append(lookup)
         encoders.append(found[0])
-    if reads[TEXT_INPUT] != len(layout.categorical):
-        return None  # the text is read past the features' columns
     for name, encoder in zip(layout.categorical, encoders, strict=True):
         gather = gathers[name]
         gather.input[0], gather.output[0] = CODES_INPUT, encoder.output[0]
@@ -216,6 +210,15 @@ def _reads(graph) -> Counter:
     return Counter(t for node in _nodes(graph) for t in node.input)
 
 
+def _readers(graph) -> dict[str, list]:
+    """The nodes of the graph itself (not its subgraphs) that read each tensor."""
+    readers: dict[str, list] = {}
+    for node in graph.node:
+        for name in node.input:
+            readers.setdefault(name, []).append(node)
+    return readers
+
+
 def _numbers_stacked(graph, layout: FeatureLayout) -> tuple | None:
     """The export's stacking of the numeric inputs into [rows, numeric] (`Concat` of them
     in metadata order on axis 0, `Reshape` to [numeric, -1], `Transpose` [1, 0], each read
@@ -224,12 +227,7 @@ def _numbers_stacked(graph, layout: FeatureLayout) -> tuple | None:
     from onnx import helper, numpy_helper
 
     constants = {i.name: i for i in graph.initializer}
-    reads = _reads(graph)
-    readers: dict[str, list] = {}
-    for node in graph.node:
-        for name in node.input:
-            readers.setdefault(name, []).append(node)
-    outputs = {o.name for o in graph.output}
+    reads, readers, outputs = _reads(graph), _readers(graph), {o.name for o in graph.output}
 
     def only_reader(node, op_type: str):
         (made,) = node.output
