@@ -8,8 +8,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from components.base.contract.layout import FeatureLayout, text_values
-from components.base.contract.packed_graph import Lookup
+from components.base.contract.layout import FeatureLayout, Lookup, text_values
 from serving.request_errors import RequestError
 
 
@@ -26,10 +25,8 @@ def batch_arrays(
     is contiguous. `stored`: the types the file holds, where they are not the batch's (text
     read as dictionaries), so that a null reads as the file's column would."""
     rows = batch.num_rows
-    if lookups is None:
-        categorical = np.empty((len(layout.categorical), rows), dtype=object)
-    else:
-        categorical = np.empty((len(layout.categorical), rows), dtype=np.int64)
+    element = object if lookups is None else np.int64  # text, or codes
+    categorical = np.empty((len(layout.categorical), rows), dtype=element)
     for i, name in enumerate(layout.categorical):
         kind = (stored or batch.schema).field(name).type
         words, indices = _distinct(

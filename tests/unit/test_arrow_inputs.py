@@ -8,8 +8,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from components.base.contract.layout import FeatureLayout
-from components.base.contract.packed_graph import Lookup
+from components.base.contract.layout import FeatureLayout, Lookup
 from serving.arrow_inputs import batch_arrays
 from serving.request_errors import RequestError
 

@@ -12,13 +12,12 @@ import pytest
 from onnx import TensorProto, helper
 
 from components.base.contract.artifact import ModelArtifact
-from components.base.contract.layout import FeatureLayout
+from components.base.contract.layout import FeatureLayout, Lookup
 from components.base.contract.names import OUTPUT_NAME, UNSEEN_OUTPUT
 from components.base.contract.packed_graph import (
     CODES_INPUT,
     NUMBERS_INPUT,
     TEXT_INPUT,
-    Lookup,
     coded_graph,
     packed_graph,
 )

@@ -7,14 +7,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from components.base.contract.layout import FeatureLayout
+from components.base.contract.layout import FeatureLayout, Lookup
 from components.base.contract.metadata import ModelMetadata
 from components.base.contract.names import UNREGISTERED, UNSEEN_OUTPUT
 from components.base.contract.packed_graph import (
     CODES_INPUT,
     NUMBERS_INPUT,
     TEXT_INPUT,
-    Lookup,
     coded_graph,
     fed_inputs,
     packed_graph,
@@ -55,8 +54,7 @@ class ModelArtifact:
         (`predict_arrays`); None without, or where the graph reads its text otherwise."""
         coded = None
         if codes and self.legacy:
-            vocabularies = self.layout.category_codes
-            self.lookups = [Lookup(vocabularies[name], 0) for name in self.layout.categorical]
+            self.lookups = self.layout.lookups
         elif codes and (found := coded_graph(graph, self.layout)) is not None:
             coded, self.lookups = found
         self._options = ort.SessionOptions()
@@ -97,20 +95,18 @@ class ModelArtifact:
         or as integer codes, each column as its `lookups` entry codes it."""
         coded = np.issubdtype(categorical.dtype, np.integer)
         if coded:
-            categorical = categorical.astype(np.int64, copy=False)  # the graph's codes
-        if coded and self.lookups is None:
-            raise ValueError(
-                f"{self.directory}: codes need `codes=True` and a graph that looks each "
-                "category up with one LabelEncoder (`lookups` is None)"
-            )
-        if self.legacy:
-            codes = (
-                categorical
-                if coded
-                else self.layout.encode_categorical(
-                    dict(zip(self.layout.categorical, categorical.T, strict=True))
+            if self.lookups is None:
+                raise ValueError(
+                    f"{self.directory}: codes need `codes=True` and a graph that looks each "
+                    "category up with one LabelEncoder (`lookups` is None)"
                 )
-            )
+            categorical = categorical.astype(np.int64, copy=False)  # the graph's codes
+        if self.legacy:
+            if coded:
+                codes = categorical
+            else:
+                text = dict(zip(self.layout.categorical, categorical.T, strict=True))
+                codes = self.layout.encode_categorical(text)
             feed = dict(zip(LEGACY_INPUTS, (codes, numeric), strict=True))
             (probability,) = self.session.run(self._outputs, feed, self._run_options)
             return probability, ((codes == 0) * self.layout.unseen_bits).sum(axis=1)

@@ -25,6 +25,19 @@ it in the out-of-vocabulary bucket."""
 
 
 @dataclass(frozen=True)
+class Lookup:
+    """One categorical feature's vocabulary as a graph's LabelEncoder holds it (or the
+    layout's own, `FeatureLayout.lookups`): each text its code, anything else `default`."""
+
+    codes: dict[str, int]
+    default: int
+
+    def encode(self, words: list[str]) -> np.ndarray:
+        """int64 codes of `words`, as the LabelEncoder gives them."""
+        return np.array([self.codes.get(w, self.default) for w in words], dtype=np.int64)
+
+
+@dataclass(frozen=True)
 class FeatureLayout:
     categorical: list[str]
     numeric: list[str]
@@ -54,13 +67,18 @@ class FeatureLayout:
             for name in self.categorical
         }
 
+    @cached_property
+    def lookups(self) -> list[Lookup]:
+        """`category_codes` as each feature's `Lookup`: anything else is code 0."""
+        return [Lookup(self.category_codes[name], 0) for name in self.categorical]
+
     def encode_categorical(self, columns) -> np.ndarray:
         """Category codes, int64 [rows, categorical], from a frame or a mapping of column
         name to values: what the training loop feeds the net."""
-        codes = []
-        for name in self.categorical:
-            lookup = self.category_codes[name]
-            codes.append([lookup.get(v, 0) for v in text_values(columns[name])])
+        codes = [
+            lookup.encode(text_values(columns[name]))
+            for name, lookup in zip(self.categorical, self.lookups, strict=True)
+        ]
         return np.array(codes, dtype=np.int64).T.copy()
 
     @cached_property

@@ -22,11 +22,10 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import numpy as np
 
-from components.base.contract.layout import FeatureLayout
+from components.base.contract.layout import FeatureLayout, Lookup
 
 TEXT_INPUT = "packed/text"
 """string [rows, categorical], in metadata order."""
@@ -35,19 +34,6 @@ NUMBERS_INPUT = "packed/numbers"
 CODES_INPUT = "packed/codes"
 """int64 [rows, categorical], in metadata order: `TEXT_INPUT` as the graph's own
 vocabulary lookups code it (`coded_graph`)."""
-
-
-@dataclass(frozen=True)
-class Lookup:
-    """One categorical feature's vocabulary as a graph's LabelEncoder holds it: each text
-    its code, anything else `default`."""
-
-    codes: dict[str, int]
-    default: int
-
-    def encode(self, words: list[str]) -> np.ndarray:
-        """int64 codes of `words`, as the LabelEncoder gives them."""
-        return np.array([self.codes.get(w, self.default) for w in words], dtype=np.int64)
 
 
 def packed_graph(model, layout: FeatureLayout):
