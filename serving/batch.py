@@ -14,7 +14,7 @@ import os
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import closing
+from contextlib import closing, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +23,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from components.base.contract.artifact import ModelArtifact
-from components.base.contract.names import DECISION_NAME, OUTPUT_NAME
+from components.base.contract.names import (
+    DECISION_NAME,
+    OUTPUT_NAME,
+    QUARANTINE_REASONS,
+    QUARANTINE_ROW,
+)
 from serving.arrow_inputs import batch_arrays, is_text
 from serving.overlap import WriteBehind, read_ahead
 from serving.request_rules import RequestRules
@@ -82,8 +87,7 @@ class OutputColumns:
                 raise OutputColumnsError(
                     f"{where}: column(s) {repeated} appear more than once: not kept by name"
                 )
-            kept = [source.field(name) for name in held]
-            metadata = {k: v for k, v in (source.metadata or {}).items() if k != b"pandas"}
+            kept, metadata = [source.field(name) for name in held], _without_pandas(source)
         clash = [s for s in (self.probability, self.decision) if s in {f.name for f in kept}]
         if clash:
             raise OutputColumnsError(
@@ -130,8 +134,10 @@ def score_slices(
 @dataclass
 class BatchResult:
     rows: int
+    """Rows read, the quarantined among them."""
     seconds: float
     unseen: dict[str, int]
+    quarantined: int = 0
 
     @property
     def rows_per_second(self) -> float:
@@ -145,19 +151,24 @@ def predict_file(
     batch_rows: int = BATCH_ROWS,
     slice_rows: int = SLICE_ROWS,
     columns: OutputColumns = OutputColumns(),
+    quarantine: Path | None = None,
 ) -> BatchResult:
     """Adds the probability and the decision to every input row (`columns`: which input
     columns go along, and the scores' names; only those and the features are read). A
     missing feature column, output columns that cannot be, or a value the server would
     refuse stops the run with the column (and row) named, and leaves `destination` as it
-    was: the output is written beside it and moved there at the end. `model` should be
-    single-threaded (`ModelArtifact`'s default): the calls run side by side
-    (`score_slices`); loaded with `codes=True`, it is fed the categories as codes (else as
-    text: the same answers, at a seventh more of the model's CPU)."""
+    was: the output is written beside it and moved there at the end. With `quarantine`, a
+    row the server would refuse for its numbers (`RequestRules.refusals`) goes there
+    instead, with its row in the file and the rules it breaks before the columns read
+    (`quarantine_schema`), and the rest are scored; that file is written, empty or not, as
+    `destination` is. `model` should be single-threaded (`ModelArtifact`'s default): the
+    calls run side by side (`score_slices`); loaded with `codes=True`, it is fed the
+    categories as codes (else as text: the same answers, at a seventh more of the model's
+    CPU)."""
     started = time.perf_counter()
     layout = model.layout
-    partial = destination.with_name(f".{destination.name}.partial")
-    rows, unseen = 0, Counter(dict.fromkeys(layout.categorical, 0))
+    partial = _partial(destination)
+    rows, aside, unseen = 0, 0, Counter(dict.fromkeys(layout.categorical, 0))
     try:
         stored = pq.read_schema(source)  # the types as read without dictionaries
         missing = layout.missing(stored.names)
@@ -170,6 +181,11 @@ def predict_file(
         rules = RequestRules.from_metadata(model.metadata, max_batch_rows=batch_rows)
         kept = schema.names[:-2]
         read = None if columns.keep is None else list(dict.fromkeys([*kept, *layout.features]))
+        set_aside = None
+        if quarantine is not None:
+            check_apart(quarantine, source, destination)
+            fields = list(stored) if read is None else [stored.field(name) for name in read]
+            set_aside = quarantine_schema(fields, stored, source)
         lookups = model.lookups  # None: the categories go as text
         # text features as the dictionaries Parquet stores them in: no string decoded per row
         text = [name for name in layout.categorical if is_text(stored.field(name).type)]
@@ -185,9 +201,21 @@ def predict_file(
                 ) as parquet,
                 WriteBehind(parquet.write_batch, DEPTH) as output,
                 closing(read_ahead(decoded, DEPTH)) as batches,  # stopped before the file closes
+                _quarantine_writer(quarantine, set_aside) as refused_rows,
             ):
                 for batch, categorical, numeric in batches:
-                    rules.check_numeric(numeric, first_row=rows)
+                    first, rows = rows, rows + batch.num_rows
+                    if refused_rows is None:
+                        rules.check_numeric(numeric, first_row=first)
+                    elif refused := rules.refusals(numeric):
+                        refused_rows.write_batch(_refused(batch, refused, first, set_aside))
+                        aside += len(refused)
+                        scored = np.ones(batch.num_rows, dtype=bool)
+                        scored[list(refused)] = False
+                        batch = batch.filter(scored)
+                        categorical, numeric = categorical[scored], numeric[scored]
+                        if not batch.num_rows:
+                            continue
                     probability, bits = score_slices(model, categorical, numeric, pool, slice_rows)
                     scores = (
                         pa.array(probability.astype(np.float32, copy=False)),
@@ -195,15 +223,68 @@ def predict_file(
                     )
                     # by position when every column goes: a file may repeat a name
                     passed = batch.columns if read is None else map(batch.column, kept)
-                    stored_types = map(_as_stored, passed, schema)
-                    output.put(pa.RecordBatch.from_arrays([*stored_types, *scores], schema=schema))
+                    # from_arrays casts each column to its field's type (`pa.asarray`): a
+                    # text feature read as a dictionary goes out as the text the file holds
+                    output.put(pa.RecordBatch.from_arrays([*passed, *scores], schema=schema))
                     unseen.update(layout.unseen_counts(bits))
-                    rows += batch.num_rows
+        if quarantine is not None:
+            _partial(quarantine).replace(quarantine)
         partial.replace(destination)
     except BaseException:
-        partial.unlink(missing_ok=True)
+        for written in (destination, quarantine):
+            if written is not None:
+                _partial(written).unlink(missing_ok=True)
         raise
-    return BatchResult(rows, time.perf_counter() - started, dict(unseen))
+    return BatchResult(rows, time.perf_counter() - started, dict(unseen), aside)
+
+
+def quarantine_schema(read: list[pa.Field], stored: pa.Schema, source: Path) -> pa.Schema:
+    """The rows set aside: their row in the file and the rules they break, then the columns
+    read, as the file holds them, with its metadata but pandas'."""
+    clash = [f.name for f in read if f.name in (QUARANTINE_ROW, QUARANTINE_REASONS)]
+    if clash:
+        raise OutputColumnsError(
+            f"{source}: the input has a column named as the quarantine's own: {clash}"
+        )
+    own = [pa.field(QUARANTINE_ROW, pa.int64()), pa.field(QUARANTINE_REASONS, pa.string())]
+    return pa.schema([*own, *read], metadata=_without_pandas(stored) or None)
+
+
+def check_apart(quarantine: Path, source: Path, destination: Path) -> None:
+    """The quarantine is a file of its own."""
+    if quarantine.resolve() in (source.resolve(), destination.resolve()):
+        raise OutputColumnsError(
+            f"{quarantine}: the quarantine must be a file of its own, neither the input nor "
+            "the output"
+        )
+
+
+def _without_pandas(schema: pa.Schema) -> dict[bytes, bytes]:
+    """A schema's metadata but pandas', which describes every column of the file (the
+    index among them), and so not a file of other columns."""
+    return {k: v for k, v in (schema.metadata or {}).items() if k != b"pandas"}
+
+
+def _quarantine_writer(quarantine: Path | None, schema: pa.Schema | None):
+    """A writer for the rows set aside, or a context holding None without `quarantine`."""
+    if quarantine is None:
+        return nullcontext()
+    return pq.ParquetWriter(_partial(quarantine), schema)
+
+
+def _refused(
+    batch: pa.RecordBatch, refused: dict[int, str], first: int, schema: pa.Schema
+) -> pa.RecordBatch:
+    """The refused rows of `batch` (its first row the file's `first`) as the quarantine
+    holds them."""
+    at = np.fromiter(refused, dtype=np.int64, count=len(refused))
+    own = [pa.array(first + at), pa.array(list(refused.values()), pa.string())]
+    return pa.RecordBatch.from_arrays([*own, *batch.take(pa.array(at)).columns], schema=schema)
+
+
+def _partial(path: Path) -> Path:
+    """Where `path` is written until the run has finished."""
+    return path.with_name(f".{path.name}.partial")
 
 
 def _dictionary(schema: pa.Schema, columns: OutputColumns) -> list[str]:
@@ -217,8 +298,3 @@ def _dictionary(schema: pa.Schema, columns: OutputColumns) -> list[str]:
     leaves = pq.ParquetFile(empty).schema
     paths = (leaves.column(i).path for i in range(len(leaves)))
     return [path for path in paths if path != columns.probability]
-
-
-def _as_stored(column: pa.Array, field: pa.Field) -> pa.Array:
-    """A text feature read as a dictionary goes out as the text the file holds."""
-    return column if column.type == field.type else column.cast(field.type)

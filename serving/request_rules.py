@@ -114,20 +114,46 @@ class RequestRules:
         counted from `first_row` (a slice of a longer input names the row in all of it)."""
         if self._passes(numeric):
             return
-        low, high, required = self._bounds
-        nan = np.isnan(numeric)
-        checks = (
-            ("non_finite", np.isinf(numeric), "inf is not allowed"),
-            ("non_finite", nan & required, "a value is required (got NaN/null)"),
-            ("out_of_range", ~nan & ((numeric < low) | (numeric > high)), None),
-        )
-        for reason, bad, rule in checks:
-            if bad.any():
-                row, column = (int(i[0]) for i in np.nonzero(bad))
+        for reason, broken, rule in self._broken(numeric):
+            if broken.any():
+                row, column = (int(i[0]) for i in np.nonzero(broken))
                 name = self.layout.numeric[column]
-                value = numeric[row, column]
-                rule = rule or f"{value:g} is outside [{low[column]:g}, {high[column]:g}]"
-                raise RequestError(reason, f"feature {name!r} row {first_row + row}: {rule}")
+                raise RequestError(
+                    reason, f"feature {name!r} row {first_row + row}: {rule(numeric, row, column)}"
+                )
+
+    def refusals(self, numeric: np.ndarray) -> dict[int, str]:
+        """The rows `check_numeric` refuses, in order, each with every rule it breaks
+        (`feature 'x': rule; ...`): for a caller that sets them aside rather than refuse
+        them all (`sluice predict --quarantine`). Empty, at `_passes`' cost, when none is."""
+        if self._passes(numeric):
+            return {}
+        reasons: dict[int, list[str]] = {}
+        for _, broken, rule in self._broken(numeric):
+            for row, column in zip(*(i.tolist() for i in np.nonzero(broken)), strict=True):
+                said = f"feature {self.layout.numeric[column]!r}: {rule(numeric, row, column)}"
+                reasons.setdefault(row, []).append(said)
+        return {row: "; ".join(reasons[row]) for row in sorted(reasons)}
+
+    def _broken(self, numeric: np.ndarray) -> list[tuple[str, np.ndarray, Callable]]:
+        """Each check in the order its refusals are named: the reason, the cells [rows,
+        numeric] that break it, and what its rule says of a cell."""
+        low, high, required = self._bounds
+        return [
+            ("non_finite", np.isinf(numeric), lambda *_: "inf is not allowed"),
+            (
+                "non_finite",
+                np.isnan(numeric) & required,
+                lambda *_: "a value is required (got NaN/null)",
+            ),
+            (
+                "out_of_range",  # a number: an infinity breaks the first rule alone
+                np.isfinite(numeric) & ((numeric < low) | (numeric > high)),
+                lambda values, row, column: (
+                    f"{values[row, column]:g} is outside [{low[column]:g}, {high[column]:g}]"
+                ),
+            ),
+        ]
 
     def numeric_columns(self, columns, where: Callable[[str], str]) -> np.ndarray:
         """float32 [rows, numeric] in one conversion; null becomes NaN. A value that is not

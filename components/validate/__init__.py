@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from components.base.contract.names import QUARANTINE_REASONS, QUARANTINE_ROW
 from components.base.localtime import localized
 from components.flights.schema import TABLES, TIMEZONE
 from components.validate.coerce import coerce_table
@@ -150,11 +151,12 @@ def _quarantine(raw: pd.DataFrame, table: str, checks: list[CheckResult]) -> pd.
         for row in check.rows:
             reasons.setdefault(row, []).append(f"{check.column or table}: {check.expectation}")
     if not reasons:
-        return raw.iloc[0:0].assign(_row=pd.Series(dtype="int64"), _reasons=pd.Series(dtype=str))
+        empty = {QUARANTINE_ROW: pd.Series(dtype="int64"), QUARANTINE_REASONS: pd.Series(dtype=str)}
+        return raw.iloc[0:0].assign(**empty)
     rows = sorted(reasons)
     bad = raw.loc[rows].astype(str)
-    bad.insert(0, "_reasons", ["; ".join(reasons[r]) for r in rows])
-    bad.insert(0, "_row", rows)
+    bad.insert(0, QUARANTINE_REASONS, ["; ".join(reasons[r]) for r in rows])
+    bad.insert(0, QUARANTINE_ROW, rows)
     return bad.reset_index(drop=True)
 
 
@@ -221,7 +223,7 @@ def run(
         bad = _quarantine(raw[table], table, checks)
         bad.to_parquet(quarantine_dir / f"{table}.parquet", index=False)
         quarantined[table] = len(bad)
-        coerced[table].drop(index=bad["_row"].tolist()).to_parquet(
+        coerced[table].drop(index=bad[QUARANTINE_ROW].tolist()).to_parquet(
             validated_dir / f"{table}.parquet", index=False
         )
     manifest = snapshot_dir / "manifest.json"

@@ -65,6 +65,15 @@ def predict(
     decision_column: Annotated[
         str, typer.Option(help="The decision's name (a labelled file holds a delayed already).")
     ] = DECISION_NAME,
+    quarantine: Annotated[
+        Path | None,
+        typer.Option(
+            help="Parquet file for the rows the server would refuse (a required value "
+            "missing, an infinity, a number out of range), each with its row in the source "
+            "(_row) and the rules it breaks (_reasons); the rest are scored. Without it, "
+            "such a row stops the run."
+        ),
+    ] = None,
 ) -> None:
     """Batch inference: adds the probability and the decision to every row, streamed in
     record batches (reading, scoring and writing overlap)."""
@@ -74,17 +83,20 @@ def predict(
     from components.base.contract.artifact import ModelArtifact
     from components.base.locate import ModelNotFound, resolve_model
     from components.base.registry import RegistryUnavailable
-    from serving.batch import OutputColumns, OutputColumnsError, predict_file
+    from serving.batch import OutputColumns, OutputColumnsError, check_apart, predict_file
     from serving.request_errors import RequestError
 
     settings = get_settings()
     if not source.is_file():
         raise fail(f"{source} is not a file")
-    if not destination.parent.is_dir():
-        raise fail(f"{destination.parent} (the destination's folder) does not exist")
+    for written, what in ((destination, "destination"), (quarantine, "quarantine")):
+        if written is not None and not written.parent.is_dir():
+            raise fail(f"{written.parent} (the {what}'s folder) does not exist")
     try:
         kept = None if keep is None else tuple(filter(None, map(str.strip, keep.split(","))))
         columns = OutputColumns(kept, probability_column, decision_column)
+        if quarantine is not None:
+            check_apart(quarantine, source, destination)
         columns.schema(pq.read_schema(source), source)  # refused before a model is fetched
     except OutputColumnsError as exc:
         raise fail(str(exc)) from None
@@ -98,7 +110,12 @@ def predict(
         raise fail(exc.args[0]) from None
     try:
         result = predict_file(
-            ModelArtifact(directory, codes=True), source, destination, batch_rows, columns=columns
+            ModelArtifact(directory, codes=True),
+            source,
+            destination,
+            batch_rows,
+            columns=columns,
+            quarantine=quarantine,
         )
     except (KeyError, OutputColumnsError) as exc:  # names the file; str() would quote a KeyError
         raise fail(exc.args[0]) from None
@@ -107,9 +124,12 @@ def predict(
     except OSError as exc:  # a damaged page, a full disk
         raise fail(f"{source} → {destination}: {exc}") from None
     console.print(
-        f"scored {result.rows:,} rows with model {version or directory} in "
-        f"{result.seconds:.2f} s ({result.rows_per_second:,.0f} rows/s) → {destination}"
+        f"scored {result.rows - result.quarantined:,} rows with model {version or directory} "
+        f"in {result.seconds:.2f} s ({result.rows_per_second:,.0f} rows/s) → {destination}"
     )
+    if quarantine is not None:
+        refused = f"set aside {result.quarantined:,} rows the server would refuse"
+        console.print(f"{refused} → {quarantine}")
     unseen = {name: count for name, count in result.unseen.items() if count}
     if unseen:
         console.print(

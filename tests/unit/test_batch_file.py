@@ -144,6 +144,135 @@ def test_a_required_value_missing_past_the_first_batch_is_named(model, tmp_path)
     assert not (tmp_path / "out.parquet").exists()
 
 
+def _refusable(model: ModelArtifact) -> tuple[pd.DataFrame, list[int]]:
+    """The flights with rows the server would refuse in three batches of 7, the last batch
+    (rows 35 to 39) all of them, and those rows."""
+    frame = _flights(model)
+    frame.loc[3, "hour"] = 99
+    frame.loc[16, "distance"] = np.nan
+    frame.loc[30, ["month", "temp"]] = [13, np.inf]
+    frame.loc[35:, "hour"] = -1
+    return frame, [3, 16, 30, 35, 36, 37, 38, 39]
+
+
+def test_a_quarantine_takes_the_refused_rows_and_the_rest_are_scored(model, tmp_path):
+    frame, refused = _refusable(model)
+    frame.to_parquet(tmp_path / "in.parquet", index=False)
+
+    result = predict_file(
+        model,
+        tmp_path / "in.parquet",
+        tmp_path / "out.parquet",
+        BATCH,
+        3,
+        quarantine=tmp_path / "aside.parquet",
+    )
+
+    source = pq.read_table(tmp_path / "in.parquet")
+    good = [row for row in range(40) if row not in refused]
+    probability, unseen = model.predict_frame(frame.iloc[good])
+    scored = pq.read_table(tmp_path / "out.parquet")
+    assert result.rows == 40 and result.quarantined == 8
+    assert result.unseen == unseen == {"carrier": 2, "origin": 0, "dest": 0}
+    assert scored.select(source.column_names).equals(source.take(good))
+    np.testing.assert_array_equal(scored["probability"].to_numpy(), probability)
+    aside = pq.read_table(tmp_path / "aside.parquet")
+    assert aside.column_names == ["_row", "_reasons", *source.column_names]
+    assert aside["_row"].to_pylist() == refused
+    assert aside.select(source.column_names).equals(source.take(refused))  # text as text
+    reasons = dict(zip(refused, aside["_reasons"].to_pylist(), strict=True))
+    assert reasons[3] == "feature 'hour': 99 is outside [0, 23]"
+    assert reasons[16] == "feature 'distance': a value is required (got NaN/null)"
+    assert reasons[30] == (
+        "feature 'temp': inf is not allowed; feature 'month': 13 is outside [1, 12]"
+    )
+    assert aside.schema.metadata is None  # pandas' described the input's columns
+    assert pd.read_parquet(tmp_path / "aside.parquet")["time_hour"].equals(
+        frame["time_hour"].iloc[refused].reset_index(drop=True)
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "aside.parquet",
+        "in.parquet",
+        "out.parquet",
+    ]
+
+
+def test_a_quarantine_holds_the_kept_columns_and_the_features(model, tmp_path):
+    frame, refused = _refusable(model)
+    frame.to_parquet(tmp_path / "in.parquet", index=False)
+
+    predict_file(
+        model,
+        tmp_path / "in.parquet",
+        tmp_path / "out.parquet",
+        BATCH,
+        columns=OutputColumns(keep=("tailnum",)),
+        quarantine=tmp_path / "aside.parquet",
+    )
+
+    aside = pq.read_table(tmp_path / "aside.parquet")
+    assert aside.column_names == ["_row", "_reasons", "tailnum", *model.layout.features]
+    assert aside["tailnum"].to_pylist() == [f"N{row}" for row in refused]
+
+
+def test_a_quarantine_is_written_empty_when_every_row_passes(model, tmp_path):
+    _flights(model).to_parquet(tmp_path / "in.parquet", index=False)
+
+    result = predict_file(
+        model,
+        tmp_path / "in.parquet",
+        tmp_path / "out.parquet",
+        BATCH,
+        quarantine=tmp_path / "aside.parquet",
+    )
+
+    aside = pq.read_table(tmp_path / "aside.parquet")
+    assert result.quarantined == aside.num_rows == 0
+    assert aside.column_names[:2] == ["_row", "_reasons"]
+    assert pq.read_table(tmp_path / "out.parquet").num_rows == 40
+
+
+def test_a_run_that_fails_leaves_an_earlier_quarantine_as_it_was(model, tmp_path):
+    frame, _ = _refusable(model)
+    frame = frame.astype({"wind_speed": str})
+    frame.loc[12, "wind_speed"] = "calm"
+    frame.to_parquet(tmp_path / "in.parquet", index=False)
+    (tmp_path / "aside.parquet").write_text("an earlier quarantine")
+
+    with pytest.raises(RequestError, match="'wind_speed': expected numbers"):
+        predict_file(
+            model,
+            tmp_path / "in.parquet",
+            tmp_path / "out.parquet",
+            BATCH,
+            quarantine=tmp_path / "aside.parquet",
+        )
+
+    assert (tmp_path / "aside.parquet").read_text() == "an earlier quarantine"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["aside.parquet", "in.parquet"]
+
+
+def test_a_quarantine_is_a_file_of_its_own_whose_columns_are_its_own(model, tmp_path):
+    frame = _flights(model)
+    frame.to_parquet(tmp_path / "in.parquet", index=False)
+    frame.assign(_row=1).to_parquet(tmp_path / "quarantined.parquet", index=False)
+
+    for source, quarantine, message in (
+        ("in.parquet", "out.parquet", "a file of its own"),
+        ("in.parquet", "in.parquet", "a file of its own"),
+        ("quarantined.parquet", "aside.parquet", r"named as the quarantine's own: \['_row'\]"),
+    ):
+        with pytest.raises(OutputColumnsError, match=message):
+            predict_file(
+                model,
+                tmp_path / source,
+                tmp_path / "out.parquet",
+                BATCH,
+                quarantine=tmp_path / quarantine,
+            )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.parquet", "quarantined.parquet"]
+
+
 def test_a_column_of_text_where_numbers_belong_is_refused_by_name(model, tmp_path):
     frame = _flights(model).astype({"wind_speed": str})
     frame.loc[12, "wind_speed"] = "calm"
@@ -193,6 +322,28 @@ def test_sluice_predict_reports_the_unseen_values_and_names_a_bad_row(model, tmp
     refused = predict("bad.parquet")
     assert refused.exit_code == 2
     assert "bad.parquet: feature 'month' row 38: 13 is outside [1, 12]" in refused.output
+
+
+def test_sluice_predict_sets_refused_rows_aside_when_told(model, tmp_path):
+    frame, _ = _refusable(model)
+    frame.to_parquet(tmp_path / "in.parquet", index=False)
+
+    def predict(quarantine, model_dir=model.directory):
+        return CliRunner().invoke(
+            app,
+            ["predict", str(tmp_path / "in.parquet"), str(tmp_path / "out.parquet")]
+            + ["--model", str(model_dir), "--quarantine", str(quarantine)],
+        )
+
+    done = predict(tmp_path / "aside.parquet")
+    assert done.exit_code == 0, done.output
+    said = " ".join(done.output.split())
+    assert "scored 32 rows" in said
+    assert f"set aside 8 rows the server would refuse → {tmp_path / 'aside.parquet'}" in said
+    for quarantine in (tmp_path / "no folder" / "aside.parquet", tmp_path / "out.parquet"):
+        refused = predict(quarantine, tmp_path / "no model here")  # before the model
+        assert refused.exit_code == 2, refused.output
+        assert "no model here" not in refused.output
 
 
 def test_a_labelled_file_is_refused_until_its_decision_is_named_otherwise(model, tmp_path):

@@ -56,3 +56,27 @@ def test_refuses_beside_a_nullable_nan(numeric, reason, where):
 def test_names_the_row_in_the_whole_input():
     with pytest.raises(RequestError, match="'hour' row 1001"):
         RULES.check_numeric(_matrix([9, 1000, NAN], [-1, 1000, 50]), first_row=1000)
+
+
+def test_refusals_name_every_rule_each_refused_row_breaks_in_row_order():
+    numeric = _matrix(
+        [9, 1000, NAN],  # passes: temp is nullable
+        [24, NAN, INF],  # three rules broken
+        [9, 1000, 50],
+        [9, 0.5, NAN],
+    )
+
+    refused = RULES.refusals(numeric)
+
+    assert refused == {
+        1: "feature 'temp': inf is not allowed; feature 'distance': a value is required "
+        "(got NaN/null); feature 'hour': 24 is outside [0, 23]",
+        3: "feature 'distance': 0.5 is outside [1, 5000]",
+    }
+    with pytest.raises(RequestError, match="'temp' row 1"):  # the same rows, refused whole
+        RULES.check_numeric(numeric)
+
+
+@pytest.mark.parametrize("numeric", [_matrix([9, 1000, NAN], [23, 17, 55.5]), _matrix()])
+def test_no_refusals_where_every_row_passes(numeric):
+    assert RULES.refusals(numeric) == {}

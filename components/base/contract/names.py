@@ -20,6 +20,11 @@ PLATFORM = "onnxruntime_onnx"
 """The runtime, as the Open Inference Protocol's model metadata names it."""
 UNREGISTERED = "unregistered"
 """The version of a model served from a directory that no registry has numbered."""
+QUARANTINE_ROW = "_row"
+"""A quarantined row's position in its source, counted from 0: the first column of the
+rows `validate` and `sluice predict --quarantine` set aside."""
+QUARANTINE_REASONS = "_reasons"
+"""The second: every rule the row breaks, `; `-separated."""
 
 
 def version_directory(model_name: str, version: str) -> str:
