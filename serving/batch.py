@@ -14,7 +14,7 @@ import os
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import closing, nullcontext
+from contextlib import AbstractContextManager, closing, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,9 +48,9 @@ DEPTH = 2
 
 
 class OutputColumnsError(ValueError):
-    """The output's columns cannot be what was asked: the scores without two distinct
-    names, a score named as a kept column, or a column to keep that the file does not hold
-    once."""
+    """The output cannot be what was asked: the scores without two distinct names, a score
+    named as a kept column, a column to keep that the file does not hold once, a quarantine
+    column named as an input's, or a file written over another of the run's."""
 
 
 @dataclass(frozen=True)
@@ -137,7 +137,7 @@ class BatchResult:
     """Rows read, the quarantined among them."""
     seconds: float
     unseen: dict[str, int]
-    quarantined: int = 0
+    quarantined: int
 
     @property
     def rows_per_second(self) -> float:
@@ -169,26 +169,26 @@ def predict_file(
     layout = model.layout
     partial = _partial(destination)
     rows, aside, unseen = 0, 0, Counter(dict.fromkeys(layout.categorical, 0))
+    stored = pq.read_schema(source)  # the types as read without dictionaries
+    missing = layout.missing(stored.names)
+    if missing:
+        raise KeyError(f"{source}: missing feature column(s) {missing}")
+    repeated = [f for f in layout.features if len(stored.get_all_field_indices(f)) > 1]
+    if repeated:
+        raise KeyError(f"{source}: feature column(s) {repeated} appear more than once")
+    schema = columns.schema(stored, source)
+    rules = RequestRules.from_metadata(model.metadata, max_batch_rows=batch_rows)
+    kept = schema.names[:-2]
+    read = None if columns.keep is None else list(dict.fromkeys([*kept, *layout.features]))
+    check_written(source, destination, quarantine)
+    set_aside = None
+    if quarantine is not None:
+        fields = list(stored) if read is None else [stored.field(name) for name in read]
+        set_aside = quarantine_schema(fields, stored, source)
+    lookups = model.lookups  # None: the categories go as text
+    # text features as the dictionaries Parquet stores them in: no string decoded per row
+    text = [name for name in layout.categorical if is_text(stored.field(name).type)]
     try:
-        stored = pq.read_schema(source)  # the types as read without dictionaries
-        missing = layout.missing(stored.names)
-        if missing:
-            raise KeyError(f"{source}: missing feature column(s) {missing}")
-        repeated = [f for f in layout.features if len(stored.get_all_field_indices(f)) > 1]
-        if repeated:
-            raise KeyError(f"{source}: feature column(s) {repeated} appear more than once")
-        schema = columns.schema(stored, source)
-        rules = RequestRules.from_metadata(model.metadata, max_batch_rows=batch_rows)
-        kept = schema.names[:-2]
-        read = None if columns.keep is None else list(dict.fromkeys([*kept, *layout.features]))
-        set_aside = None
-        if quarantine is not None:
-            check_apart(quarantine, source, destination)
-            fields = list(stored) if read is None else [stored.field(name) for name in read]
-            set_aside = quarantine_schema(fields, stored, source)
-        lookups = model.lookups  # None: the categories go as text
-        # text features as the dictionaries Parquet stores them in: no string decoded per row
-        text = [name for name in layout.categorical if is_text(stored.field(name).type)]
         with pq.ParquetFile(source, read_dictionary=text) as file:
             decoded = (
                 (batch, *batch_arrays(layout, batch, stored, lookups))
@@ -250,13 +250,24 @@ def quarantine_schema(read: list[pa.Field], stored: pa.Schema, source: Path) -> 
     return pa.schema([*own, *read], metadata=_without_pandas(stored) or None)
 
 
-def check_apart(quarantine: Path, source: Path, destination: Path) -> None:
-    """The quarantine is a file of its own."""
-    if quarantine.resolve() in (source.resolve(), destination.resolve()):
-        raise OutputColumnsError(
-            f"{quarantine}: the quarantine must be a file of its own, neither the input nor "
-            "the output"
-        )
+def check_written(source: Path, destination: Path, quarantine: Path | None = None) -> None:
+    """Each file the run writes, and the file it is written as until the end (`_partial`),
+    is a file of its own and no folder; only the output may replace the input (it is moved
+    there at the end). Checked before a row is read, so that no move fails at the end with
+    one file in place and not the other."""
+    files = [("the input", source), ("the output", destination)]
+    files.append(("the output's temporary file", _partial(destination)))
+    if quarantine is not None:
+        files.append(("the quarantine", quarantine))
+        files.append(("the quarantine's temporary file", _partial(quarantine)))
+    for what, path in files[1:]:
+        if path.is_dir():
+            raise OutputColumnsError(f"{path}: {what} is a folder")
+    seen: dict[Path, str] = {}
+    for what, path in files:
+        other = seen.setdefault(path.resolve(), what)
+        if other != what and {other, what} != {"the input", "the output"}:
+            raise OutputColumnsError(f"{path}: {what} would be {other}")
 
 
 def _without_pandas(schema: pa.Schema) -> dict[bytes, bytes]:
@@ -265,7 +276,9 @@ def _without_pandas(schema: pa.Schema) -> dict[bytes, bytes]:
     return {k: v for k, v in (schema.metadata or {}).items() if k != b"pandas"}
 
 
-def _quarantine_writer(quarantine: Path | None, schema: pa.Schema | None):
+def _quarantine_writer(
+    quarantine: Path | None, schema: pa.Schema | None
+) -> AbstractContextManager[pq.ParquetWriter | None]:
     """A writer for the rows set aside, or a context holding None without `quarantine`."""
     if quarantine is None:
         return nullcontext()

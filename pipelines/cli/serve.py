@@ -9,7 +9,13 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from components.base.contract.names import DECISION_NAME, MODEL_NAME, OUTPUT_NAME
+from components.base.contract.names import (
+    DECISION_NAME,
+    MODEL_NAME,
+    OUTPUT_NAME,
+    QUARANTINE_REASONS,
+    QUARANTINE_ROW,
+)
 from components.base.settings import get_settings
 from pipelines.cli.app import app, console, fail
 from pipelines.cli.registry import model_uri
@@ -70,8 +76,8 @@ def predict(
         typer.Option(
             help="Parquet file for the rows the server would refuse (a required value "
             "missing, an infinity, a number out of range), each with its row in the source "
-            "(_row) and the rules it breaks (_reasons); the rest are scored. Without it, "
-            "such a row stops the run."
+            f"({QUARANTINE_ROW}) and the rules it breaks ({QUARANTINE_REASONS}); the rest are "
+            "scored. Without it, such a row stops the run."
         ),
     ] = None,
 ) -> None:
@@ -83,7 +89,13 @@ def predict(
     from components.base.contract.artifact import ModelArtifact
     from components.base.locate import ModelNotFound, resolve_model
     from components.base.registry import RegistryUnavailable
-    from serving.batch import OutputColumns, OutputColumnsError, check_apart, predict_file
+    from serving.batch import (
+        OutputColumns,
+        OutputColumnsError,
+        check_written,
+        predict_file,
+        quarantine_schema,
+    )
     from serving.request_errors import RequestError
 
     settings = get_settings()
@@ -95,9 +107,12 @@ def predict(
     try:
         kept = None if keep is None else tuple(filter(None, map(str.strip, keep.split(","))))
         columns = OutputColumns(kept, probability_column, decision_column)
-        if quarantine is not None:
-            check_apart(quarantine, source, destination)
-        columns.schema(pq.read_schema(source), source)  # refused before a model is fetched
+        check_written(source, destination, quarantine)
+        # refused before a model is fetched: what needs only the file's schema
+        stored = pq.read_schema(source)
+        output = columns.schema(stored, source)
+        if quarantine is not None:  # the columns kept; the features once the model names them
+            quarantine_schema(list(output)[:-2], stored, source)
     except OutputColumnsError as exc:
         raise fail(str(exc)) from None
     except (ArrowException, OSError) as exc:  # a damaged footer is an OSError
@@ -125,11 +140,11 @@ def predict(
         raise fail(f"{source} → {destination}: {exc}") from None
     console.print(
         f"scored {result.rows - result.quarantined:,} rows with model {version or directory} "
-        f"in {result.seconds:.2f} s ({result.rows_per_second:,.0f} rows/s) → {destination}"
+        f"in {result.seconds:.2f} s ({result.rows_per_second:,.0f} rows/s read) → {destination}"
     )
     if quarantine is not None:
-        refused = f"set aside {result.quarantined:,} rows the server would refuse"
-        console.print(f"{refused} → {quarantine}")
+        refused = f"set aside {result.quarantined:,} of {result.rows:,} rows"
+        console.print(f"{refused}, which the server would refuse → {quarantine}")
     unseen = {name: count for name, count in result.unseen.items() if count}
     if unseen:
         console.print(

@@ -173,6 +173,8 @@ def test_a_quarantine_takes_the_refused_rows_and_the_rest_are_scored(model, tmp_
     probability, unseen = model.predict_frame(frame.iloc[good])
     scored = pq.read_table(tmp_path / "out.parquet")
     assert result.rows == 40 and result.quarantined == 8
+    # rows 35 to 39, the last batch, all set aside: no empty row group for them
+    assert pq.ParquetFile(tmp_path / "out.parquet").metadata.num_row_groups == 5
     assert result.unseen == unseen == {"carrier": 2, "origin": 0, "dest": 0}
     assert scored.select(source.column_names).equals(source.take(good))
     np.testing.assert_array_equal(scored["probability"].to_numpy(), probability)
@@ -252,25 +254,65 @@ def test_a_run_that_fails_leaves_an_earlier_quarantine_as_it_was(model, tmp_path
     assert sorted(p.name for p in tmp_path.iterdir()) == ["aside.parquet", "in.parquet"]
 
 
-def test_a_quarantine_is_a_file_of_its_own_whose_columns_are_its_own(model, tmp_path):
+@pytest.mark.parametrize(
+    ("source", "destination", "quarantine", "message"),
+    [
+        ("in.parquet", "out.parquet", "out.parquet", "the quarantine would be the output"),
+        ("in.parquet", "out.parquet", "in.parquet", "the quarantine would be the input"),
+        ("in.parquet", "out.parquet", "folder/../out.parquet", "quarantine would be the output"),
+        (
+            "in.parquet",
+            "out.parquet",
+            ".out.parquet.partial",
+            "the quarantine would be the output's temporary file",
+        ),
+        (".q.parquet.partial", "out.parquet", "q.parquet", "temporary file would be the input"),
+        ("in.parquet", "in.parquet", "folder", "the quarantine is a folder"),
+        ("in.parquet", "folder", None, "the output is a folder"),
+        ("labelled.parquet", "out.parquet", "q.parquet", r"quarantine's own: \['_row'\]"),
+    ],
+    ids=[
+        "output",
+        "input",
+        "the output spelled otherwise",
+        "the output's partial",
+        "the input as the quarantine's partial",
+        "a folder",
+        "the output a folder",
+        "a column named _row",
+    ],
+)
+def test_each_file_written_is_a_file_of_its_own_and_nothing_is_written_otherwise(
+    model, tmp_path, source, destination, quarantine, message
+):
+    """The quarantine and the output, and the files each is written as until the end,
+    are checked before a row is read, so no move fails with one file in place."""
     frame = _flights(model)
+    (tmp_path / "folder").mkdir()
     frame.to_parquet(tmp_path / "in.parquet", index=False)
-    frame.assign(_row=1).to_parquet(tmp_path / "quarantined.parquet", index=False)
+    frame.to_parquet(tmp_path / ".q.parquet.partial", index=False)
+    frame.assign(_row=1).to_parquet(tmp_path / "labelled.parquet", index=False)
+    before = sorted(p.name for p in tmp_path.iterdir())
 
-    for source, quarantine, message in (
-        ("in.parquet", "out.parquet", "a file of its own"),
-        ("in.parquet", "in.parquet", "a file of its own"),
-        ("quarantined.parquet", "aside.parquet", r"named as the quarantine's own: \['_row'\]"),
-    ):
-        with pytest.raises(OutputColumnsError, match=message):
-            predict_file(
-                model,
-                tmp_path / source,
-                tmp_path / "out.parquet",
-                BATCH,
-                quarantine=tmp_path / quarantine,
-            )
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.parquet", "quarantined.parquet"]
+    with pytest.raises(OutputColumnsError, match=message):
+        predict_file(
+            model,
+            tmp_path / source,
+            tmp_path / destination,
+            BATCH,
+            quarantine=None if quarantine is None else tmp_path / quarantine,
+        )
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def test_the_output_may_replace_the_input(model, tmp_path):
+    _flights(model).to_parquet(tmp_path / "in.parquet", index=False)
+
+    predict_file(model, tmp_path / "in.parquet", tmp_path / "in.parquet", BATCH)
+
+    assert pq.read_table(tmp_path / "in.parquet").num_rows == 40
+    assert pq.read_schema(tmp_path / "in.parquet").names[-2:] == ["probability", "delayed"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.parquet"]
 
 
 def test_a_column_of_text_where_numbers_belong_is_refused_by_name(model, tmp_path):
@@ -328,10 +370,10 @@ def test_sluice_predict_sets_refused_rows_aside_when_told(model, tmp_path):
     frame, _ = _refusable(model)
     frame.to_parquet(tmp_path / "in.parquet", index=False)
 
-    def predict(quarantine, model_dir=model.directory):
+    def predict(quarantine, model_dir=model.directory, source="in.parquet"):
         return CliRunner().invoke(
             app,
-            ["predict", str(tmp_path / "in.parquet"), str(tmp_path / "out.parquet")]
+            ["predict", str(tmp_path / source), str(tmp_path / "out.parquet")]
             + ["--model", str(model_dir), "--quarantine", str(quarantine)],
         )
 
@@ -339,11 +381,17 @@ def test_sluice_predict_sets_refused_rows_aside_when_told(model, tmp_path):
     assert done.exit_code == 0, done.output
     said = " ".join(done.output.split())
     assert "scored 32 rows" in said
-    assert f"set aside 8 rows the server would refuse → {tmp_path / 'aside.parquet'}" in said
-    for quarantine in (tmp_path / "no folder" / "aside.parquet", tmp_path / "out.parquet"):
-        refused = predict(quarantine, tmp_path / "no model here")  # before the model
+    aside = tmp_path / "aside.parquet"
+    assert f"set aside 8 of 40 rows, which the server would refuse → {aside}" in said
+    frame.assign(_row=0).to_parquet(tmp_path / "labelled.parquet", index=False)
+    for source, quarantine, message in (
+        ("in.parquet", tmp_path / "no folder" / "q.parquet", "(the quarantine's folder) does"),
+        ("in.parquet", tmp_path / "out.parquet", "the quarantine would be the output"),
+        ("labelled.parquet", aside, "named as the quarantine's own: ['_row']"),
+    ):
+        refused = predict(quarantine, tmp_path / "no model here", source)  # before the model
         assert refused.exit_code == 2, refused.output
-        assert "no model here" not in refused.output
+        assert message in " ".join(refused.output.split())
 
 
 def test_a_labelled_file_is_refused_until_its_decision_is_named_otherwise(model, tmp_path):

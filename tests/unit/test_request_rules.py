@@ -75,6 +75,8 @@ def test_refusals_name_every_rule_each_refused_row_breaks_in_row_order():
     }
     with pytest.raises(RequestError, match="'temp' row 1"):  # the same rows, refused whole
         RULES.check_numeric(numeric)
+    # in row order, though the infinity is found first
+    assert list(RULES.refusals(_matrix([24, 1000, 50], [9, 1000, INF]))) == [0, 1]
 
 
 @pytest.mark.parametrize("numeric", [_matrix([9, 1000, NAN], [23, 17, 55.5]), _matrix()])
