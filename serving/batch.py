@@ -167,7 +167,6 @@ def predict_file(
     CPU)."""
     started = time.perf_counter()
     layout = model.layout
-    partial = _partial(destination)
     rows, aside, unseen = 0, 0, Counter(dict.fromkeys(layout.categorical, 0))
     stored = pq.read_schema(source)  # the types as read without dictionaries
     missing = layout.missing(stored.names)
@@ -188,6 +187,7 @@ def predict_file(
     lookups = model.lookups  # None: the categories go as text
     # text features as the dictionaries Parquet stores them in: no string decoded per row
     text = [name for name in layout.categorical if is_text(stored.field(name).type)]
+    begun: list[Path] = []  # the temporary files written, each moved into place at the end
     try:
         with pq.ParquetFile(source, read_dictionary=text) as file:
             decoded = (
@@ -196,12 +196,12 @@ def predict_file(
             )
             with (
                 ThreadPoolExecutor(usable_cpus(), thread_name_prefix="score") as pool,
-                pq.ParquetWriter(
-                    partial, schema, use_dictionary=_dictionary(schema, columns)
+                _partial_writer(
+                    destination, schema, begun, use_dictionary=_dictionary(schema, columns)
                 ) as parquet,
+                _partial_writer(quarantine, set_aside, begun) as refused_rows,
                 WriteBehind(parquet.write_batch, DEPTH) as output,
                 closing(read_ahead(decoded, DEPTH)) as batches,  # stopped before the file closes
-                _quarantine_writer(quarantine, set_aside) as refused_rows,
             ):
                 for batch, categorical, numeric in batches:
                     first, rows = rows, rows + batch.num_rows
@@ -227,13 +227,12 @@ def predict_file(
                     # text feature read as a dictionary goes out as the text the file holds
                     output.put(pa.RecordBatch.from_arrays([*passed, *scores], schema=schema))
                     unseen.update(layout.unseen_counts(bits))
-        if quarantine is not None:
-            _partial(quarantine).replace(quarantine)
-        partial.replace(destination)
-    except BaseException:
         for written in (destination, quarantine):
             if written is not None:
-                _partial(written).unlink(missing_ok=True)
+                _partial(written).replace(written)
+    except BaseException:
+        for partial in begun:
+            partial.unlink(missing_ok=True)  # those moved already are gone
         raise
     return BatchResult(rows, time.perf_counter() - started, dict(unseen), aside)
 
@@ -255,14 +254,14 @@ def check_written(source: Path, destination: Path, quarantine: Path | None = Non
     is a file of its own and no folder; only the output may replace the input (it is moved
     there at the end). Checked before a row is read, so that no move fails at the end with
     one file in place and not the other."""
-    files = [("the input", source), ("the output", destination)]
-    files.append(("the output's temporary file", _partial(destination)))
-    if quarantine is not None:
-        files.append(("the quarantine", quarantine))
-        files.append(("the quarantine's temporary file", _partial(quarantine)))
-    for what, path in files[1:]:
-        if path.is_dir():
+    named = [("the output", destination), ("the quarantine", quarantine)]
+    for what, path in named:
+        if path is not None and path.is_dir():
             raise OutputColumnsError(f"{path}: {what} is a folder")
+    files = [("the input", source)]
+    for what, path in named:
+        if path is not None:
+            files += [(what, path), (f"{what}'s temporary file", _partial(path))]
     seen: dict[Path, str] = {}
     for what, path in files:
         other = seen.setdefault(path.resolve(), what)
@@ -276,13 +275,15 @@ def _without_pandas(schema: pa.Schema) -> dict[bytes, bytes]:
     return {k: v for k, v in (schema.metadata or {}).items() if k != b"pandas"}
 
 
-def _quarantine_writer(
-    quarantine: Path | None, schema: pa.Schema | None
+def _partial_writer(
+    path: Path | None, schema: pa.Schema | None, begun: list[Path], **options
 ) -> AbstractContextManager[pq.ParquetWriter | None]:
-    """A writer for the rows set aside, or a context holding None without `quarantine`."""
-    if quarantine is None:
+    """A Parquet writer of `path`'s temporary file, noted in `begun` so that it goes if the
+    run fails (and no other file does); a context holding None without `path`."""
+    if path is None:
         return nullcontext()
-    return pq.ParquetWriter(_partial(quarantine), schema)
+    begun.append(_partial(path))
+    return pq.ParquetWriter(begun[-1], schema, **options)
 
 
 def _refused(

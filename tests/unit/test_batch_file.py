@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 import serving.batch
 from components.base.contract.artifact import ModelArtifact
 from pipelines.cli import app
-from serving.batch import OutputColumns, OutputColumnsError, predict_file
+from serving.batch import BatchResult, OutputColumns, OutputColumnsError, predict_file
 from serving.request_errors import RequestError
 from tests.model_fixtures import LEGACY, exported_raw_model
 
@@ -155,18 +155,24 @@ def _refusable(model: ModelArtifact) -> tuple[pd.DataFrame, list[int]]:
     return frame, [3, 16, 30, 35, 36, 37, 38, 39]
 
 
-def test_a_quarantine_takes_the_refused_rows_and_the_rest_are_scored(model, tmp_path):
-    frame, refused = _refusable(model)
-    frame.to_parquet(tmp_path / "in.parquet", index=False)
-
-    result = predict_file(
+def _quarantined(model: ModelArtifact, tmp_path, **options) -> BatchResult:
+    """in.parquet scored into out.parquet in batches of 7, the refused rows set aside in
+    aside.parquet."""
+    return predict_file(
         model,
         tmp_path / "in.parquet",
         tmp_path / "out.parquet",
         BATCH,
-        3,
         quarantine=tmp_path / "aside.parquet",
+        **options,
     )
+
+
+def test_a_quarantine_takes_the_refused_rows_and_the_rest_are_scored(model, tmp_path):
+    frame, refused = _refusable(model)
+    frame.to_parquet(tmp_path / "in.parquet", index=False)
+
+    result = _quarantined(model, tmp_path, slice_rows=3)
 
     source = pq.read_table(tmp_path / "in.parquet")
     good = [row for row in range(40) if row not in refused]
@@ -203,14 +209,7 @@ def test_a_quarantine_holds_the_kept_columns_and_the_features(model, tmp_path):
     frame, refused = _refusable(model)
     frame.to_parquet(tmp_path / "in.parquet", index=False)
 
-    predict_file(
-        model,
-        tmp_path / "in.parquet",
-        tmp_path / "out.parquet",
-        BATCH,
-        columns=OutputColumns(keep=("tailnum",)),
-        quarantine=tmp_path / "aside.parquet",
-    )
+    _quarantined(model, tmp_path, columns=OutputColumns(keep=("tailnum",)))
 
     aside = pq.read_table(tmp_path / "aside.parquet")
     assert aside.column_names == ["_row", "_reasons", "tailnum", *model.layout.features]
@@ -220,13 +219,7 @@ def test_a_quarantine_holds_the_kept_columns_and_the_features(model, tmp_path):
 def test_a_quarantine_is_written_empty_when_every_row_passes(model, tmp_path):
     _flights(model).to_parquet(tmp_path / "in.parquet", index=False)
 
-    result = predict_file(
-        model,
-        tmp_path / "in.parquet",
-        tmp_path / "out.parquet",
-        BATCH,
-        quarantine=tmp_path / "aside.parquet",
-    )
+    result = _quarantined(model, tmp_path)
 
     aside = pq.read_table(tmp_path / "aside.parquet")
     assert result.quarantined == aside.num_rows == 0
@@ -242,16 +235,28 @@ def test_a_run_that_fails_leaves_an_earlier_quarantine_as_it_was(model, tmp_path
     (tmp_path / "aside.parquet").write_text("an earlier quarantine")
 
     with pytest.raises(RequestError, match="'wind_speed': expected numbers"):
+        _quarantined(model, tmp_path)
+
+    assert (tmp_path / "aside.parquet").read_text() == "an earlier quarantine"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["aside.parquet", "in.parquet"]
+
+
+def test_a_run_that_fails_removes_only_the_temporary_files_it_began(model, tmp_path):
+    """Another run's temporary quarantine stays when this one fails before its own begins
+    (here: the output's folder is missing)."""
+    _flights(model).to_parquet(tmp_path / "in.parquet", index=False)
+    (tmp_path / ".aside.parquet.partial").write_text("another run's")
+
+    with pytest.raises(FileNotFoundError):
         predict_file(
             model,
             tmp_path / "in.parquet",
-            tmp_path / "out.parquet",
+            tmp_path / "no folder" / "out.parquet",
             BATCH,
             quarantine=tmp_path / "aside.parquet",
         )
 
-    assert (tmp_path / "aside.parquet").read_text() == "an earlier quarantine"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["aside.parquet", "in.parquet"]
+    assert (tmp_path / ".aside.parquet.partial").read_text() == "another run's"
 
 
 @pytest.mark.parametrize(
@@ -392,6 +397,18 @@ def test_sluice_predict_sets_refused_rows_aside_when_told(model, tmp_path):
         refused = predict(quarantine, tmp_path / "no model here", source)  # before the model
         assert refused.exit_code == 2, refused.output
         assert message in " ".join(refused.output.split())
+
+
+def test_sluice_predict_refuses_the_folder_it_runs_in_as_a_file_to_write(
+    model, tmp_path, monkeypatch
+):
+    _flights(model).to_parquet(tmp_path / "in.parquet", index=False)
+    monkeypatch.chdir(tmp_path)
+
+    for paths, what in ((["."], "output"), (["out.parquet", "--quarantine", "."], "quarantine")):
+        refused = CliRunner().invoke(app, ["predict", "in.parquet", *paths, "--model", "none"])
+        assert refused.exit_code == 2, refused.output
+        assert f".: the {what} is a folder" in refused.output
 
 
 def test_a_labelled_file_is_refused_until_its_decision_is_named_otherwise(model, tmp_path):
