@@ -14,7 +14,7 @@ import os
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import AbstractContextManager, closing, nullcontext
+from contextlib import closing, nullcontext, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -199,7 +199,11 @@ def predict_file(
                 _partial_writer(
                     destination, schema, begun, use_dictionary=_dictionary(schema, columns)
                 ) as parquet,
-                _partial_writer(quarantine, set_aside, begun) as refused_rows,
+                (
+                    nullcontext()
+                    if quarantine is None
+                    else _partial_writer(quarantine, set_aside, begun)
+                ) as refused_rows,
                 WriteBehind(parquet.write_batch, DEPTH) as output,
                 closing(read_ahead(decoded, DEPTH)) as batches,  # stopped before the file closes
             ):
@@ -227,12 +231,12 @@ def predict_file(
                     # text feature read as a dictionary goes out as the text the file holds
                     output.put(pa.RecordBatch.from_arrays([*passed, *scores], schema=schema))
                     unseen.update(layout.unseen_counts(bits))
-        for written in (destination, quarantine):
-            if written is not None:
-                _partial(written).replace(written)
+        # the quarantine first: a move that fails leaves the output as it was
+        _move_into_place([p for p in (quarantine, destination) if p is not None], begun)
     except BaseException:
         for partial in begun:
-            partial.unlink(missing_ok=True)  # those moved already are gone
+            with suppress(OSError):  # the run's own error goes on
+                partial.unlink(missing_ok=True)
         raise
     return BatchResult(rows, time.perf_counter() - started, dict(unseen), aside)
 
@@ -254,14 +258,16 @@ def check_written(source: Path, destination: Path, quarantine: Path | None = Non
     is a file of its own and no folder; only the output may replace the input (it is moved
     there at the end). Checked before a row is read, so that no move fails at the end with
     one file in place and not the other."""
-    named = [("the output", destination), ("the quarantine", quarantine)]
-    for what, path in named:
-        if path is not None and path.is_dir():
-            raise OutputColumnsError(f"{path}: {what} is a folder")
     files = [("the input", source)]
-    for what, path in named:
-        if path is not None:
-            files += [(what, path), (f"{what}'s temporary file", _partial(path))]
+    for what, path in (("the output", destination), ("the quarantine", quarantine)):
+        if path is None:
+            continue
+        if path.is_dir():  # first: `.` names no file, so has no temporary one
+            raise OutputColumnsError(f"{path}: {what} is a folder")
+        files += [(what, path), (f"{what}'s temporary file", _partial(path))]
+    for what, path in files[1:]:
+        if path.is_dir():
+            raise OutputColumnsError(f"{path}: {what} is a folder")
     seen: dict[Path, str] = {}
     for what, path in files:
         other = seen.setdefault(path.resolve(), what)
@@ -276,14 +282,20 @@ def _without_pandas(schema: pa.Schema) -> dict[bytes, bytes]:
 
 
 def _partial_writer(
-    path: Path | None, schema: pa.Schema | None, begun: list[Path], **options
-) -> AbstractContextManager[pq.ParquetWriter | None]:
+    path: Path, schema: pa.Schema, begun: list[Path], **options
+) -> pq.ParquetWriter:
     """A Parquet writer of `path`'s temporary file, noted in `begun` so that it goes if the
-    run fails (and no other file does); a context holding None without `path`."""
-    if path is None:
-        return nullcontext()
+    run fails (and no other file does)."""
     begun.append(_partial(path))
     return pq.ParquetWriter(begun[-1], schema, **options)
+
+
+def _move_into_place(paths: list[Path], begun: list[Path]) -> None:
+    """Each of `paths` moved from its temporary file, in order, each struck from `begun` as
+    it goes, so that a failure after removes none but those not moved yet."""
+    for path in paths:
+        _partial(path).replace(path)
+        begun.remove(_partial(path))
 
 
 def _refused(

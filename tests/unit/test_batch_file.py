@@ -6,6 +6,8 @@ a graph without lookups is, and the legacy one that takes codes."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -241,6 +243,33 @@ def test_a_run_that_fails_leaves_an_earlier_quarantine_as_it_was(model, tmp_path
     assert sorted(p.name for p in tmp_path.iterdir()) == ["aside.parquet", "in.parquet"]
 
 
+def test_a_move_that_fails_at_the_end_leaves_the_output_as_it_was(model, tmp_path, monkeypatch):
+    """The quarantine is moved first; its move failing (a fault put here) leaves both files
+    as they were and no temporary file."""
+    frame, _ = _refusable(model)
+    frame.to_parquet(tmp_path / "in.parquet", index=False)
+    (tmp_path / "out.parquet").write_text("an earlier output")
+    (tmp_path / "aside.parquet").write_text("an earlier quarantine")
+    replace = Path.replace
+
+    def failing(self, target):
+        if self.name == ".aside.parquet.partial":
+            raise OSError("disk gone")
+        return replace(self, target)
+
+    monkeypatch.setattr(Path, "replace", failing)
+    with pytest.raises(OSError, match="disk gone"):
+        _quarantined(model, tmp_path)
+
+    assert (tmp_path / "out.parquet").read_text() == "an earlier output"
+    assert (tmp_path / "aside.parquet").read_text() == "an earlier quarantine"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "aside.parquet",
+        "in.parquet",
+        "out.parquet",
+    ]
+
+
 def test_a_run_that_fails_removes_only_the_temporary_files_it_began(model, tmp_path):
     """Another run's temporary quarantine stays when this one fails before its own begins
     (here: the output's folder is missing)."""
@@ -274,6 +303,7 @@ def test_a_run_that_fails_removes_only_the_temporary_files_it_began(model, tmp_p
         (".q.parquet.partial", "out.parquet", "q.parquet", "temporary file would be the input"),
         ("in.parquet", "in.parquet", "folder", "the quarantine is a folder"),
         ("in.parquet", "folder", None, "the output is a folder"),
+        ("in.parquet", "x.parquet", None, "the output's temporary file is a folder"),
         ("labelled.parquet", "out.parquet", "q.parquet", r"quarantine's own: \['_row'\]"),
     ],
     ids=[
@@ -284,6 +314,7 @@ def test_a_run_that_fails_removes_only_the_temporary_files_it_began(model, tmp_p
         "the input as the quarantine's partial",
         "a folder",
         "the output a folder",
+        "the output's partial a folder",
         "a column named _row",
     ],
 )
@@ -294,6 +325,7 @@ def test_each_file_written_is_a_file_of_its_own_and_nothing_is_written_otherwise
     are checked before a row is read, so no move fails with one file in place."""
     frame = _flights(model)
     (tmp_path / "folder").mkdir()
+    (tmp_path / ".x.parquet.partial").mkdir()
     frame.to_parquet(tmp_path / "in.parquet", index=False)
     frame.to_parquet(tmp_path / ".q.parquet.partial", index=False)
     frame.assign(_row=1).to_parquet(tmp_path / "labelled.parquet", index=False)
