@@ -50,7 +50,7 @@ DEPTH = 2
 class OutputColumnsError(ValueError):
     """The output cannot be what was asked: the scores without two distinct names, a score
     named as a kept column, a column to keep that the file does not hold once, a quarantine
-    column named as an input's, or a file written over another of the run's."""
+    column named as an input's, a file written over another of the run's, or a folder."""
 
 
 @dataclass(frozen=True)
@@ -231,7 +231,8 @@ def predict_file(
                     # text feature read as a dictionary goes out as the text the file holds
                     output.put(pa.RecordBatch.from_arrays([*passed, *scores], schema=schema))
                     unseen.update(layout.unseen_counts(bits))
-        # the quarantine first: a move that fails leaves the output as it was
+        # the quarantine first: its move failing leaves the output as it was (the output's
+        # failing leaves the new quarantine beside the earlier output, and says so)
         _move_into_place([p for p in (quarantine, destination) if p is not None], begun)
     except BaseException:
         for partial in begun:
@@ -256,23 +257,31 @@ def quarantine_schema(read: list[pa.Field], stored: pa.Schema, source: Path) -> 
 def check_written(source: Path, destination: Path, quarantine: Path | None = None) -> None:
     """Each file the run writes, and the file it is written as until the end (`_partial`),
     is a file of its own and no folder; only the output may replace the input (it is moved
-    there at the end). Checked before a row is read, so that no move fails at the end with
-    one file in place and not the other."""
-    files = [("the input", source)]
+    there at the end). Checked before a row is read, so that neither a folder nor another
+    of the run's files is in the way of a move at the end."""
+    files = [("the input", _resolved(source))]
     for what, path in (("the output", destination), ("the quarantine", quarantine)):
         if path is None:
             continue
         if path.is_dir():  # first: `.` names no file, so has no temporary one
             raise OutputColumnsError(f"{path}: {what} is a folder")
-        files += [(what, path), (f"{what}'s temporary file", _partial(path))]
-    for what, path in files[1:]:
-        if path.is_dir():
-            raise OutputColumnsError(f"{path}: {what} is a folder")
+        partial = _partial(path)
+        if partial.is_dir():
+            raise OutputColumnsError(f"{partial}: {what}'s temporary file is a folder")
+        files += [(what, _resolved(path)), (f"{what}'s temporary file", _resolved(partial))]
     seen: dict[Path, str] = {}
     for what, path in files:
-        other = seen.setdefault(path.resolve(), what)
+        other = seen.setdefault(path, what)
         if other != what and {other, what} != {"the input", "the output"}:
             raise OutputColumnsError(f"{path}: {what} would be {other}")
+
+
+def _resolved(path: Path) -> Path:
+    """The file `path` names, symbolic links followed; a loop of them is refused."""
+    try:
+        return path.resolve()
+    except (RuntimeError, OSError) as exc:  # Python 3.11 raises RuntimeError for a loop
+        raise OutputColumnsError(f"{path}: {exc}") from None
 
 
 def _without_pandas(schema: pa.Schema) -> dict[bytes, bytes]:
@@ -284,10 +293,11 @@ def _without_pandas(schema: pa.Schema) -> dict[bytes, bytes]:
 def _partial_writer(
     path: Path, schema: pa.Schema, begun: list[Path], **options
 ) -> pq.ParquetWriter:
-    """A Parquet writer of `path`'s temporary file, noted in `begun` so that it goes if the
-    run fails (and no other file does)."""
+    """A Parquet writer of `path`'s temporary file, noted in `begun` once it is made, so
+    that it goes if the run fails (and no file the run did not make does)."""
+    writer = pq.ParquetWriter(_partial(path), schema, **options)
     begun.append(_partial(path))
-    return pq.ParquetWriter(begun[-1], schema, **options)
+    return writer
 
 
 def _move_into_place(paths: list[Path], begun: list[Path]) -> None:

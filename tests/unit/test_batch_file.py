@@ -431,7 +431,7 @@ def test_sluice_predict_sets_refused_rows_aside_when_told(model, tmp_path):
         assert message in " ".join(refused.output.split())
 
 
-def test_sluice_predict_refuses_the_folder_it_runs_in_as_a_file_to_write(
+def test_sluice_predict_refuses_the_folder_it_runs_in_and_a_link_loop_as_files_to_write(
     model, tmp_path, monkeypatch
 ):
     _flights(model).to_parquet(tmp_path / "in.parquet", index=False)
@@ -441,6 +441,10 @@ def test_sluice_predict_refuses_the_folder_it_runs_in_as_a_file_to_write(
         refused = CliRunner().invoke(app, ["predict", "in.parquet", *paths, "--model", "none"])
         assert refused.exit_code == 2, refused.output
         assert f".: the {what} is a folder" in refused.output
+    (tmp_path / "loop").symlink_to(tmp_path / "loop")
+    looped = CliRunner().invoke(app, ["predict", "in.parquet", "loop", "--model", "none"])
+    assert looped.exit_code == 2, looped.output
+    assert "loop:" in looped.output and "none" not in looped.output
 
 
 def test_a_labelled_file_is_refused_until_its_decision_is_named_otherwise(model, tmp_path):
