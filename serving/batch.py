@@ -168,18 +168,16 @@ def predict_file(
     started = time.perf_counter()
     layout = model.layout
     rows, aside, unseen = 0, 0, Counter(dict.fromkeys(layout.categorical, 0))
-    stored = pq.read_schema(source)  # the types as read without dictionaries
+    stored, schema = check_output(source, destination, columns, quarantine)
     missing = layout.missing(stored.names)
     if missing:
         raise KeyError(f"{source}: missing feature column(s) {missing}")
     repeated = [f for f in layout.features if len(stored.get_all_field_indices(f)) > 1]
     if repeated:
         raise KeyError(f"{source}: feature column(s) {repeated} appear more than once")
-    schema = columns.schema(stored, source)
     rules = RequestRules.from_metadata(model.metadata, max_batch_rows=batch_rows)
     kept = schema.names[:-2]
     read = None if columns.keep is None else list(dict.fromkeys([*kept, *layout.features]))
-    check_written(source, destination, quarantine)
     set_aside = None
     if quarantine is not None:
         fields = list(stored) if read is None else [stored.field(name) for name in read]
@@ -212,10 +210,9 @@ def predict_file(
                     if refused_rows is None:
                         rules.check_numeric(numeric, first_row=first)
                     elif refused := rules.refusals(numeric):
-                        refused_rows.write_batch(_refused(batch, refused, first, set_aside))
+                        set_apart, scored = _set_aside(batch, refused, first, set_aside)
+                        refused_rows.write_batch(set_apart)
                         aside += len(refused)
-                        scored = np.ones(batch.num_rows, dtype=bool)
-                        scored[list(refused)] = False
                         batch = batch.filter(scored)
                         categorical, numeric = categorical[scored], numeric[scored]
                         if not batch.num_rows:
@@ -240,6 +237,22 @@ def predict_file(
                 partial.unlink(missing_ok=True)
         raise
     return BatchResult(rows, time.perf_counter() - started, dict(unseen), aside)
+
+
+def check_output(
+    source: Path, destination: Path, columns: OutputColumns, quarantine: Path | None = None
+) -> tuple[pa.Schema, pa.Schema]:
+    """What the run writes, checked from the file's schema alone, so before a model is
+    fetched (`sluice predict`): each file of its own (`check_written`), the output's columns
+    (`OutputColumns.schema`), and the quarantine's own names apart from the columns written
+    along (the features read besides are checked once a model names them). The file's
+    schema, the types as read without dictionaries, and the output's."""
+    check_written(source, destination, quarantine)
+    stored = pq.read_schema(source)
+    schema = columns.schema(stored, source)
+    if quarantine is not None:
+        quarantine_schema(list(schema)[:-2], stored, source)
+    return stored, schema
 
 
 def quarantine_schema(read: list[pa.Field], stored: pa.Schema, source: Path) -> pa.Schema:
@@ -308,14 +321,17 @@ def _move_into_place(paths: list[Path], begun: list[Path]) -> None:
         begun.remove(_partial(path))
 
 
-def _refused(
+def _set_aside(
     batch: pa.RecordBatch, refused: dict[int, str], first: int, schema: pa.Schema
-) -> pa.RecordBatch:
+) -> tuple[pa.RecordBatch, np.ndarray]:
     """The refused rows of `batch` (its first row the file's `first`) as the quarantine
-    holds them."""
+    holds them, and which of its rows are scored."""
     at = np.fromiter(refused, dtype=np.int64, count=len(refused))
     own = [pa.array(first + at), pa.array(list(refused.values()), pa.string())]
-    return pa.RecordBatch.from_arrays([*own, *batch.take(pa.array(at)).columns], schema=schema)
+    scored = np.ones(batch.num_rows, dtype=bool)
+    scored[at] = False
+    set_apart = pa.RecordBatch.from_arrays([*own, *batch.take(pa.array(at)).columns], schema=schema)
+    return set_apart, scored
 
 
 def _partial(path: Path) -> Path:

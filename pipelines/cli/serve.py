@@ -83,19 +83,12 @@ def predict(
 ) -> None:
     """Batch inference: adds the probability and the decision to every row, streamed in
     record batches (reading, scoring and writing overlap)."""
-    import pyarrow.parquet as pq
     from pyarrow import ArrowException
 
     from components.base.contract.artifact import ModelArtifact
     from components.base.locate import ModelNotFound, resolve_model
     from components.base.registry import RegistryUnavailable
-    from serving.batch import (
-        OutputColumns,
-        OutputColumnsError,
-        check_written,
-        predict_file,
-        quarantine_schema,
-    )
+    from serving.batch import OutputColumns, OutputColumnsError, check_output, predict_file
     from serving.request_errors import RequestError
 
     settings = get_settings()
@@ -107,12 +100,7 @@ def predict(
     try:
         kept = None if keep is None else tuple(filter(None, map(str.strip, keep.split(","))))
         columns = OutputColumns(kept, probability_column, decision_column)
-        check_written(source, destination, quarantine)
-        # refused before a model is fetched: what needs only the file's schema
-        stored = pq.read_schema(source)
-        output = columns.schema(stored, source)
-        if quarantine is not None:  # the columns kept; the features once the model names them
-            quarantine_schema(list(output)[:-2], stored, source)
+        check_output(source, destination, columns, quarantine)  # before a model is fetched
     except OutputColumnsError as exc:
         raise fail(str(exc)) from None
     except (ArrowException, OSError) as exc:  # a damaged footer is an OSError
