@@ -218,6 +218,16 @@ def test_a_quarantine_holds_the_kept_columns_and_the_features(model, tmp_path):
     assert aside["tailnum"].to_pylist() == [f"N{row}" for row in refused]
 
 
+def test_an_input_column_named_as_the_quarantines_own_may_stay_behind(model, tmp_path):
+    """Only a column written along would clash with `_row`: one left out is no matter."""
+    frame, refused = _refusable(model)
+    frame.assign(_row=-1).to_parquet(tmp_path / "in.parquet", index=False)
+
+    _quarantined(model, tmp_path, columns=OutputColumns(keep=("tailnum",)))
+
+    assert pq.read_table(tmp_path / "aside.parquet")["_row"].to_pylist() == refused
+
+
 def test_a_quarantine_is_written_empty_when_every_row_passes(model, tmp_path):
     _flights(model).to_parquet(tmp_path / "in.parquet", index=False)
 
@@ -304,6 +314,7 @@ def test_a_run_that_fails_removes_only_the_temporary_files_it_began(model, tmp_p
         ("in.parquet", "in.parquet", "folder", "the quarantine is a folder"),
         ("in.parquet", "folder", None, "the output is a folder"),
         ("in.parquet", "x.parquet", None, "the output's temporary file is a folder"),
+        ("in.parquet", "out.parquet", "x.parquet", "the quarantine's temporary file is a folder"),
         ("labelled.parquet", "out.parquet", "q.parquet", r"quarantine's own: \['_row'\]"),
     ],
     ids=[
@@ -315,6 +326,7 @@ def test_a_run_that_fails_removes_only_the_temporary_files_it_began(model, tmp_p
         "a folder",
         "the output a folder",
         "the output's partial a folder",
+        "the quarantine's partial a folder",
         "a column named _row",
     ],
 )
