@@ -5,16 +5,18 @@ three overlap on a few cores and memory holds a few batches, not the file. Each 
 scored in slices, one single-threaded model call per slice, on one thread per usable CPU.
 The categories reach the graph as its own codes, each distinct value of a batch's text
 column looked up once (`ModelArtifact.lookups`, from a model loaded with `codes=True`),
-where the server sends their text."""
+where the server sends their text. The input's columns written back are copied as the file
+stores them, not decoded and encoded again, where its layout allows (`parquet_join`)."""
 
 from __future__ import annotations
 
 import io
 import os
 import time
-from collections import Counter
+from collections import Counter, deque
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import closing, nullcontext, suppress
+from contextlib import closing, contextmanager, nullcontext, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +33,7 @@ from components.base.contract.names import (
 )
 from serving.arrow_inputs import batch_arrays, is_text
 from serving.overlap import WriteBehind, read_ahead
+from serving.parquet_join import CannotJoin, ColumnJoiner
 from serving.request_rules import RequestRules
 
 BATCH_ROWS = 65_536
@@ -138,6 +141,8 @@ class BatchResult:
     seconds: float
     unseen: dict[str, int]
     quarantined: int
+    copied: bool = False
+    """The input's columns written back as the file stores them (`ColumnJoiner`)."""
 
     @property
     def rows_per_second(self) -> float:
@@ -177,7 +182,12 @@ def predict_file(
         raise KeyError(f"{source}: feature column(s) {repeated} appear more than once")
     rules = RequestRules.from_metadata(model.metadata, max_batch_rows=batch_rows)
     kept = schema.names[:-2]
-    read = None if columns.keep is None else list(dict.fromkeys([*kept, *layout.features]))
+    # a refused row leaves its row group short, so a quarantined run writes every row again
+    joiner = None if quarantine is not None else _joiner(source, stored, schema, columns)
+    if joiner is not None:
+        read: list[str] | None = list(dict.fromkeys(layout.features))
+    else:
+        read = None if columns.keep is None else list(dict.fromkeys([*kept, *layout.features]))
     set_aside = None
     if quarantine is not None:
         fields = list(stored) if read is None else [stored.field(name) for name in read]
@@ -187,24 +197,30 @@ def predict_file(
     text = [name for name in layout.categorical if is_text(stored.field(name).type)]
     begun: list[Path] = []  # the temporary files written, each moved into place at the end
     try:
-        with pq.ParquetFile(source, read_dictionary=text) as file:
+        with (
+            joiner or nullcontext(),
+            pq.ParquetFile(source, read_dictionary=text) as file,
+        ):
             decoded = (
                 (batch, *batch_arrays(layout, batch, stored, lookups))
                 for batch in file.iter_batches(batch_size=batch_rows, columns=read)
             )
             with (
                 ThreadPoolExecutor(usable_cpus(), thread_name_prefix="score") as pool,
-                _partial_writer(
-                    destination, schema, begun, use_dictionary=_dictionary(schema, columns)
-                ) as parquet,
+                _output(destination, schema, columns, joiner, begun) as write,
                 (
                     nullcontext()
                     if quarantine is None
                     else _partial_writer(quarantine, set_aside, begun)
                 ) as refused_rows,
-                WriteBehind(parquet.write_batch, DEPTH) as output,
+                WriteBehind(write, DEPTH) as output,
                 closing(read_ahead(decoded, DEPTH)) as batches,  # stopped before the file closes
             ):
+                groups = (
+                    None
+                    if joiner is None
+                    else _RowGroups(joiner.group_rows, pa.schema(list(schema)[-2:]), output.put)
+                )
                 for batch, categorical, numeric in batches:
                     first, rows = rows, rows + batch.num_rows
                     if refused_rows is None:
@@ -222,12 +238,15 @@ def predict_file(
                         pa.array(probability.astype(np.float32, copy=False)),
                         pa.array(probability >= model.threshold),
                     )
+                    unseen.update(layout.unseen_counts(bits))
+                    if groups is not None:
+                        groups.put(scores)
+                        continue
                     # by position when every column goes: a file may repeat a name
                     passed = batch.columns if read is None else map(batch.column, kept)
                     # from_arrays casts each column to its field's type (`pa.asarray`): a
                     # text feature read as a dictionary goes out as the text the file holds
                     output.put(pa.RecordBatch.from_arrays([*passed, *scores], schema=schema))
-                    unseen.update(layout.unseen_counts(bits))
         # the quarantine first: its move failing leaves the output as it was (the output's
         # failing leaves the new quarantine beside the earlier output, and says so)
         _move_into_place([p for p in (quarantine, destination) if p is not None], begun)
@@ -236,7 +255,8 @@ def predict_file(
             with suppress(OSError):  # the run's own error goes on
                 partial.unlink(missing_ok=True)
         raise
-    return BatchResult(rows, time.perf_counter() - started, dict(unseen), aside)
+    seconds = time.perf_counter() - started
+    return BatchResult(rows, seconds, dict(unseen), aside, copied=joiner is not None)
 
 
 def check_output(
@@ -301,6 +321,59 @@ def _without_pandas(schema: pa.Schema) -> dict[bytes, bytes]:
     """A schema's metadata but pandas', which describes every column of the file (the
     index among them), and so not a file of other columns."""
     return {k: v for k, v in (schema.metadata or {}).items() if k != b"pandas"}
+
+
+def _joiner(
+    source: Path, stored: pa.Schema, schema: pa.Schema, columns: OutputColumns
+) -> ColumnJoiner | None:
+    """A joiner of the scores to the kept columns as `source` stores them, or None where
+    its layout does not allow one (`CannotJoin`: they are then decoded and encoded again)."""
+    names = schema.names[:-2]
+    kept = range(len(stored)) if columns.keep is None else map(stored.get_field_index, names)
+    options = {"use_dictionary": _dictionary(schema, columns)}
+    try:
+        return ColumnJoiner(source, schema, list(kept), **options)
+    except CannotJoin:
+        return None
+
+
+@contextmanager
+def _output(
+    destination: Path,
+    schema: pa.Schema,
+    columns: OutputColumns,
+    joiner: ColumnJoiner | None,
+    begun: list[Path],
+) -> Iterator[Callable]:
+    """The output's temporary file, and what writes to it: record batches of `schema`, or
+    with a joiner, each row group's scores; its footer is written on a clean exit."""
+    if joiner is None:
+        options = {"use_dictionary": _dictionary(schema, columns)}
+        with _partial_writer(destination, schema, begun, **options) as parquet:
+            yield parquet.write_batch
+        return
+    with open(_partial(destination), "wb") as out:
+        begun.append(_partial(destination))
+        joiner.begin(out)
+        yield lambda scores: joiner.add(out, scores)
+        joiner.finish(out)
+
+
+class _RowGroups:
+    """The scores (`schema`), cut into the source's row groups (`rows` each), each group's
+    handed to `put` once whole: the joiner writes a row group at a time."""
+
+    def __init__(self, rows: list[int], schema: pa.Schema, put: Callable[[pa.Table], None]):
+        self._rows, self._schema, self._put = deque(rows), schema, put
+        self._held: list[pa.Table] = []
+
+    def put(self, scores: tuple[pa.Array, pa.Array]) -> None:
+        self._held.append(pa.table(list(scores), schema=self._schema))
+        held = pa.concat_tables(self._held)
+        while self._rows and held.num_rows >= self._rows[0]:
+            self._put(held.slice(0, self._rows[0]))
+            held = held.slice(self._rows.popleft())
+        self._held = [held]
 
 
 def _partial_writer(

@@ -48,7 +48,8 @@ def _flights(model: ModelArtifact) -> pd.DataFrame:
 
 def test_streamed_batches_score_as_the_whole_frame(model, tmp_path):
     frame = _flights(model)
-    frame.to_parquet(tmp_path / "in.parquet", index=False)
+    # row groups of 16 rows, so that batches of 7 cross them
+    frame.to_parquet(tmp_path / "in.parquet", index=False, row_group_size=16, compression="zstd")
 
     # model calls of 3 rows, side by side, within batches of 7
     result = predict_file(model, tmp_path / "in.parquet", tmp_path / "out.parquet", BATCH, 3)
@@ -56,7 +57,12 @@ def test_streamed_batches_score_as_the_whole_frame(model, tmp_path):
     probability, unseen = model.predict_frame(frame)  # the whole frame, through pandas
     scored = pq.read_table(tmp_path / "out.parquet")
     source = pq.read_table(tmp_path / "in.parquet")
-    assert pq.ParquetFile(tmp_path / "out.parquet").metadata.num_row_groups == 6  # 40 = 5 x 7 + 5
+    # the input's columns copied as stored (zstd), in its row groups, the scores beside them
+    written = pq.ParquetFile(tmp_path / "out.parquet").metadata
+    groups = [written.row_group(g) for g in range(written.num_row_groups)]
+    assert result.copied and [group.num_rows for group in groups] == [16, 16, 8]
+    assert {group.column(0).compression for group in groups} == {"ZSTD"}
+    assert {group.column(written.num_columns - 1).compression for group in groups} == {"SNAPPY"}
     assert result.rows == scored.num_rows == 40
     assert result.unseen == unseen == {"carrier": 2, "origin": 0, "dest": 0}
     np.testing.assert_array_equal(scored["probability"].to_numpy(), probability)
@@ -574,11 +580,34 @@ def test_kept_columns_and_the_features_are_all_that_is_read_and_other_metadata_s
 
     keep = OutputColumns(keep=("tailnum", "carrier", "tailnum"))
     predict_file(model, tmp_path / "in.parquet", tmp_path / "out.parquet", BATCH, columns=keep)
+    # with a quarantine, the rows are written again (a refused row leaves its row group short)
+    quarantined = tmp_path / "quarantined.parquet"
+    aside = tmp_path / "aside.parquet"
+    predict_file(model, tmp_path / "in.parquet", quarantined, BATCH, columns=keep, quarantine=aside)
 
-    assert asked == [["tailnum", *model.layout.features]]  # carrier once, time_hour never
-    scored = pq.read_table(tmp_path / "out.parquet")
-    assert scored.column_names == ["tailnum", "carrier", "probability", "delayed"]
-    assert scored.schema.metadata == {b"sluice.horizon_minutes": b"120.0"}
+    features = list(model.layout.features)
+    assert asked == [features, ["tailnum", *features]]  # kept columns copied, time_hour never
+    for written in (tmp_path / "out.parquet", quarantined):
+        scored = pq.read_table(written)
+        assert scored.column_names == ["tailnum", "carrier", "probability", "delayed"]
+        assert scored.schema.metadata == {b"sluice.horizon_minutes": b"120.0"}
+    assert pq.read_table(quarantined).equals(pq.read_table(tmp_path / "out.parquet"))
+
+
+def test_a_file_the_join_cannot_copy_is_decoded_and_written_in_batches(model, tmp_path):
+    """A timestamp stored as Parquet's old INT96, which pyarrow reads but writes otherwise."""
+    frame = _flights(model)
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    pq.write_table(table, tmp_path / "in.parquet", use_deprecated_int96_timestamps=True)
+
+    result = predict_file(model, tmp_path / "in.parquet", tmp_path / "out.parquet", BATCH)
+
+    written = pq.ParquetFile(tmp_path / "out.parquet")
+    assert not result.copied and written.metadata.num_row_groups == 6  # 40 = 5 x 7 + 5
+    source = pq.read_table(tmp_path / "in.parquet")
+    assert written.read().select(source.column_names).equals(source)
+    probability, _ = model.predict_frame(frame)
+    np.testing.assert_array_equal(written.read()["probability"].to_numpy(), probability)
 
 
 def test_a_file_repeating_a_name_is_written_whole_by_position_but_not_kept_by_name(model, tmp_path):

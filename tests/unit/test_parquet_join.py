@@ -1,0 +1,173 @@
+"""Columns joined to a Parquet file with its own column chunks copied as stored: the result
+is read back by pyarrow and, as an independent reader, DuckDB."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from serving.parquet_join import CannotJoin, ColumnJoiner, read_footer
+
+ADDED = pa.schema([pa.field("score", pa.float32()), pa.field("flag", pa.bool_())])
+
+
+def _source(rows: int = 50) -> pa.Table:
+    """Flat, nested, text, dictionary, time zone and nulls: every kind of leaf and level."""
+    at = np.arange(rows)
+    return pa.table(
+        {
+            "id": pa.array(at, pa.int64()),
+            "name": pa.array([None if i % 11 == 0 else f"n{i % 7}" for i in at]),
+            "kind": pa.array([f"k{i % 3}" for i in at]).dictionary_encode(),
+            "when": pa.array(at * 3_600_000_000_000, pa.timestamp("ns", tz="UTC")),
+            "gate": pa.array([{"terminal": f"T{i % 3}", "number": int(i % 5)} for i in at]),
+            "legs": pa.array([list(range(i % 4)) for i in at], pa.list_(pa.int32())),
+            "weight": pa.array([None if i % 9 == 0 else i / 7 for i in at]),
+        }
+    ).replace_schema_metadata({"owner": "tests"})
+
+
+def _added(rows: int, seed: int) -> pa.Table:
+    score = np.random.default_rng(seed).random(rows).astype(np.float32)
+    return pa.table([score, score > 0.5], schema=ADDED)
+
+
+def _join(source: Path, out: Path, kept: list[int], seed: int = 0) -> tuple[pa.Schema, pa.Table]:
+    """The output's schema and the columns added, in the source's row groups."""
+    stored = pq.read_schema(source)
+    schema = pa.schema([*(stored.field(i) for i in kept), *ADDED], metadata=stored.metadata)
+    added = []
+    with (
+        ColumnJoiner(source, schema, kept, use_dictionary=["flag"]) as joiner,
+        open(out, "wb") as f,
+    ):
+        joiner.begin(f)
+        for group, rows in enumerate(joiner.group_rows):
+            added.append(_added(rows, seed + group))
+            joiner.add(f, added[-1])
+        joiner.finish(f)
+    return schema, pa.concat_tables(added) if added else ADDED.empty_table()
+
+
+def test_every_column_is_copied_as_stored_in_its_row_groups_and_the_added_follow(tmp_path):
+    source = _source()
+    pq.write_table(
+        source, tmp_path / "in.parquet", row_group_size=20, compression="zstd",
+        data_page_version="2.0",
+    )  # fmt: skip
+
+    schema, added = _join(tmp_path / "in.parquet", tmp_path / "out.parquet", list(range(7)))
+
+    written = pq.ParquetFile(tmp_path / "out.parquet")
+    assert written.schema_arrow.equals(schema, check_metadata=True)
+    assert written.read().equals(_beside(source, added))
+    meta = written.metadata
+    assert [meta.row_group(g).num_rows for g in range(meta.num_row_groups)] == [20, 20, 10]
+    stored = pq.ParquetFile(tmp_path / "in.parquet").metadata
+    for g in range(meta.num_row_groups):
+        for leaf in range(stored.num_columns):  # the pages as they were: zstd, their statistics
+            copied, original = meta.row_group(g).column(leaf), stored.row_group(g).column(leaf)
+            assert copied.compression == "ZSTD"
+            assert copied.statistics == original.statistics
+            assert copied.total_compressed_size == original.total_compressed_size
+        assert meta.row_group(g).column(stored.num_columns).compression == "SNAPPY"
+    # an independent reader finds the same values
+    duck = duckdb.sql(f"SELECT * FROM '{tmp_path / 'out.parquet'}'").arrow().read_all()
+    assert duck.column("score").to_pylist() == added.column("score").to_pylist()
+    assert duck.column("gate").to_pylist() == source.column("gate").to_pylist()
+    assert duck.column("legs").to_pylist() == source.column("legs").to_pylist()
+    assert duck.column("name").to_pylist() == source.column("name").to_pylist()
+
+
+def _beside(source: pa.Table, added: pa.Table) -> pa.Table:
+    for name in added.column_names:
+        source = source.append_column(added.schema.field(name), added.column(name))
+    return source
+
+
+def test_kept_columns_go_in_the_order_given(tmp_path):
+    source = _source()
+    pq.write_table(source, tmp_path / "in.parquet", row_group_size=30)
+
+    _, added = _join(tmp_path / "in.parquet", tmp_path / "out.parquet", [4, 0, 2])
+
+    written = pq.read_table(tmp_path / "out.parquet")
+    assert written.column_names == ["gate", "id", "kind", "score", "flag"]
+    assert written.equals(_beside(source.select([4, 0, 2]), added))
+
+
+def test_a_page_index_and_a_bloom_filter_stay_behind_and_the_file_reads_whole(tmp_path):
+    source = _source()
+    pq.write_table(
+        source, tmp_path / "in.parquet", row_group_size=25, write_page_index=True,
+        bloom_filter_options={"id": True},
+    )  # fmt: skip
+    stored = pq.ParquetFile(tmp_path / "in.parquet").metadata.row_group(0).column(0)
+    assert stored.has_offset_index and stored.has_column_index  # what the join leaves
+
+    _, added = _join(tmp_path / "in.parquet", tmp_path / "out.parquet", list(range(7)))
+
+    written = pq.ParquetFile(tmp_path / "out.parquet")
+    copied = written.metadata.row_group(1).column(0)
+    assert not copied.has_offset_index and not copied.has_column_index
+    assert written.read().equals(_beside(source, added))
+    count = duckdb.sql(f"SELECT count(*) FROM '{tmp_path / 'out.parquet'}' WHERE id = 31")
+    assert count.fetchone() == (1,)
+
+
+def test_an_empty_row_group_is_left_out_and_an_empty_file_joins(tmp_path):
+    source = _source(12)
+    with pq.ParquetWriter(tmp_path / "in.parquet", source.schema) as writer:
+        writer.write_table(source.slice(0, 5))
+        writer.write_table(source.slice(0, 0))
+        writer.write_table(source.slice(5))
+    _, added = _join(tmp_path / "in.parquet", tmp_path / "out.parquet", list(range(7)))
+    assert pq.ParquetFile(tmp_path / "out.parquet").metadata.num_row_groups == 2
+    assert pq.read_table(tmp_path / "out.parquet").equals(_beside(source, added))
+
+    pq.write_table(source.slice(0, 0), tmp_path / "empty.parquet")
+    _join(tmp_path / "empty.parquet", tmp_path / "joined.parquet", [0, 1])
+    assert pq.read_table(tmp_path / "joined.parquet").column_names == [
+        "id", "name", "score", "flag",
+    ]  # fmt: skip
+
+
+def test_a_column_stored_otherwise_than_pyarrow_writes_it_cannot_be_copied(tmp_path):
+    source = _source()
+    pq.write_table(source, tmp_path / "in.parquet", use_deprecated_int96_timestamps=True)
+    schema = pa.schema([*pq.read_schema(tmp_path / "in.parquet"), *ADDED])
+
+    with pytest.raises(CannotJoin, match="column 'when' is stored otherwise"):
+        ColumnJoiner(tmp_path / "in.parquet", schema, list(range(7)))
+    # kept without it, the rest copy
+    _join(tmp_path / "in.parquet", tmp_path / "out.parquet", [0, 1, 2])
+
+
+def test_what_is_not_a_parquet_file_cannot_be_copied(tmp_path):
+    with pytest.raises(CannotJoin, match="too short"):
+        read_footer(io.BytesIO(b"PAR1PAR1"))
+    pq.write_table(_source(), tmp_path / "in.parquet")
+    body = (tmp_path / "in.parquet").read_bytes()
+    with pytest.raises(CannotJoin, match="ends in b'PARE'"):
+        read_footer(io.BytesIO(body[:-4] + b"PARE"))  # an encrypted footer
+    with pytest.raises(CannotJoin, match="a footer of"):
+        read_footer(io.BytesIO(body[:-8] + (10**6).to_bytes(4, "little") + b"PAR1"))
+
+
+def test_rows_are_added_to_each_row_group_whole_and_every_group_before_the_footer(tmp_path):
+    pq.write_table(_source(), tmp_path / "in.parquet", row_group_size=30)
+    schema = pa.schema([pq.read_schema(tmp_path / "in.parquet").field(0), *ADDED])
+    with ColumnJoiner(tmp_path / "in.parquet", schema, [0]) as joiner:
+        out = io.BytesIO()
+        joiner.begin(out)
+        with pytest.raises(ValueError, match="29 rows to add to a row group of 30"):
+            joiner.add(out, _added(29, 0))
+        joiner.add(out, _added(30, 0))
+        with pytest.raises(ValueError, match="1 of 2 row groups written"):
+            joiner.finish(out)
