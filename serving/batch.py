@@ -327,8 +327,11 @@ def _joiner(
     source: Path, stored: pa.Schema, schema: pa.Schema, columns: OutputColumns
 ) -> ColumnJoiner | None:
     """A joiner of the scores to the kept columns as `source` stores them, or None where
-    its layout does not allow one (`CannotJoin`: they are then decoded and encoded again)."""
+    its layout does not allow one (`CannotJoin`: they are then decoded and encoded again)
+    or no column is kept (the scores alone go out in a row group a batch, as scored)."""
     names = schema.names[:-2]
+    if not names:
+        return None
     kept = range(len(stored)) if columns.keep is None else map(stored.get_field_index, names)
     options = {"use_dictionary": _dictionary(schema, columns)}
     try:

@@ -510,12 +510,15 @@ def test_kept_columns_go_in_their_order_with_the_scores_and_without_pandas_metad
 def test_keeping_no_column_writes_the_scores_alone(model, tmp_path):
     _flights(model).to_parquet(tmp_path / "in.parquet", index=False)
 
-    predict_file(
+    result = predict_file(
         model, tmp_path / "in.parquet", tmp_path / "out.parquet", BATCH, 3, OutputColumns(())
     )
 
     scored = pq.read_table(tmp_path / "out.parquet")
     assert scored.column_names == ["probability", "delayed"] and scored.num_rows == 40
+    # nothing to copy: a row group a batch, each written as soon as it is scored
+    assert not result.copied
+    assert pq.ParquetFile(tmp_path / "out.parquet").metadata.num_row_groups == 6
 
 
 @pytest.mark.parametrize(
