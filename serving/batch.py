@@ -6,7 +6,9 @@ scored in slices, one single-threaded model call per slice, on one thread per us
 The categories reach the graph as its own codes, each distinct value of a batch's text
 column looked up once (`ModelArtifact.lookups`, from a model loaded with `codes=True`),
 where the server sends their text. The input's columns written back are copied as the file
-stores them, not decoded and encoded again, where its layout allows (`parquet_join`)."""
+stores them, a row group at a time, not decoded and encoded again, where its layout allows
+(`parquet_join`): then the features alone are decoded, and the writer adds each row group's
+scores to its copied columns."""
 
 from __future__ import annotations
 
@@ -14,11 +16,12 @@ import io
 import os
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import closing, contextmanager, nullcontext, suppress
+from contextlib import ExitStack, closing, contextmanager, nullcontext, suppress
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, BinaryIO
 
 import numpy as np
 import pyarrow as pa
@@ -159,7 +162,11 @@ def predict_file(
     quarantine: Path | None = None,
 ) -> BatchResult:
     """Adds the probability and the decision to every input row (`columns`: which input
-    columns go along, and the scores' names; only those and the features are read). A
+    columns go along, and the scores' names; only those and the features are read). The
+    columns going along are copied as stored, in the file's row groups (`ColumnJoiner`),
+    unless none go or the file stores them otherwise than pyarrow writes them (`CannotJoin`:
+    then they are decoded and written a row group a batch); a row group with rows set aside
+    is read again and written without them, a row group a batch. A
     missing feature column, output columns that cannot be, or a value the server would
     refuse stops the run with the column (and row) named, and leaves `destination` as it
     was: the output is written beside it and moved there at the end. With `quarantine`, a
@@ -182,12 +189,11 @@ def predict_file(
         raise KeyError(f"{source}: feature column(s) {repeated} appear more than once")
     rules = RequestRules.from_metadata(model.metadata, max_batch_rows=batch_rows)
     kept = schema.names[:-2]
-    # a refused row leaves its row group short, so a quarantined run writes every row again
-    joiner = None if quarantine is not None else _joiner(source, stored, schema, columns)
-    if joiner is not None:
-        read: list[str] | None = list(dict.fromkeys(layout.features))
-    else:
-        read = None if columns.keep is None else list(dict.fromkeys([*kept, *layout.features]))
+    # what a batch written along is read as (None: every column), and a row set aside
+    read = None if columns.keep is None else list(dict.fromkeys([*kept, *layout.features]))
+    joiner = _joiner(source, stored, schema, columns)
+    # with the kept columns copied as stored, the features alone are decoded
+    decode = read if joiner is None else list(dict.fromkeys(layout.features))
     set_aside = None
     if quarantine is not None:
         fields = list(stored) if read is None else [stored.field(name) for name in read]
@@ -203,50 +209,48 @@ def predict_file(
         ):
             decoded = (
                 (batch, *batch_arrays(layout, batch, stored, lookups))
-                for batch in file.iter_batches(batch_size=batch_rows, columns=read)
+                for batch in file.iter_batches(batch_size=batch_rows, columns=decode)
             )
             with (
                 ThreadPoolExecutor(usable_cpus(), thread_name_prefix="score") as pool,
-                _output(destination, schema, columns, joiner, begun) as write,
+                _output(destination, schema, columns, joiner, begun) as out,
                 (
                     nullcontext()
                     if quarantine is None
                     else _partial_writer(quarantine, set_aside, begun)
                 ) as refused_rows,
+                (
+                    nullcontext(out.write_batch)
+                    if joiner is None
+                    else _GroupWriter(
+                        joiner, out, source, read, kept, schema, refused_rows, batch_rows
+                    )
+                ) as write,
                 WriteBehind(write, DEPTH) as output,
                 closing(read_ahead(decoded, DEPTH)) as batches,  # stopped before the file closes
             ):
                 groups = (
                     None
                     if joiner is None
-                    else _RowGroups(joiner.group_rows, pa.schema(list(schema)[-2:]), output.put)
+                    else _RowGroups(joiner.row_groups, pa.schema(list(schema)[-2:]), output.put)
                 )
                 for batch, categorical, numeric in batches:
                     first, rows = rows, rows + batch.num_rows
+                    refused: dict[int, str] = {}
                     if refused_rows is None:
                         rules.check_numeric(numeric, first_row=first)
                     elif refused := rules.refusals(numeric):
-                        set_apart, scored = _set_aside(batch, refused, first, set_aside)
-                        refused_rows.write_batch(set_apart)
                         aside += len(refused)
-                        batch = batch.filter(scored)
+                        scored = _scored(refused, batch.num_rows)
+                        if groups is None:  # else as its row group is read again (_GroupWriter)
+                            refused_rows.write_batch(_set_aside(batch, refused, first, set_aside))
+                            batch = batch.filter(scored)
                         categorical, numeric = categorical[scored], numeric[scored]
-                        if not batch.num_rows:
-                            continue
-                    probability, bits = score_slices(model, categorical, numeric, pool, slice_rows)
-                    scores = (
-                        pa.array(probability.astype(np.float32, copy=False)),
-                        pa.array(probability >= model.threshold),
-                    )
-                    unseen.update(layout.unseen_counts(bits))
+                    scores = _scores(model, categorical, numeric, pool, slice_rows, unseen)
                     if groups is not None:
-                        groups.put(scores)
-                        continue
-                    # by position when every column goes: a file may repeat a name
-                    passed = batch.columns if read is None else map(batch.column, kept)
-                    # from_arrays casts each column to its field's type (`pa.asarray`): a
-                    # text feature read as a dictionary goes out as the text the file holds
-                    output.put(pa.RecordBatch.from_arrays([*passed, *scores], schema=schema))
+                        groups.put(rows - first, {first + i: r for i, r in refused.items()}, scores)
+                    elif batch.num_rows:
+                        output.put(_along(batch, read, kept, scores, schema))
         # the quarantine first: its move failing leaves the output as it was (the output's
         # failing leaves the new quarantine beside the earlier output, and says so)
         _move_into_place([p for p in (quarantine, destination) if p is not None], begun)
@@ -347,36 +351,152 @@ def _output(
     columns: OutputColumns,
     joiner: ColumnJoiner | None,
     begun: list[Path],
-) -> Iterator[Callable]:
-    """The output's temporary file, and what writes to it: record batches of `schema`, or
-    with a joiner, each row group's scores; its footer is written on a clean exit."""
+) -> Iterator[Any]:
+    """The output's temporary file: a Parquet writer of `schema`, or with a joiner, the
+    file it writes to; its footer is written on a clean exit."""
     if joiner is None:
         options = {"use_dictionary": _dictionary(schema, columns)}
         with _partial_writer(destination, schema, begun, **options) as parquet:
-            yield parquet.write_batch
+            yield parquet
         return
     with open(_partial(destination), "wb") as out:
         begun.append(_partial(destination))
         joiner.begin(out)
-        yield lambda scores: joiner.add(out, scores)
+        yield out
         joiner.finish(out)
 
 
+@dataclass(frozen=True)
+class _Part:
+    """Of a row group of the source, scored: the whole of a group none of whose rows was set
+    aside, or of one that had, each batch's rows as they come (the rows before its first
+    refusal with the first part)."""
+
+    at: int
+    """The group's place in the file."""
+    first: int
+    """The file's row the group begins at."""
+    stop: int
+    """The file's row the part ends before."""
+    scores: pa.Table
+    """Of its rows scored."""
+    refused: dict[int, str]
+    """Its rows set aside (the file's, in order), and the rules each breaks."""
+    copied: bool
+    """The group copied as stored (the only part), or written as its rows."""
+    last: bool
+    """The group's last part."""
+
+
 class _RowGroups:
-    """The scores (`schema`), cut into the source's row groups (`rows` each), each group's
-    handed to `put` once whole: the joiner writes a row group at a time."""
+    """The scores (`schema`) and the rows set aside, cut into the source's row groups
+    (`groups`: each one's place and rows), handed to `put` as parts (`_Part`)."""
 
-    def __init__(self, rows: list[int], schema: pa.Schema, put: Callable[[pa.Table], None]):
-        self._rows, self._schema, self._put = deque(rows), schema, put
+    def __init__(self, groups: list[tuple[int, int]], schema: pa.Schema, put: Callable):
+        self._groups, self._schema, self._put = deque(groups), schema, put
+        self._first = self._read = 0  # the file's rows: the group's first, the next to read
         self._held: list[pa.Table] = []
+        self._refused: dict[int, str] = {}
+        self._as_rows = False  # a row of the group in hand was set aside
 
-    def put(self, scores: tuple[pa.Array, pa.Array]) -> None:
-        self._held.append(pa.table(list(scores), schema=self._schema))
-        held = pa.concat_tables(self._held)
-        while self._rows and held.num_rows >= self._rows[0]:
-            self._put(held.slice(0, self._rows[0]))
-            held = held.slice(self._rows.popleft())
-        self._held = [held]
+    def put(self, rows: int, refused: dict[int, str], scores: tuple[pa.Array, pa.Array]) -> None:
+        """A batch's: its rows read, those set aside (the file's), the scores of the rest."""
+        scored = pa.table(list(scores), schema=self._schema)
+        start, self._read = self._read, self._read + rows
+        while self._groups and start < self._read:
+            at, size = self._groups[0]
+            end = self._first + size
+            stop = min(end, self._read)
+            mine = {row: why for row, why in refused.items() if start <= row < stop}
+            taken = stop - start - len(mine)
+            self._held.append(scored.slice(0, taken))
+            scored, start = scored.slice(taken), stop
+            self._refused.update(mine)
+            self._as_rows = self._as_rows or bool(mine)
+            if self._as_rows or stop == end:
+                held = pa.concat_tables(self._held)
+                copied, last = not self._as_rows, stop == end
+                self._put(_Part(at, self._first, stop, held, self._refused, copied, last))
+                self._held, self._refused = [], {}
+            if stop == end:
+                self._groups.popleft()
+                self._first, self._as_rows = end, False
+
+
+class _GroupWriter:
+    """Writes the parts of each scored row group (`_Part`): a group's scores beside its
+    columns copied as stored, or, where rows were set aside, the group read again (`read`,
+    by a reader of its own: this runs on the writer's thread) as its parts come, those rows
+    to the quarantine and the rest with their scores encoded, a row group a batch. Entered,
+    it leaves no group half written on an error."""
+
+    def __init__(
+        self,
+        joiner: ColumnJoiner,
+        out: BinaryIO,
+        source: Path,
+        read: list[str] | None,
+        kept: list[str],
+        schema: pa.Schema,
+        quarantine: pq.ParquetWriter | None,
+        batch_rows: int,
+    ):
+        self._joiner, self._out, self._source = joiner, out, source
+        self._read, self._kept, self._schema = read, kept, schema
+        self._quarantine, self._batch_rows = quarantine, batch_rows
+        self._rewriting: ExitStack | None = None  # the group in hand, written as its rows
+        self._again: Iterator[pa.RecordBatch] = iter(())  # that group, read again
+        self._waiting: pa.RecordBatch | None = None  # read again, its rows not all scored
+        self._next = 0  # the file's row the next batch read again begins at
+        self._scores: list[pa.Table] = []
+        self._refused: dict[int, str] = {}
+
+    def __call__(self, part: _Part) -> None:
+        if part.copied:
+            self._joiner.add(self._out, part.scores)
+            return
+        if self._rewriting is None:
+            self._rewriting = ExitStack()
+            file = self._rewriting.enter_context(pq.ParquetFile(self._source))
+            self._write = self._rewriting.enter_context(self._joiner.rows(self._out))
+            again = file.iter_batches(
+                batch_size=self._batch_rows, row_groups=[part.at], columns=self._read
+            )
+            # decoded by a thread of its own, as the first reading is
+            self._again = self._rewriting.enter_context(closing(read_ahead(again, DEPTH)))
+            self._next = part.first
+        self._scores.append(part.scores)
+        self._refused.update(part.refused)
+        while (batch := self._waiting or next(self._again, None)) is not None:
+            self._waiting = batch if self._next + batch.num_rows > part.stop else None
+            if self._waiting is not None:
+                break
+            self._rewrite(batch)
+        if part.last:
+            self._rewriting, rewriting = None, self._rewriting
+            rewriting.close()  # the rows written into the output
+
+    def _rewrite(self, batch: pa.RecordBatch) -> None:
+        first, rows = self._next, batch.num_rows
+        self._next += rows
+        mine = {
+            row - first: self._refused.pop(row) for row in list(self._refused) if row < first + rows
+        }
+        if mine:
+            self._quarantine.write_batch(_set_aside(batch, mine, first, self._quarantine.schema))
+            batch = batch.filter(_scored(mine, rows))
+        scores = pa.concat_tables(self._scores)
+        self._scores = [scores.slice(batch.num_rows)]
+        if batch.num_rows:
+            along = [column.combine_chunks() for column in scores.slice(0, batch.num_rows).columns]
+            self._write(_along(batch, self._read, self._kept, along, self._schema))
+
+    def __enter__(self) -> _GroupWriter:
+        return self
+
+    def __exit__(self, *error: object) -> None:
+        if self._rewriting is not None:  # a run that failed: the group's rows are not written
+            self._rewriting.__exit__(*error)
 
 
 def _partial_writer(
@@ -399,15 +519,53 @@ def _move_into_place(paths: list[Path], begun: list[Path]) -> None:
 
 def _set_aside(
     batch: pa.RecordBatch, refused: dict[int, str], first: int, schema: pa.Schema
-) -> tuple[pa.RecordBatch, np.ndarray]:
+) -> pa.RecordBatch:
     """The refused rows of `batch` (its first row the file's `first`) as the quarantine
-    holds them, and which of its rows are scored."""
+    holds them."""
     at = np.fromiter(refused, dtype=np.int64, count=len(refused))
     own = [pa.array(first + at), pa.array(list(refused.values()), pa.string())]
-    scored = np.ones(batch.num_rows, dtype=bool)
-    scored[at] = False
-    set_apart = pa.RecordBatch.from_arrays([*own, *batch.take(pa.array(at)).columns], schema=schema)
-    return set_apart, scored
+    return pa.RecordBatch.from_arrays([*own, *batch.take(pa.array(at)).columns], schema=schema)
+
+
+def _scored(refused: dict[int, str], rows: int) -> np.ndarray:
+    """Which of a batch's `rows` are scored: all but those refused."""
+    scored = np.ones(rows, dtype=bool)
+    scored[np.fromiter(refused, dtype=np.int64, count=len(refused))] = False
+    return scored
+
+
+def _scores(
+    model: ModelArtifact,
+    categorical: np.ndarray,
+    numeric: np.ndarray,
+    pool: ThreadPoolExecutor,
+    slice_rows: int,
+    unseen: Counter,
+) -> tuple[pa.Array, pa.Array]:
+    """The probability and the decision of each row, its unseen categories counted."""
+    if not len(numeric):
+        return pa.array([], pa.float32()), pa.array([], pa.bool_())
+    probability, bits = score_slices(model, categorical, numeric, pool, slice_rows)
+    unseen.update(model.layout.unseen_counts(bits))
+    return (
+        pa.array(probability.astype(np.float32, copy=False)),
+        pa.array(probability >= model.threshold),
+    )
+
+
+def _along(
+    batch: pa.RecordBatch,
+    read: list[str] | None,
+    kept: list[str],
+    scores: Sequence[pa.Array],
+    schema: pa.Schema,
+) -> pa.RecordBatch:
+    """The output's rows: the columns written along (`read` from the file), then the scores."""
+    # by position when every column goes: a file may repeat a name
+    passed = batch.columns if read is None else map(batch.column, kept)
+    # from_arrays casts each column to its field's type (`pa.asarray`): a text feature read
+    # as a dictionary goes out as the text the file holds
+    return pa.RecordBatch.from_arrays([*passed, *scores], schema=schema)
 
 
 def _partial(path: Path) -> Path:

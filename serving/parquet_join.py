@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import io
 import struct
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -63,7 +64,7 @@ class ColumnJoiner:
     def __init__(
         self, source: Path, schema: pa.Schema, kept: Sequence[int], **options: Any
     ) -> None:
-        self._options = options
+        self._schema, self._options = schema, options
         self._template = _footer_of(schema.empty_table(), options)
         self._source = open(source, "rb")  # closed by close()
         try:
@@ -76,42 +77,70 @@ class ColumnJoiner:
         except BaseException:
             self._source.close()
             raise
+        self._places = [at for at, group in enumerate(footer.row_groups) if group.num_rows]
+        self._next = 0  # the next of `_groups` to write
         self._written: list[Any] = []
 
     @property
-    def group_rows(self) -> list[int]:
-        """The rows of each row group to be written, in order: one `add` for each."""
-        return [group.num_rows for group in self._groups]
+    def row_groups(self) -> list[tuple[int, int]]:
+        """The source's row groups to be written, in order, one `add` or `rows` each: each
+        group's place in the file (as `pq.ParquetFile` counts them) and its rows. A group
+        without rows is left out."""
+        return [(at, group.num_rows) for at, group in zip(self._places, self._groups, strict=True)]
 
     def begin(self, out: BinaryIO) -> None:
         out.write(MAGIC)
 
     def add(self, out: BinaryIO, added: pa.Table) -> None:
         """Writes the next row group: its kept columns from the source, then `added`."""
-        group = self._groups[len(self._written)]
+        group = self._groups[self._next]
         if added.num_rows != group.num_rows:
             raise ValueError(f"{added.num_rows} rows to add to a row group of {group.num_rows}")
+        self._next += 1
         buffer = io.BytesIO()
         pq.write_table(added, buffer, row_group_size=added.num_rows, **self._options)
         [encoded] = read_footer(buffer)[0].row_groups
         start = out.tell()
         columns = [_copy_chunk(group.columns[leaf], self._source, out) for leaf in self._leaves]
         columns += [_copy_chunk(chunk, buffer, out) for chunk in encoded.columns]
+        self._append(start, columns, group.num_rows)
+
+    @contextmanager
+    def rows(self, out: BinaryIO) -> Iterator[Callable[[pa.RecordBatch], None]]:
+        """Writes the next row group as the rows given instead (batches of the whole
+        `schema`, each encoded as a row group of its own), not copied: the group less some
+        of its rows, say. They are written at a clean exit."""
+        if self._next >= len(self._groups):
+            raise ValueError(f"the {len(self._groups)} row groups are written")
+        self._next += 1
+        buffer = io.BytesIO()
+        with pq.ParquetWriter(buffer, self._schema, **self._options) as writer:
+            yield writer.write_batch
+        encoded, _ = read_footer(buffer)
+        if encoded.schema != self._template.schema:  # the footer names every group's columns
+            raise ValueError("the rows were laid out otherwise than the footer names them")
+        for group in encoded.row_groups:
+            start = out.tell()
+            columns = [_copy_chunk(chunk, buffer, out) for chunk in group.columns]
+            self._append(start, columns, group.num_rows)
+
+    def _append(self, start: int, columns: list[Any], rows: int) -> None:
         self._written.append(
             PARQUET.RowGroup(
                 columns=columns,
                 total_byte_size=sum(c.meta_data.total_uncompressed_size for c in columns),
-                num_rows=group.num_rows,
+                num_rows=rows,
                 file_offset=start,
                 total_compressed_size=sum(c.meta_data.total_compressed_size for c in columns),
-                ordinal=len(self._written),
+                # an i16, which only decryption reads
+                ordinal=len(self._written) if len(self._written) < 2**15 else None,
             )
         )
 
     def finish(self, out: BinaryIO) -> None:
         """The footer, once every row group is written."""
-        if len(self._written) != len(self._groups):
-            raise ValueError(f"{len(self._written)} of {len(self._groups)} row groups written")
+        if self._next != len(self._groups):
+            raise ValueError(f"{self._next} of {len(self._groups)} row groups written")
         template = self._template
         footer = PARQUET.FileMetaData(
             version=template.version,

@@ -176,9 +176,20 @@ def _quarantined(model: ModelArtifact, tmp_path, **options) -> BatchResult:
     )
 
 
-def test_a_quarantine_takes_the_refused_rows_and_the_rest_are_scored(model, tmp_path):
+@pytest.mark.parametrize(
+    ("group_rows", "copied"),
+    [(None, []), (5, [5, 10, 20, 25])],
+    ids=["one row group", "row groups of 5"],
+)
+def test_a_quarantine_takes_the_refused_rows_and_the_rest_are_scored(
+    model, tmp_path, group_rows, copied
+):
+    """A row group with rows set aside is read again and written without them, a row group
+    a batch; the others are copied as stored (their first rows `copied`)."""
     frame, refused = _refusable(model)
-    frame.to_parquet(tmp_path / "in.parquet", index=False)
+    frame.to_parquet(
+        tmp_path / "in.parquet", index=False, row_group_size=group_rows, compression="zstd"
+    )
 
     result = _quarantined(model, tmp_path, slice_rows=3)
 
@@ -186,9 +197,18 @@ def test_a_quarantine_takes_the_refused_rows_and_the_rest_are_scored(model, tmp_
     good = [row for row in range(40) if row not in refused]
     probability, unseen = model.predict_frame(frame.iloc[good])
     scored = pq.read_table(tmp_path / "out.parquet")
-    assert result.rows == 40 and result.quarantined == 8
+    assert result.rows == 40 and result.quarantined == 8 and result.copied
     # rows 35 to 39, the last batch, all set aside: no empty row group for them
-    assert pq.ParquetFile(tmp_path / "out.parquet").metadata.num_row_groups == 5
+    written = pq.ParquetFile(tmp_path / "out.parquet").metadata
+    groups = [written.row_group(g) for g in range(written.num_row_groups)]
+    starts = np.cumsum([0, *(group.num_rows for group in groups)])[:-1]
+    first_rows = [good[start] for start in starts]
+    # one row group read again in batches: 0-6 less 3, 7-13, 14-20 less 16, 21-27, 28-34 less
+    # 30; or in groups of 5, those holding 3, 16 and 30 read again, the others copied
+    expected = [0, 7, 14, 21, 28] if group_rows is None else [0, 5, 10, 15, 20, 25, 31]
+    assert first_rows == expected
+    for start, group in zip(first_rows, groups, strict=True):
+        assert group.column(0).compression == ("ZSTD" if start in copied else "SNAPPY")
     assert result.unseen == unseen == {"carrier": 2, "origin": 0, "dest": 0}
     assert scored.select(source.column_names).equals(source.take(good))
     np.testing.assert_array_equal(scored["probability"].to_numpy(), probability)
@@ -569,8 +589,12 @@ def _with_metadata(table: pa.Table, path) -> None:
 def test_kept_columns_and_the_features_are_all_that_is_read_and_other_metadata_stays(
     model, tmp_path, monkeypatch
 ):
+    """The features alone are decoded, the kept columns copied as stored; a row group with a
+    row set aside is read again, the kept columns and the features."""
     frame = _flights(model)
     _with_metadata(pa.Table.from_pandas(frame, preserve_index=False), tmp_path / "in.parquet")
+    frame.loc[3, "hour"] = 99
+    _with_metadata(pa.Table.from_pandas(frame, preserve_index=False), tmp_path / "bad.parquet")
     asked = []
     iter_batches = pq.ParquetFile.iter_batches
     monkeypatch.setattr(
@@ -583,18 +607,22 @@ def test_kept_columns_and_the_features_are_all_that_is_read_and_other_metadata_s
 
     keep = OutputColumns(keep=("tailnum", "carrier", "tailnum"))
     predict_file(model, tmp_path / "in.parquet", tmp_path / "out.parquet", BATCH, columns=keep)
-    # with a quarantine, the rows are written again (a refused row leaves its row group short)
     quarantined = tmp_path / "quarantined.parquet"
     aside = tmp_path / "aside.parquet"
-    predict_file(model, tmp_path / "in.parquet", quarantined, BATCH, columns=keep, quarantine=aside)
+    predict_file(
+        model, tmp_path / "bad.parquet", quarantined, BATCH, columns=keep, quarantine=aside
+    )
 
     features = list(model.layout.features)
-    assert asked == [features, ["tailnum", *features]]  # kept columns copied, time_hour never
+    # carrier once, time_hour never
+    assert asked == [features, features, ["tailnum", *features]]
     for written in (tmp_path / "out.parquet", quarantined):
         scored = pq.read_table(written)
         assert scored.column_names == ["tailnum", "carrier", "probability", "delayed"]
         assert scored.schema.metadata == {b"sluice.horizon_minutes": b"120.0"}
-    assert pq.read_table(quarantined).equals(pq.read_table(tmp_path / "out.parquet"))
+    whole = pq.read_table(tmp_path / "out.parquet")
+    assert pq.read_table(quarantined).equals(whole.take([i for i in range(40) if i != 3]))
+    assert pq.read_table(aside)["tailnum"].to_pylist() == ["N3"]
 
 
 def test_a_file_the_join_cannot_copy_is_decoded_and_written_in_batches(model, tmp_path):

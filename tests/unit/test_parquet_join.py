@@ -48,7 +48,7 @@ def _join(source: Path, out: Path, kept: list[int], seed: int = 0) -> tuple[pa.S
         open(out, "wb") as f,
     ):
         joiner.begin(f)
-        for group, rows in enumerate(joiner.group_rows):
+        for group, (_, rows) in enumerate(joiner.row_groups):
             added.append(_added(rows, seed + group))
             joiner.add(f, added[-1])
         joiner.finish(f)
@@ -171,3 +171,38 @@ def test_rows_are_added_to_each_row_group_whole_and_every_group_before_the_foote
         joiner.add(out, _added(30, 0))
         with pytest.raises(ValueError, match="1 of 2 row groups written"):
             joiner.finish(out)
+
+
+def test_a_row_group_may_be_written_as_rows_instead_of_copied(tmp_path):
+    """The third, less its first row, in two row groups of its own; the second holds none."""
+    source = _source(30)
+    with pq.ParquetWriter(tmp_path / "in.parquet", source.schema, compression="zstd") as writer:
+        for start, rows in ((0, 10), (10, 0), (10, 10), (20, 10)):
+            writer.write_table(source.slice(start, rows))
+    stored = pq.read_schema(tmp_path / "in.parquet")
+    schema = pa.schema([*stored, *ADDED], metadata=stored.metadata)
+    added = [_added(10, seed) for seed in range(3)]
+
+    with ColumnJoiner(tmp_path / "in.parquet", schema, range(7)) as joiner:
+        assert joiner.row_groups == [(0, 10), (2, 10), (3, 10)]  # places in the file, rows
+        with open(tmp_path / "out.parquet", "wb") as out:
+            joiner.begin(out)
+            joiner.add(out, added[0])
+            with joiner.rows(out) as write:
+                for start, rows in ((1, 4), (5, 5)):
+                    part = _beside(source.slice(10 + start, rows), added[1].slice(start, rows))
+                    write(part.combine_chunks().to_batches()[0])
+            joiner.add(out, added[2])
+            with pytest.raises(ValueError, match="the 3 row groups are written"):
+                with joiner.rows(out):
+                    pass
+            joiner.finish(out)
+
+    written = pq.ParquetFile(tmp_path / "out.parquet")
+    meta = written.metadata
+    layout = [
+        (meta.row_group(g).num_rows, meta.row_group(g).column(0).compression) for g in range(4)
+    ]
+    assert layout == [(10, "ZSTD"), (4, "SNAPPY"), (5, "SNAPPY"), (10, "ZSTD")]
+    kept = [i for i in range(30) if i != 10]
+    assert written.read().equals(_beside(source.take(kept), pa.concat_tables(added).take(kept)))
