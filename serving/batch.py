@@ -1,7 +1,8 @@
 """Batch inference: a Parquet file in, a Parquet file out, streamed in record batches
 through the same checks and the same weights as the server. A thread reads and decodes the
 next batches while this one scores, and another encodes and writes the last ones, so the
-three overlap on a few cores and memory holds a few batches, not the file. Each batch is
+three overlap on a few cores and memory holds a few batches, not the file (and a row group
+read again for a row set aside, encoded, until it is written). Each batch is
 scored in slices, one single-threaded model call per slice, on one thread per usable CPU.
 The categories reach the graph as its own codes, each distinct value of a batch's text
 column looked up once (`ModelArtifact.lookups`, from a model loaded with `codes=True`),
@@ -146,6 +147,8 @@ class BatchResult:
     quarantined: int
     copied: bool = False
     """The input's columns written back as the file stores them (`ColumnJoiner`)."""
+    decoded_why: str | None = None
+    """Why the columns written along were decoded and encoded again instead (`CannotJoin`)."""
 
     @property
     def rows_per_second(self) -> float:
@@ -191,9 +194,6 @@ def predict_file(
     kept = schema.names[:-2]
     # what a batch written along is read as (None: every column), and a row set aside
     read = None if columns.keep is None else list(dict.fromkeys([*kept, *layout.features]))
-    joiner = _joiner(source, stored, schema, columns)
-    # with the kept columns copied as stored, the features alone are decoded
-    decode = read if joiner is None else list(dict.fromkeys(layout.features))
     set_aside = None
     if quarantine is not None:
         fields = list(stored) if read is None else [stored.field(name) for name in read]
@@ -202,6 +202,9 @@ def predict_file(
     # text features as the dictionaries Parquet stores them in: no string decoded per row
     text = [name for name in layout.categorical if is_text(stored.field(name).type)]
     begun: list[Path] = []  # the temporary files written, each moved into place at the end
+    joiner, decoded_why = _joiner(source, stored, schema, columns)  # its file closed below
+    # with the kept columns copied as stored, the features alone are decoded
+    decode = read if joiner is None else list(dict.fromkeys(layout.features))
     try:
         with (
             joiner or nullcontext(),
@@ -260,7 +263,7 @@ def predict_file(
                 partial.unlink(missing_ok=True)
         raise
     seconds = time.perf_counter() - started
-    return BatchResult(rows, seconds, dict(unseen), aside, copied=joiner is not None)
+    return BatchResult(rows, seconds, dict(unseen), aside, joiner is not None, decoded_why)
 
 
 def check_output(
@@ -329,19 +332,19 @@ def _without_pandas(schema: pa.Schema) -> dict[bytes, bytes]:
 
 def _joiner(
     source: Path, stored: pa.Schema, schema: pa.Schema, columns: OutputColumns
-) -> ColumnJoiner | None:
-    """A joiner of the scores to the kept columns as `source` stores them, or None where
-    its layout does not allow one (`CannotJoin`: they are then decoded and encoded again)
-    or no column is kept (the scores alone go out in a row group a batch, as scored)."""
+) -> tuple[ColumnJoiner | None, str | None]:
+    """A joiner of the scores to the kept columns as `source` stores them; or None where no
+    column is kept (the scores alone go out a row group a batch, as scored), or, with why,
+    where its layout does not allow one (`CannotJoin`: they are decoded and encoded again)."""
     names = schema.names[:-2]
     if not names:
-        return None
+        return None, None
     kept = range(len(stored)) if columns.keep is None else map(stored.get_field_index, names)
     options = {"use_dictionary": _dictionary(schema, columns)}
     try:
-        return ColumnJoiner(source, schema, list(kept), **options)
-    except CannotJoin:
-        return None
+        return ColumnJoiner(source, schema, list(kept), **options), None
+    except CannotJoin as exc:
+        return None, str(exc)
 
 
 @contextmanager
@@ -445,6 +448,7 @@ class _GroupWriter:
         self._read, self._kept, self._schema = read, kept, schema
         self._quarantine, self._batch_rows = quarantine, batch_rows
         self._rewriting: ExitStack | None = None  # the group in hand, written as its rows
+        self._write: Callable[[pa.RecordBatch], None] | None = None  # its rows' writer
         self._again: Iterator[pa.RecordBatch] = iter(())  # that group, read again
         self._waiting: pa.RecordBatch | None = None  # read again, its rows not all scored
         self._next = 0  # the file's row the next batch read again begins at

@@ -30,12 +30,16 @@ MAGIC = b"PAR1"
 _COMPACT = TCompactProtocolFactory()
 _PIECE = 8 << 20
 """Bytes copied at a time: a column chunk may be far larger than memory should hold."""
+_MOST_GROUP_ROWS = 64 << 20
+"""The most rows pyarrow writes in a row group: the scores of a larger one would not be one."""
 
 
 class CannotJoin(ValueError):
     """The file's column chunks cannot be copied as they are: encrypted, stored in another
-    file, laid out beyond the file, or a kept column stored otherwise than pyarrow writes its
-    type (an INT96 timestamp, say), so that the footer would misname it."""
+    file, laid out beyond the file, in a row group larger than pyarrow writes, or a kept
+    column stored, or its statistics ordered, otherwise than pyarrow writes its type (an
+    INT96 timestamp, say; a writer that says no order), so that the footer, which is
+    pyarrow's, would misname it."""
 
 
 def read_footer(file: BinaryIO) -> tuple[Any, int]:
@@ -69,11 +73,14 @@ class ColumnJoiner:
         self._source = open(source, "rb")  # closed by close()
         try:
             footer, self._end = read_footer(self._source)
-            self._leaves = _kept_leaves(footer, self._template, kept, source)
+            leaves = _kept_leaves(footer, self._template, kept, source)
+            self._leaves = [leaf for leaf, _ in leaves]
             self._groups = [group for group in footer.row_groups if group.num_rows]
             for group in self._groups:
-                for leaf in self._leaves:
-                    self._check_chunk(group.columns[leaf], source)
+                if group.num_rows > _MOST_GROUP_ROWS:
+                    raise CannotJoin(f"{source}: a row group of {group.num_rows:,} rows")
+                for leaf, named in leaves:
+                    self._check_chunk(group.columns[leaf], named, source)
         except BaseException:
             self._source.close()
             raise
@@ -116,10 +123,7 @@ class ColumnJoiner:
         buffer = io.BytesIO()
         with pq.ParquetWriter(buffer, self._schema, **self._options) as writer:
             yield writer.write_batch
-        encoded, _ = read_footer(buffer)
-        if encoded.schema != self._template.schema:  # the footer names every group's columns
-            raise ValueError("the rows were laid out otherwise than the footer names them")
-        for group in encoded.row_groups:
+        for group in read_footer(buffer)[0].row_groups:
             start = out.tell()
             columns = [_copy_chunk(chunk, buffer, out) for chunk in group.columns]
             self._append(start, columns, group.num_rows)
@@ -163,36 +167,60 @@ class ColumnJoiner:
     def __exit__(self, *_: object) -> None:
         self.close()
 
-    def _check_chunk(self, chunk: Any, source: Path) -> None:
+    def _check_chunk(self, chunk: Any, named: tuple[list[str], Any], source: Path) -> None:
+        """`chunk` is in this file, where its metadata says, and holds the leaf the
+        output's footer will name it as (`named`: its path and schema element)."""
         if chunk.file_path is not None:
             raise CannotJoin(f"{source}: a column chunk stored in {chunk.file_path!r}")
         meta = chunk.meta_data
         if meta is None or chunk.crypto_metadata is not None:
             raise CannotJoin(f"{source}: an encrypted column chunk")
+        path, element = named
+        if meta.path_in_schema != path or meta.type != element.type:
+            raise CannotJoin(
+                f"{source}: the column chunk of {'.'.join(meta.path_in_schema)!r} where the "
+                f"schema has {'.'.join(path)!r}"
+            )
         start, size = _chunk_range(meta)
         if start < len(MAGIC) or size < 0 or start + size > self._end:
             raise CannotJoin(
                 f"{source}: column {'.'.join(meta.path_in_schema)!r} laid out at {start} for "
                 f"{size} bytes, beyond the {self._end} before the footer"
             )
+        if not start <= meta.data_page_offset < start + size:
+            raise CannotJoin(
+                f"{source}: column {'.'.join(meta.path_in_schema)!r}'s data pages at "
+                f"{meta.data_page_offset}, beyond its {size} bytes from {start}"
+            )
 
 
-def _kept_leaves(footer: Any, template: Any, kept: Sequence[int], source: Path) -> list[int]:
-    """The source's leaf columns of the kept fields, in the output's order, each field
-    checked to be stored as the output's footer will name it."""
+def _kept_leaves(
+    footer: Any, template: Any, kept: Sequence[int], source: Path
+) -> list[tuple[int, tuple[list[str], Any]]]:
+    """The source's leaf columns of the kept fields, in the output's order, each with the
+    path and schema element the output's footer names it by: each field checked to be
+    stored as that footer names it, and its statistics ordered as that footer says."""
     if footer.encryption_algorithm is not None:
         raise CannotJoin(f"{source}: an encrypted file")
     stored, written = _fields(footer.schema), _fields(template.schema)
     first_leaf = [0]
     for elements in stored:
-        first_leaf.append(first_leaf[-1] + _leaf_count(elements))
-    leaves = []
+        first_leaf.append(first_leaf[-1] + len(_leaves(elements)))
+    orders = footer.column_orders or []
+    leaves: list[tuple[int, tuple[list[str], Any]]] = []
     for field, at in zip(written[: len(kept)], kept, strict=True):
         if stored[at] != field:
             raise CannotJoin(
                 f"{source}: column {field[0].name!r} is stored otherwise than pyarrow writes it"
             )
-        leaves += range(first_leaf[at], first_leaf[at + 1])
+        leaves_of = range(first_leaf[at], first_leaf[at + 1])
+        for leaf, named in zip(leaves_of, _leaves(field), strict=True):
+            if leaf >= len(orders) or orders[leaf] != template.column_orders[len(leaves)]:
+                raise CannotJoin(
+                    f"{source}: column {field[0].name!r}'s statistics are ordered otherwise "
+                    "than pyarrow orders them, or their order is not said"
+                )
+            leaves.append((leaf, named))
     return leaves
 
 
@@ -215,13 +243,29 @@ def _past(elements: list[Any], at: int) -> int:
     return at
 
 
-def _leaf_count(elements: list[Any]) -> int:
-    return sum(element.num_children is None for element in elements)
+def _leaves(elements: list[Any]) -> list[tuple[list[str], Any]]:
+    """A field's leaves (an element without children: some writers say 0, others nothing),
+    each with its path, as its column chunks name it."""
+    leaves, names, left = [], [], []  # the open groups' names, and the children each awaits
+    for element in elements:
+        while left and left[-1] == 0:
+            left.pop()
+            names.pop()
+        if left:
+            left[-1] -= 1
+        if element.num_children:
+            names.append(element.name)
+            left.append(element.num_children)
+        else:
+            leaves.append(([*names, element.name], element))
+    return leaves
 
 
 def _chunk_range(meta: Any) -> tuple[int, int]:
     """Where a column chunk's pages begin, and their bytes: its dictionary page first where
-    it has one (the rule Arrow's reader follows, `ComputeColumnChunkRange`)."""
+    it has one (the rule Arrow's reader follows, `ComputeColumnChunkRange`, but for its
+    allowance for parquet-mr before 1.2.9, whose sizes leave out the dictionary page's
+    header: its files say no column order, so are not copied)."""
     start = meta.data_page_offset
     dictionary = meta.dictionary_page_offset
     if dictionary is not None and 0 < dictionary < start:
@@ -239,8 +283,8 @@ def _copy_chunk(chunk: Any, source: BinaryIO, out: BinaryIO) -> Any:
     source.seek(start)
     for offset in range(0, size, _PIECE):
         piece = source.read(min(_PIECE, size - offset))
-        if not piece:
-            raise CannotJoin(f"column {'.'.join(meta.path_in_schema)!r} ends early")
+        if not piece:  # the file changed under the run
+            raise OSError(f"column {'.'.join(meta.path_in_schema)!r} ends early")
         out.write(piece)
     moved = PARQUET.ColumnMetaData(**vars(meta))
     moved.data_page_offset += shift

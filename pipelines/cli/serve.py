@@ -130,6 +130,8 @@ def predict(
         f"scored {result.rows - result.quarantined:,} rows with model {version or directory} "
         f"in {result.seconds:.2f} s ({result.rows_per_second:,.0f} rows/s read) → {destination}"
     )
+    if result.decoded_why:
+        console.print(f"the columns written along were decoded, not copied: {result.decoded_why}")
     if quarantine is not None:
         refused = f"set aside {result.quarantined:,} of {result.rows:,} rows"
         console.print(f"{refused}, which the server would refuse → {quarantine}")

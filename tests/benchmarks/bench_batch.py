@@ -1,10 +1,12 @@
 """Batch inference on the full data: `sluice predict` (Parquet in, Parquet out, streamed in
 record batches, reading, scoring and writing overlapped) writing every input column back, as it
-does by default, then keeping only a flight's key (`FLIGHT_KEY`), then writing the scores
-alone; beside them the whole-file path it replaced and the pure onnxruntime forward pass over
-the same rows, scored as `sluice predict` scores them (slices side by side on every core).
-The file is the training frame, labelled, so the decision is named `predicted_delayed`
-(`sluice predict --decision-column`). The five take turns in SLUICE_BENCH_BATCH_ROUNDS (7)
+does by default (copied as stored), then keeping only a flight's key (`FLIGHT_KEY`), then
+writing the scores alone; with a quarantine, no row refused and one in a hundred refused; every
+column written back from a file it cannot copy (a timestamp stored as INT96), so decoded and
+encoded again; beside them the whole-file path it replaced and the pure onnxruntime forward
+pass over the same rows, scored as `sluice predict` scores them (slices side by side on every
+core). The file is the training frame, labelled, so the decision is named `predicted_delayed`
+(`sluice predict --decision-column`). They take turns in SLUICE_BENCH_BATCH_ROUNDS (7)
 rounds, so that a busy machine slows each alike; each row reports the best round (the
 machine's capacity) and the median, and the process's CPU time per million rows, which a
 busy machine changes least."""
@@ -42,6 +44,9 @@ EVERY_COLUMN = OutputColumns(decision="predicted_delayed")
 KEYS_ONLY = replace(EVERY_COLUMN, keep=tuple(FLIGHT_KEY))
 KEYS = f"sluice predict --keep {','.join(FLIGHT_KEY)}"
 SCORES_ONLY = replace(EVERY_COLUMN, keep=())
+QUARANTINED = "sluice predict --quarantine, no row refused"
+REFUSED = "sluice predict --quarantine, 1 row in 100 refused (hour 99)"
+DECODED = "sluice predict, a file it cannot copy (INT96): decoded and encoded again"
 FORWARD = "model forward only (onnxruntime, slices on every core)"
 
 
@@ -81,15 +86,29 @@ def batch_table(model_dir: Path, frame_path: Path) -> list[dict]:
     with tempfile.TemporaryDirectory() as work, ThreadPoolExecutor(usable_cpus()) as pool:
         source, destination = Path(work) / "in.parquet", Path(work) / "out.parquet"
         frame.to_parquet(source, index=False)
+        refusable, int96 = Path(work) / "refusable.parquet", Path(work) / "int96.parquet"
+        frame.assign(hour=np.where(np.arange(len(frame)) % 100 == 0, 99, frame["hour"])).to_parquet(
+            refusable, index=False
+        )
+        frame.to_parquet(int96, index=False, use_deprecated_int96_timestamps=True)
+        aside = Path(work) / "aside.parquet"
         runs = {
             STREAMED: lambda: predict_file(model, source, destination, columns=EVERY_COLUMN),
             KEYS: lambda: predict_file(model, source, destination, columns=KEYS_ONLY),
             SCORES: lambda: predict_file(model, source, destination, columns=SCORES_ONLY),
+            QUARANTINED: lambda: predict_file(
+                model, source, destination, columns=EVERY_COLUMN, quarantine=aside
+            ),
+            REFUSED: lambda: predict_file(
+                model, refusable, destination, columns=EVERY_COLUMN, quarantine=aside
+            ),
+            DECODED: lambda: predict_file(model, int96, destination, columns=EVERY_COLUMN),
             WHOLE_FILE: lambda: whole_file(one_call, source, destination, EVERY_COLUMN),
             FORWARD: lambda: score_slices(model, categorical, numeric, pool),
         }
-        for run in runs.values():
-            run()  # warm: page cache, onnxruntime's first call
+        warm = {name: run() for name, run in runs.items()}  # page cache, onnxruntime's first call
+        if not warm[STREAMED].copied or warm[DECODED].copied or warm[REFUSED].quarantined == 0:
+            raise RuntimeError("a run did not take the path its name says")
         timings = {name: [] for name in runs}
         for round_ in track(range(ROUNDS), description="batch inference rounds"):
             names = list(runs)[round_ % len(runs) :] + list(runs)[: round_ % len(runs)]
@@ -126,6 +145,7 @@ def main(model_dir: Path, frame_path: Path) -> None:
             "goal_met_keeping_keys": by_name[KEYS]["rows_per_second"] >= GOAL_ROWS_PER_SECOND,
             "goal_met_scores_alone": by_name[SCORES]["rows_per_second"] >= GOAL_ROWS_PER_SECOND,
             "streamed_over_whole_file": streamed / by_name[WHOLE_FILE]["rows_per_second"],
+            "copied_over_decoded": streamed / by_name[DECODED]["rows_per_second"],
             "io_over_forward": streamed / by_name[FORWARD]["rows_per_second"],
         },
     )

@@ -48,7 +48,7 @@ def _flights(model: ModelArtifact) -> pd.DataFrame:
 
 def test_streamed_batches_score_as_the_whole_frame(model, tmp_path):
     frame = _flights(model)
-    # row groups of 16 rows, so that batches of 7 cross them
+    # row groups of 16 rows: pyarrow ends a batch of 7 at each, text read as dictionaries
     frame.to_parquet(tmp_path / "in.parquet", index=False, row_group_size=16, compression="zstd")
 
     # model calls of 3 rows, side by side, within batches of 7
@@ -436,6 +436,18 @@ def test_sluice_predict_reports_the_unseen_values_and_names_a_bad_row(model, tmp
     assert scored.exit_code == 0, scored.output
     assert "scored 40 rows" in scored.output
     assert "out of vocabulary (scored as unseen): carrier 2" in scored.output
+    assert "decoded" not in scored.output
+    # a file whose columns cannot be copied says why
+    pq.write_table(
+        pq.read_table(tmp_path / "in.parquet"),
+        tmp_path / "int96.parquet",
+        use_deprecated_int96_timestamps=True,
+    )
+    decoded = predict("int96.parquet")
+    assert decoded.exit_code == 0, decoded.output
+    said = " ".join(decoded.output.split())
+    assert "the columns written along were decoded, not copied: " in said
+    assert "column 'time_hour' is stored otherwise than pyarrow writes it" in said
     refused = predict("bad.parquet")
     assert refused.exit_code == 2
     assert "bad.parquet: feature 'month' row 38: 13 is outside [1, 12]" in refused.output
@@ -625,6 +637,23 @@ def test_kept_columns_and_the_features_are_all_that_is_read_and_other_metadata_s
     assert pq.read_table(aside)["tailnum"].to_pylist() == ["N3"]
 
 
+def test_columns_copied_as_stored_read_back_as_those_decoded_and_written_again(
+    model, tmp_path, monkeypatch
+):
+    table = pa.Table.from_pandas(_flights(model), preserve_index=False)
+    gates = [{"terminal": f"T{i % 3}", "number": i % 5} for i in range(table.num_rows)]
+    table = table.append_column("gate", pa.array(gates))
+    pq.write_table(table, tmp_path / "in.parquet", row_group_size=16, compression="zstd")
+
+    copied = predict_file(model, tmp_path / "in.parquet", tmp_path / "copied.parquet", BATCH)
+    monkeypatch.setattr(serving.batch, "_joiner", lambda *_: (None, "told to"))
+    decoded = predict_file(model, tmp_path / "in.parquet", tmp_path / "decoded.parquet", BATCH)
+
+    assert copied.copied and not decoded.copied
+    one, other = (pq.read_table(tmp_path / f"{name}.parquet") for name in ("copied", "decoded"))
+    assert one.equals(other) and one.schema.equals(other.schema, check_metadata=True)
+
+
 def test_a_file_the_join_cannot_copy_is_decoded_and_written_in_batches(model, tmp_path):
     """A timestamp stored as Parquet's old INT96, which pyarrow reads but writes otherwise."""
     frame = _flights(model)
@@ -795,3 +824,49 @@ def test_a_model_error_in_a_later_batch_leaves_the_destination_as_it_was(
     assert (tmp_path / "out.parquet").read_text() == "an earlier output"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.parquet", "out.parquet"]
     assert len(calls) < 17  # stopped there: 40 rows are 17 calls (3, 3 and 1 a batch of 7)
+
+
+def test_scores_and_rows_set_aside_are_cut_into_the_files_row_groups_across_batches():
+    """Batches cross row groups where text is not read as dictionaries (which pyarrow ends a
+    batch at a row group's end for): groups of 5, 3, 6 and 2 rows (the file's groups 0, 2, 3
+    and 4), batches of 4 rows and 2; the scores are the rows' numbers."""
+    schema = pa.schema([pa.field("p", pa.float32()), pa.field("d", pa.bool_())])
+    parts = []
+    groups = serving.batch._RowGroups([(0, 5), (2, 3), (3, 6), (4, 2)], schema, parts.append)
+
+    def put(rows: range, refused: dict[int, str]) -> None:
+        scored = np.array([row for row in rows if row not in refused], dtype=np.float32)
+        groups.put(len(rows), refused, (pa.array(scored), pa.array(scored > 5)))
+
+    put(range(0, 4), {})  # the first group clean so far: held
+    assert parts == []
+    put(range(4, 8), {4: "four", 5: "five"})  # each group's row at the batch's cut refused
+    put(range(8, 12), {})  # ends the second; the third clean so far
+    put(range(12, 14), {13: "thirteen"})  # the third's last row refused: its held rows go too
+    put(range(14, 16), {})  # the fourth, clean: copied
+
+    def seen(part) -> tuple:
+        scores = part.scores.column("p").to_pylist()
+        return part.at, part.first, part.stop, scores, part.refused, part.copied, part.last
+
+    assert [seen(part) for part in parts] == [
+        (0, 0, 5, [0, 1, 2, 3], {4: "four"}, False, True),
+        (2, 5, 8, [6, 7], {5: "five"}, False, True),
+        (3, 8, 14, [8, 9, 10, 11, 12], {13: "thirteen"}, False, True),
+        (4, 14, 16, [14, 15], {}, True, True),
+    ]
+
+
+def test_a_row_group_turns_to_rows_at_its_first_refusal_and_goes_on_batch_by_batch():
+    schema = pa.schema([pa.field("p", pa.float32()), pa.field("d", pa.bool_())])
+    parts = []
+    groups = serving.batch._RowGroups([(0, 6)], schema, parts.append)
+    for start, refused in ((0, {}), (2, {3: "three"}), (4, {})):
+        scored = np.array([r for r in range(start, start + 2) if r not in refused], np.float32)
+        groups.put(2, refused, (pa.array(scored), pa.array(scored > 1)))
+
+    assert [
+        (part.first, part.stop, part.scores.column("p").to_pylist(), part.refused, part.last)
+        for part in parts
+    ] == [(0, 4, [0, 1, 2], {3: "three"}, False), (0, 6, [4, 5], {}, True)]
+    assert not any(part.copied for part in parts)

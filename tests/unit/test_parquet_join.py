@@ -4,6 +4,7 @@ is read back by pyarrow and, as an independent reader, DuckDB."""
 from __future__ import annotations
 
 import io
+import struct
 from pathlib import Path
 
 import duckdb
@@ -11,8 +12,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from thriftpy2.protocol import TCompactProtocolFactory
+from thriftpy2.utils import serialize
 
-from serving.parquet_join import CannotJoin, ColumnJoiner, read_footer
+from serving.parquet_join import MAGIC, CannotJoin, ColumnJoiner, read_footer
 
 ADDED = pa.schema([pa.field("score", pa.float32()), pa.field("flag", pa.bool_())])
 
@@ -206,3 +209,65 @@ def test_a_row_group_may_be_written_as_rows_instead_of_copied(tmp_path):
     assert layout == [(10, "ZSTD"), (4, "SNAPPY"), (5, "SNAPPY"), (10, "ZSTD")]
     kept = [i for i in range(30) if i != 10]
     assert written.read().equals(_beside(source.take(kept), pa.concat_tables(added).take(kept)))
+
+
+def _doctored(path: Path, change) -> None:
+    """`path`'s footer changed in place by `change(footer)`, as another writer might lay it."""
+    body = path.read_bytes()
+    footer, start = read_footer(io.BytesIO(body))
+    change(footer)
+    encoded = serialize(footer, TCompactProtocolFactory())
+    path.write_bytes(body[:start] + encoded + struct.pack("<i", len(encoded)) + MAGIC)
+
+
+def test_a_leaf_said_to_have_no_children_is_a_leaf_whichever_way_it_says_so(tmp_path):
+    """0 children (old parquet-cpp, old DuckDB) rather than none: the columns after it are
+    still copied from their own chunks."""
+    table = pa.table({"a": pa.array(range(0, 1000, 100)), "b": pa.array(range(10))})
+    pq.write_table(table, tmp_path / "in.parquet")
+
+    def zero_children(footer):
+        footer.schema[1].num_children = 0
+
+    _doctored(tmp_path / "in.parquet", zero_children)
+    assert pq.read_table(tmp_path / "in.parquet").equals(table)  # readers take it so
+
+    _, added = _join(tmp_path / "in.parquet", tmp_path / "out.parquet", [1])
+    assert pq.read_table(tmp_path / "out.parquet")["b"].to_pylist() == list(range(10))
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda f: setattr(f, "column_orders", None), "ordered otherwise .* not said"),
+        (
+            lambda f: setattr(f.row_groups[0].columns[1].meta_data, "path_in_schema", ["a"]),
+            "the column chunk of 'a' where the schema has 'b'",
+        ),
+        (lambda f: setattr(f.row_groups[0], "num_rows", (64 << 20) + 1), "a row group of"),
+        (
+            lambda f: setattr(f.row_groups[0].columns[1].meta_data, "total_compressed_size", 10**9),
+            "beyond the",
+        ),
+        (
+            lambda f: setattr(f.row_groups[0].columns[1].meta_data, "data_page_offset", 10**9),
+            "data pages at",
+        ),
+        (lambda f: setattr(f.row_groups[0].columns[1], "file_path", "x.parquet"), "stored in"),
+    ],
+    ids=[
+        "no column order",
+        "a chunk of another column",
+        "too many rows",
+        "beyond the file",
+        "data pages beyond",
+        "elsewhere",
+    ],
+)
+def test_a_footer_that_cannot_be_copied_faithfully_is_refused(tmp_path, change, message):
+    table = pa.table({"a": pa.array(range(10)), "b": pa.array(range(10))})
+    pq.write_table(table, tmp_path / "in.parquet")
+    _doctored(tmp_path / "in.parquet", change)
+    schema = pa.schema([table.schema.field("b"), *ADDED])
+    with pytest.raises(CannotJoin, match=message):
+        ColumnJoiner(tmp_path / "in.parquet", schema, [1])
