@@ -146,7 +146,8 @@ class BatchResult:
     unseen: dict[str, int]
     quarantined: int
     copied: bool = False
-    """The input's columns written back as the file stores them (`ColumnJoiner`)."""
+    """The input's columns written back as the file stores them (`ColumnJoiner`), in every
+    row group but one read again for a row set aside."""
     decoded_why: str | None = None
     """Why the columns written along were decoded and encoded again instead (`CannotJoin`)."""
 
@@ -163,13 +164,14 @@ def predict_file(
     slice_rows: int = SLICE_ROWS,
     columns: OutputColumns = OutputColumns(),
     quarantine: Path | None = None,
+    copy: bool = True,
 ) -> BatchResult:
     """Adds the probability and the decision to every input row (`columns`: which input
     columns go along, and the scores' names; only those and the features are read). The
     columns going along are copied as stored, in the file's row groups (`ColumnJoiner`),
-    unless none go or the file stores them otherwise than pyarrow writes them (`CannotJoin`:
-    then they are decoded and written a row group a batch); a row group with rows set aside
-    is read again and written without them, a row group a batch. A
+    unless told not to (`copy`), none go, or the file stores them otherwise than pyarrow
+    writes them (`CannotJoin`): then they are decoded and written a row group a batch; a row
+    group with rows set aside is read again and written without them, a row group a batch. A
     missing feature column, output columns that cannot be, or a value the server would
     refuse stops the run with the column (and row) named, and leaves `destination` as it
     was: the output is written beside it and moved there at the end. With `quarantine`, a
@@ -202,7 +204,8 @@ def predict_file(
     # text features as the dictionaries Parquet stores them in: no string decoded per row
     text = [name for name in layout.categorical if is_text(stored.field(name).type)]
     begun: list[Path] = []  # the temporary files written, each moved into place at the end
-    joiner, decoded_why = _joiner(source, stored, schema, columns)  # its file closed below
+    # the joiner's file is closed below
+    joiner, decoded_why = _joiner(source, stored, schema, columns) if copy else (None, None)
     # with the kept columns copied as stored, the features alone are decoded
     decode = read if joiner is None else list(dict.fromkeys(layout.features))
     try:

@@ -73,6 +73,8 @@ class ColumnJoiner:
         self._source = open(source, "rb")  # closed by close()
         try:
             footer, self._end = read_footer(self._source)
+            # readers correct some writers' pages and statistics by the writer's name
+            self._created_by = footer.created_by or self._template.created_by
             leaves = _kept_leaves(footer, self._template, kept, source)
             self._leaves = [leaf for leaf, _ in leaves]
             self._groups = [group for group in footer.row_groups if group.num_rows]
@@ -115,8 +117,8 @@ class ColumnJoiner:
     @contextmanager
     def rows(self, out: BinaryIO) -> Iterator[Callable[[pa.RecordBatch], None]]:
         """Writes the next row group as the rows given instead (batches of the whole
-        `schema`, each encoded as a row group of its own), not copied: the group less some
-        of its rows, say. They are written at a clean exit."""
+        `schema`, each encoded as a row group of its own, or more past pyarrow's most), not
+        copied: the group less some of its rows, say. They are written at a clean exit."""
         if self._next >= len(self._groups):
             raise ValueError(f"the {len(self._groups)} row groups are written")
         self._next += 1
@@ -142,7 +144,10 @@ class ColumnJoiner:
         )
 
     def finish(self, out: BinaryIO) -> None:
-        """The footer, once every row group is written."""
+        """The footer, once every row group is written: pyarrow's for the output's schema,
+        but for the writer it names, the source's, whose pages it mostly holds (a reader
+        corrects some writers' pages and statistics by their name; pyarrow's pages for the
+        scores, version 1 data pages, need none)."""
         if self._next != len(self._groups):
             raise ValueError(f"{self._next} of {len(self._groups)} row groups written")
         template = self._template
@@ -152,7 +157,7 @@ class ColumnJoiner:
             num_rows=sum(group.num_rows for group in self._written),
             row_groups=self._written,
             key_value_metadata=template.key_value_metadata,  # the Arrow schema among them
-            created_by=template.created_by,
+            created_by=self._created_by,
             column_orders=template.column_orders,
         )
         encoded = serialize(footer, _COMPACT)
@@ -178,8 +183,8 @@ class ColumnJoiner:
         path, element = named
         if meta.path_in_schema != path or meta.type != element.type:
             raise CannotJoin(
-                f"{source}: the column chunk of {'.'.join(meta.path_in_schema)!r} where the "
-                f"schema has {'.'.join(path)!r}"
+                f"{source}: a column chunk of {'.'.join(meta.path_in_schema)!r} (type "
+                f"{meta.type}) where the schema has {'.'.join(path)!r} (type {element.type})"
             )
         start, size = _chunk_range(meta)
         if start < len(MAGIC) or size < 0 or start + size > self._end:

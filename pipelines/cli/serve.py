@@ -80,6 +80,14 @@ def predict(
             "scored. Without it, such a row stops the run."
         ),
     ] = None,
+    copy: Annotated[
+        bool,
+        typer.Option(
+            help="Copy the input columns written along as the file stores them (its pages, "
+            "encodings and compression), where it can; --no-copy decodes them and encodes "
+            "them again with pyarrow's defaults."
+        ),
+    ] = True,
 ) -> None:
     """Batch inference: adds the probability and the decision to every row, streamed in
     record batches (reading, scoring and writing overlap)."""
@@ -119,6 +127,7 @@ def predict(
             batch_rows,
             columns=columns,
             quarantine=quarantine,
+            copy=copy,
         )
     except (KeyError, OutputColumnsError) as exc:  # names the file; str() would quote a KeyError
         raise fail(exc.args[0]) from None

@@ -425,18 +425,24 @@ def test_sluice_predict_reports_the_unseen_values_and_names_a_bad_row(model, tmp
         tmp_path / "bad.parquet", index=False
     )
 
-    def predict(source: str):
+    def predict(source: str, *flags: str):
         return CliRunner().invoke(
             app,
-            ["predict", str(tmp_path / source), str(tmp_path / "out.parquet")]
+            ["predict", str(tmp_path / source), str(tmp_path / "out.parquet"), *flags]
             + ["--model", str(model.directory), "--batch-rows", str(BATCH)],
         )
+
+    def row_groups() -> int:
+        return pq.ParquetFile(tmp_path / "out.parquet").metadata.num_row_groups
 
     scored = predict("in.parquet")
     assert scored.exit_code == 0, scored.output
     assert "scored 40 rows" in scored.output
     assert "out of vocabulary (scored as unseen): carrier 2" in scored.output
     assert "decoded" not in scored.output
+    assert row_groups() == 1  # the input's, copied
+    assert predict("in.parquet", "--no-copy").exit_code == 0
+    assert row_groups() == 6  # a batch's each, decoded and encoded again
     # a file whose columns cannot be copied says why
     pq.write_table(
         pq.read_table(tmp_path / "in.parquet"),
@@ -637,19 +643,20 @@ def test_kept_columns_and_the_features_are_all_that_is_read_and_other_metadata_s
     assert pq.read_table(aside)["tailnum"].to_pylist() == ["N3"]
 
 
-def test_columns_copied_as_stored_read_back_as_those_decoded_and_written_again(
-    model, tmp_path, monkeypatch
-):
+def test_columns_copied_as_stored_read_back_as_those_decoded_and_written_again(model, tmp_path):
     table = pa.Table.from_pandas(_flights(model), preserve_index=False)
     gates = [{"terminal": f"T{i % 3}", "number": i % 5} for i in range(table.num_rows)]
     table = table.append_column("gate", pa.array(gates))
     pq.write_table(table, tmp_path / "in.parquet", row_group_size=16, compression="zstd")
 
     copied = predict_file(model, tmp_path / "in.parquet", tmp_path / "copied.parquet", BATCH)
-    monkeypatch.setattr(serving.batch, "_joiner", lambda *_: (None, "told to"))
-    decoded = predict_file(model, tmp_path / "in.parquet", tmp_path / "decoded.parquet", BATCH)
+    decoded = predict_file(
+        model, tmp_path / "in.parquet", tmp_path / "decoded.parquet", BATCH, copy=False
+    )
 
-    assert copied.copied and not decoded.copied
+    assert copied.copied and not decoded.copied and decoded.decoded_why is None
+    written = pq.ParquetFile(tmp_path / "decoded.parquet").metadata.row_group(0).column(0)
+    assert written.compression == "SNAPPY"  # pyarrow's default, not the input's zstd
     one, other = (pq.read_table(tmp_path / f"{name}.parquet") for name in ("copied", "decoded"))
     assert one.equals(other) and one.schema.equals(other.schema, check_metadata=True)
 

@@ -242,7 +242,7 @@ def test_a_leaf_said_to_have_no_children_is_a_leaf_whichever_way_it_says_so(tmp_
         (lambda f: setattr(f, "column_orders", None), "ordered otherwise .* not said"),
         (
             lambda f: setattr(f.row_groups[0].columns[1].meta_data, "path_in_schema", ["a"]),
-            "the column chunk of 'a' where the schema has 'b'",
+            r"a column chunk of 'a' \(type 2\) where the schema has 'b' \(type 2\)",
         ),
         (lambda f: setattr(f.row_groups[0], "num_rows", (64 << 20) + 1), "a row group of"),
         (
@@ -271,3 +271,18 @@ def test_a_footer_that_cannot_be_copied_faithfully_is_refused(tmp_path, change, 
     schema = pa.schema([table.schema.field("b"), *ADDED])
     with pytest.raises(CannotJoin, match=message):
         ColumnJoiner(tmp_path / "in.parquet", schema, [1])
+
+
+def test_the_footer_names_the_sources_writer_whose_pages_it_holds(tmp_path):
+    """A reader corrects some writers' pages and statistics by the writer's name."""
+    table = pa.table({"a": pa.array(range(10)), "b": pa.array(range(10))})
+    pq.write_table(table, tmp_path / "in.parquet")
+
+    def older(footer):
+        footer.created_by = "parquet-cpp-arrow version 19.0.1"
+
+    _doctored(tmp_path / "in.parquet", older)
+    _join(tmp_path / "in.parquet", tmp_path / "out.parquet", [0, 1])
+    assert pq.ParquetFile(tmp_path / "out.parquet").metadata.created_by == (
+        "parquet-cpp-arrow version 19.0.1"
+    )
