@@ -146,8 +146,8 @@ class BatchResult:
     unseen: dict[str, int]
     quarantined: int
     copied: bool = False
-    """The input's columns written back as the file stores them (`ColumnJoiner`), in every
-    row group but one read again for a row set aside."""
+    """The copy taken (`ColumnJoiner`): the columns written along copied as the file stores
+    them, in each row group but those read again for a row set aside (maybe all)."""
     decoded_why: str | None = None
     """Why the columns written along were decoded and encoded again instead (`CannotJoin`)."""
 

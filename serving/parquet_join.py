@@ -68,13 +68,14 @@ class ColumnJoiner:
     def __init__(
         self, source: Path, schema: pa.Schema, kept: Sequence[int], **options: Any
     ) -> None:
-        self._schema, self._options = schema, options
+        # version 1 data pages, which readers take as they are whoever the footer names (some
+        # correct version 2 pages of older writers: parquet-cpp before 2.0, ARROW-10353)
+        self._schema, self._options = schema, {**options, "data_page_version": "1.0"}
         self._template = _footer_of(schema.empty_table(), options)
         self._source = open(source, "rb")  # closed by close()
         try:
             footer, self._end = read_footer(self._source)
-            # readers correct some writers' pages and statistics by the writer's name
-            self._created_by = footer.created_by or self._template.created_by
+            self._writer = footer.created_by  # may be unsaid
             leaves = _kept_leaves(footer, self._template, kept, source)
             self._leaves = [leaf for leaf, _ in leaves]
             self._groups = [group for group in footer.row_groups if group.num_rows]
@@ -88,6 +89,7 @@ class ColumnJoiner:
             raise
         self._places = [at for at, group in enumerate(footer.row_groups) if group.num_rows]
         self._next = 0  # the next of `_groups` to write
+        self._copied = False  # a row group's chunks copied
         self._written: list[Any] = []
 
     @property
@@ -106,6 +108,7 @@ class ColumnJoiner:
         if added.num_rows != group.num_rows:
             raise ValueError(f"{added.num_rows} rows to add to a row group of {group.num_rows}")
         self._next += 1
+        self._copied = True
         buffer = io.BytesIO()
         pq.write_table(added, buffer, row_group_size=added.num_rows, **self._options)
         [encoded] = read_footer(buffer)[0].row_groups
@@ -145,9 +148,9 @@ class ColumnJoiner:
 
     def finish(self, out: BinaryIO) -> None:
         """The footer, once every row group is written: pyarrow's for the output's schema,
-        but for the writer it names, the source's, whose pages it mostly holds (a reader
-        corrects some writers' pages and statistics by their name; pyarrow's pages for the
-        scores, version 1 data pages, need none)."""
+        but for the writer it names, where any chunk was copied: the source's (or none, as
+        the source says), as a reader corrects some writers' pages and statistics by their
+        name (pyarrow's pages, version 1 data pages, need none)."""
         if self._next != len(self._groups):
             raise ValueError(f"{self._next} of {len(self._groups)} row groups written")
         template = self._template
@@ -157,7 +160,8 @@ class ColumnJoiner:
             num_rows=sum(group.num_rows for group in self._written),
             row_groups=self._written,
             key_value_metadata=template.key_value_metadata,  # the Arrow schema among them
-            created_by=self._created_by,
+            # readers correct some writers' pages and statistics by the name
+            created_by=self._writer if self._copied else template.created_by,
             column_orders=template.column_orders,
         )
         encoded = serialize(footer, _COMPACT)

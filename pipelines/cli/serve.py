@@ -85,7 +85,7 @@ def predict(
         typer.Option(
             help="Copy the input columns written along as the file stores them (its pages, "
             "encodings and compression), where it can; --no-copy decodes them and encodes "
-            "them again with pyarrow's defaults."
+            "them again (snappy, dictionaries), as the scores are."
         ),
     ] = True,
 ) -> None:

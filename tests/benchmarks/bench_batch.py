@@ -112,8 +112,9 @@ def batch_table(model_dir: Path, frame_path: Path) -> list[dict]:
             FORWARD: lambda: score_slices(model, categorical, numeric, pool),
         }
         warm = {name: run() for name, run in runs.items()}  # page cache, onnxruntime's first call
+        copying = (STREAMED, KEYS, QUARANTINED, REFUSED)
         paths = (
-            warm[STREAMED].copied,
+            *(warm[name].copied and warm[name].decoded_why is None for name in copying),
             not warm[DECODED].copied,
             warm[QUARANTINED].quarantined == 0,
             warm[REFUSED].quarantined == -(-len(frame) // 100),

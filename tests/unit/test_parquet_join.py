@@ -274,15 +274,46 @@ def test_a_footer_that_cannot_be_copied_faithfully_is_refused(tmp_path, change, 
 
 
 def test_the_footer_names_the_sources_writer_whose_pages_it_holds(tmp_path):
-    """A reader corrects some writers' pages and statistics by the writer's name."""
-    table = pa.table({"a": pa.array(range(10)), "b": pa.array(range(10))})
-    pq.write_table(table, tmp_path / "in.parquet")
+    """A reader corrects some writers' pages and statistics by the writer's name: Arrow takes
+    a version 2 data page of parquet-cpp before 2.0 as compressed whatever its header says
+    (ARROW-10353), so the added columns go in version 1 pages, whatever the options say."""
+    table = pa.table({"a": pa.array(range(40)), "b": pa.array(range(40))})
+    pq.write_table(table, tmp_path / "in.parquet", row_group_size=20)
+    old = "parquet-cpp version 1.5.1-SNAPSHOT"
 
-    def older(footer):
-        footer.created_by = "parquet-cpp-arrow version 19.0.1"
+    def named(writer):
+        def change(footer):
+            footer.created_by = writer
 
-    _doctored(tmp_path / "in.parquet", older)
-    _join(tmp_path / "in.parquet", tmp_path / "out.parquet", [0, 1])
-    assert pq.ParquetFile(tmp_path / "out.parquet").metadata.created_by == (
-        "parquet-cpp-arrow version 19.0.1"
-    )
+        return change
+
+    _doctored(tmp_path / "in.parquet", named(old))
+    schema = pa.schema([*table.schema, *ADDED])
+    added = [_added(20, seed) for seed in range(2)]
+
+    def joined(rows_for: set[int]) -> pq.ParquetFile:
+        options = {"data_page_version": "2.0"}  # incompressible pages would say so
+        with (
+            ColumnJoiner(tmp_path / "in.parquet", schema, [0, 1], **options) as joiner,
+            open(tmp_path / "out.parquet", "wb") as out,
+        ):
+            joiner.begin(out)
+            for group in range(2):
+                if group in rows_for:
+                    with joiner.rows(out) as write:
+                        write(_beside(table.slice(20 * group, 20), added[group]).to_batches()[0])
+                else:
+                    joiner.add(out, added[group])
+            joiner.finish(out)
+        written = pq.ParquetFile(tmp_path / "out.parquet")
+        assert written.read().equals(_beside(table, pa.concat_tables(added)))
+        return written
+
+    assert joined({1}).metadata.created_by == old
+    # no chunk copied: pyarrow's pages alone, its name
+    assert joined({0, 1}).metadata.created_by.startswith("parquet-cpp-arrow version")
+    # a writer unsaid stays unsaid
+    _doctored(tmp_path / "in.parquet", named(None))
+    joined(set())
+    with open(tmp_path / "out.parquet", "rb") as out:
+        assert read_footer(out)[0].created_by is None
