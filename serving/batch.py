@@ -205,7 +205,11 @@ def predict_file(
     text = [name for name in layout.categorical if is_text(stored.field(name).type)]
     begun: list[Path] = []  # the temporary files written, each moved into place at the end
     # the joiner's file is closed below
-    joiner, decoded_why = _joiner(source, stored, schema, columns) if copy else (None, None)
+    # the writer's options for what pyarrow encodes: the scores, and any columns decoded
+    options = {"use_dictionary": _dictionary(schema, columns)}
+    joiner, decoded_why = (None, None)
+    if copy:
+        joiner, decoded_why = _joiner(source, stored, schema, columns, options)
     # with the kept columns copied as stored, the features alone are decoded
     decode = read if joiner is None else list(dict.fromkeys(layout.features))
     try:
@@ -219,7 +223,7 @@ def predict_file(
             )
             with (
                 ThreadPoolExecutor(usable_cpus(), thread_name_prefix="score") as pool,
-                _output(destination, schema, columns, joiner, begun) as out,
+                _output(destination, schema, options, joiner, begun) as out,
                 (
                     nullcontext()
                     if quarantine is None
@@ -334,7 +338,11 @@ def _without_pandas(schema: pa.Schema) -> dict[bytes, bytes]:
 
 
 def _joiner(
-    source: Path, stored: pa.Schema, schema: pa.Schema, columns: OutputColumns
+    source: Path,
+    stored: pa.Schema,
+    schema: pa.Schema,
+    columns: OutputColumns,
+    options: dict[str, Any],
 ) -> tuple[ColumnJoiner | None, str | None]:
     """A joiner of the scores to the kept columns as `source` stores them; or None where no
     column is kept (the scores alone go out a row group a batch, as scored), or, with why,
@@ -343,7 +351,6 @@ def _joiner(
     if not names:
         return None, None
     kept = range(len(stored)) if columns.keep is None else map(stored.get_field_index, names)
-    options = {"use_dictionary": _dictionary(schema, columns)}
     try:
         return ColumnJoiner(source, schema, list(kept), **options), None
     except CannotJoin as exc:
@@ -354,14 +361,13 @@ def _joiner(
 def _output(
     destination: Path,
     schema: pa.Schema,
-    columns: OutputColumns,
+    options: dict[str, Any],
     joiner: ColumnJoiner | None,
     begun: list[Path],
 ) -> Iterator[Any]:
-    """The output's temporary file: a Parquet writer of `schema`, or with a joiner, the
-    file it writes to; its footer is written on a clean exit."""
+    """The output's temporary file: a Parquet writer of `schema` (`options`), or with a
+    joiner, the file it writes to; its footer is written on a clean exit."""
     if joiner is None:
-        options = {"use_dictionary": _dictionary(schema, columns)}
         with _partial_writer(destination, schema, begun, **options) as parquet:
             yield parquet
         return
@@ -474,11 +480,11 @@ class _GroupWriter:
             self._next = part.first
         self._scores.append(part.scores)
         self._refused.update(part.refused)
-        while (batch := self._waiting or next(self._again, None)) is not None:
-            self._waiting = batch if self._next + batch.num_rows > part.stop else None
-            if self._waiting is not None:
-                break
+        batch = self._waiting if self._waiting is not None else next(self._again, None)
+        while batch is not None and self._next + batch.num_rows <= part.stop:
             self._rewrite(batch)
+            batch = next(self._again, None)
+        self._waiting = batch  # its rows not all scored yet
         if part.last:
             self._rewriting, rewriting = None, self._rewriting
             rewriting.close()  # the rows written into the output

@@ -71,15 +71,16 @@ class ColumnJoiner:
         # version 1 data pages, which readers take as they are whoever the footer names (some
         # correct version 2 pages of older writers: parquet-cpp before 2.0, ARROW-10353)
         self._schema, self._options = schema, {**options, "data_page_version": "1.0"}
-        self._template = _footer_of(schema.empty_table(), options)
+        self._template = _footer_of(schema.empty_table(), self._options)
         self._source = open(source, "rb")  # closed by close()
         try:
             footer, self._end = read_footer(self._source)
             self._writer = footer.created_by  # may be unsaid
             leaves = _kept_leaves(footer, self._template, kept, source)
             self._leaves = [leaf for leaf, _ in leaves]
-            self._groups = [group for group in footer.row_groups if group.num_rows]
-            for group in self._groups:
+            # each with its place in the file, as `pq.ParquetFile` counts them
+            self._groups = [(at, g) for at, g in enumerate(footer.row_groups) if g.num_rows]
+            for _, group in self._groups:
                 if group.num_rows > _MOST_GROUP_ROWS:
                     raise CannotJoin(f"{source}: a row group of {group.num_rows:,} rows")
                 for leaf, named in leaves:
@@ -87,7 +88,6 @@ class ColumnJoiner:
         except BaseException:
             self._source.close()
             raise
-        self._places = [at for at, group in enumerate(footer.row_groups) if group.num_rows]
         self._next = 0  # the next of `_groups` to write
         self._copied = False  # a row group's chunks copied
         self._written: list[Any] = []
@@ -97,17 +97,14 @@ class ColumnJoiner:
         """The source's row groups to be written, in order, one `add` or `rows` each: each
         group's place in the file (as `pq.ParquetFile` counts them) and its rows. A group
         without rows is left out."""
-        return [(at, group.num_rows) for at, group in zip(self._places, self._groups, strict=True)]
+        return [(at, group.num_rows) for at, group in self._groups]
 
     def begin(self, out: BinaryIO) -> None:
         out.write(MAGIC)
 
     def add(self, out: BinaryIO, added: pa.Table) -> None:
         """Writes the next row group: its kept columns from the source, then `added`."""
-        group = self._groups[self._next]
-        if added.num_rows != group.num_rows:
-            raise ValueError(f"{added.num_rows} rows to add to a row group of {group.num_rows}")
-        self._next += 1
+        group = self._take(added.num_rows)
         self._copied = True
         buffer = io.BytesIO()
         pq.write_table(added, buffer, row_group_size=added.num_rows, **self._options)
@@ -122,9 +119,7 @@ class ColumnJoiner:
         """Writes the next row group as the rows given instead (batches of the whole
         `schema`, each encoded as a row group of its own, or more past pyarrow's most), not
         copied: the group less some of its rows, say. They are written at a clean exit."""
-        if self._next >= len(self._groups):
-            raise ValueError(f"the {len(self._groups)} row groups are written")
-        self._next += 1
+        self._take()
         buffer = io.BytesIO()
         with pq.ParquetWriter(buffer, self._schema, **self._options) as writer:
             yield writer.write_batch
@@ -132,6 +127,16 @@ class ColumnJoiner:
             start = out.tell()
             columns = [_copy_chunk(chunk, buffer, out) for chunk in group.columns]
             self._append(start, columns, group.num_rows)
+
+    def _take(self, rows: int | None = None) -> Any:
+        """The next row group to write (of `rows`, where they are given)."""
+        if self._next >= len(self._groups):
+            raise ValueError(f"the {len(self._groups)} row groups are written")
+        group = self._groups[self._next][1]
+        if rows is not None and rows != group.num_rows:
+            raise ValueError(f"{rows} rows to add to a row group of {group.num_rows}")
+        self._next += 1
+        return group
 
     def _append(self, start: int, columns: list[Any], rows: int) -> None:
         self._written.append(
