@@ -244,6 +244,10 @@ def test_a_leaf_said_to_have_no_children_is_a_leaf_whichever_way_it_says_so(tmp_
             lambda f: setattr(f.row_groups[0].columns[1].meta_data, "path_in_schema", ["a"]),
             r"a column chunk of 'a' \(type 2\) where the schema has 'b' \(type 2\)",
         ),
+        (
+            lambda f: setattr(f.row_groups[0].columns[1].meta_data, "type", 1),
+            r"a column chunk of 'b' \(type 1\) where the schema has 'b' \(type 2\)",
+        ),
         (lambda f: setattr(f.row_groups[0], "num_rows", (64 << 20) + 1), "a row group of"),
         (
             lambda f: setattr(f.row_groups[0].columns[1].meta_data, "total_compressed_size", 10**9),
@@ -258,6 +262,7 @@ def test_a_leaf_said_to_have_no_children_is_a_leaf_whichever_way_it_says_so(tmp_
     ids=[
         "no column order",
         "a chunk of another column",
+        "a chunk of another type",
         "too many rows",
         "beyond the file",
         "data pages beyond",
